@@ -1,0 +1,25 @@
+# Each target bootstraps .venv itself, so any of them works as the first command on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+JOBS ?= auto
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/kinv demo
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -n $(JOBS) --hypothesis-profile=ci
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) reports .hypothesis

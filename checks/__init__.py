@@ -1,0 +1,1 @@
+"""The suite as a library: state machines, checkers, scenarios, reports and the kinv CLI."""

@@ -1,0 +1,207 @@
+"""The ``kinv`` command line (DESIGN.md, "The command line"): a stable interface.
+
+Exit codes: 0 everything held (or allowed), 1 a violation was found (or denied), 2 usage or
+input error. Every input error is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from checks.area import AREA_NAMES, CheckRequest, CheckResult, InputError, implemented_areas, load_area
+from checks.progress import ProgressReporter
+from impl.catalog import UnknownBug, all_bugs, bug_by_name
+from spec.invariant import all_invariants
+
+__all__ = ["main"]
+
+EXIT_HELD, EXIT_VIOLATED, EXIT_INPUT = 0, 1, 2
+DEFAULT_BUDGET_SECONDS = 30.0
+DEFAULT_SEED = 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message}")
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kinv", description="Check, replay and explain control-plane invariants.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = commands.add_parser("check", help="search for a violation in one or more areas")
+    check.add_argument("areas", nargs="*", metavar="AREA", help=f"one of {', '.join(AREA_NAMES)}; none means all")
+    check.add_argument("--bug", metavar="NAME", help="inject a catalog bug (see `kinv bugs`)")
+    check.add_argument("--budget", type=_positive_float, default=DEFAULT_BUDGET_SECONDS, metavar="SECONDS")
+    check.add_argument("--seed", type=_nonnegative_int, default=DEFAULT_SEED, metavar="N")
+    check.add_argument("--report", type=Path, metavar="DIR")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=_cmd_check)
+
+    replay = commands.add_parser("replay", help="run a scenario file")
+    replay.add_argument("file", type=Path, metavar="FILE")
+    replay.add_argument("--bug", metavar="NAME")
+    replay.add_argument("--report", type=Path, metavar="DIR")
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(func=_cmd_replay)
+
+    bugs = commands.add_parser("bugs", help="list the bug catalog")
+    bugs.add_argument("--area", choices=AREA_NAMES)
+    bugs.add_argument("--json", action="store_true")
+    bugs.set_defaults(func=_cmd_bugs)
+
+    invariants = commands.add_parser("invariants", help="list the invariants")
+    invariants.add_argument("--area", choices=AREA_NAMES)
+    invariants.add_argument("--json", action="store_true")
+    invariants.set_defaults(func=_cmd_invariants)
+
+    demo = commands.add_parser("demo", help="check raft on the reference, then show a bug's counterexample")
+    demo.set_defaults(func=_cmd_demo)
+
+    for module_name in ("checks.rbac.cli",):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as missing:
+            if missing.name is None or not module_name.startswith(missing.name):
+                raise
+            continue
+        module.add_subcommands(commands)
+    return parser
+
+
+def _resolve_bug(name: str | None, areas: list[str]):
+    if name is None:
+        return None
+    try:
+        bug = bug_by_name(name)
+    except UnknownBug:
+        raise InputError(f"unknown bug {name!r}; `kinv bugs` lists them") from None
+    if areas and bug.area not in areas:
+        raise InputError(f"bug {name!r} belongs to area {bug.area!r}, not {', '.join(areas)}")
+    return bug
+
+
+def _print_result(result: CheckResult, as_json: bool, console: Console) -> None:
+    if as_json:
+        print(json.dumps(result.as_json()), flush=True)
+        return
+    subject = result.bug or "reference"
+    if result.result == "held":
+        console.print(f"[green]held[/]  {result.area} ({subject}): {result.examples} examples, "
+                      f"{result.seconds:.1f}s, seed {result.seed}")
+    else:
+        console.print(f"[red]violated[/]  {result.area} ({subject}): [bold]{result.invariant}[/] after "
+                      f"{result.examples} examples, {result.steps} shrunk steps, {result.seconds:.1f}s, seed {result.seed}")
+        if result.report:
+            console.print(f"  report: {result.report}/report.md")
+            console.print(f"  replay: kinv replay {result.report}/counterexample.scenario"
+                          + (f" --bug {result.bug}" if result.bug else ""))
+
+
+def _cmd_check(args: argparse.Namespace, console: Console) -> int:
+    areas = args.areas or ([] if args.bug else implemented_areas())
+    bug = _resolve_bug(args.bug, areas)
+    if not areas:
+        areas = [bug.area]
+    runners = [load_area(name) for name in areas]  # validate every name before running any
+    worst = EXIT_HELD
+    for runner in runners:
+        area_bug = bug if bug is not None and bug.area == runner.name else None
+        with ProgressReporter(runner.name, args.budget, enabled=True) as progress:
+            request = CheckRequest(bug=area_bug, budget_seconds=args.budget, seed=args.seed,
+                                   report_dir=args.report, progress=progress.update)
+            result = runner.check(request)
+        _print_result(result, args.json, console)
+        if result.result == "violated":
+            worst = EXIT_VIOLATED
+    return worst
+
+
+def _cmd_replay(args: argparse.Namespace, console: Console) -> int:
+    from checks.scenario import area_of_scenario
+
+    try:
+        text = args.file.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{args.file}: cannot read: {error}") from None
+    area_name = area_of_scenario(text, str(args.file))
+    bug = _resolve_bug(args.bug, [area_name])
+    result = load_area(area_name).replay(text, str(args.file), bug, args.report)
+    _print_result(result, args.json, console)
+    return EXIT_VIOLATED if result.result == "violated" else EXIT_HELD
+
+
+def _cmd_bugs(args: argparse.Namespace, console: Console) -> int:
+    bugs = all_bugs(args.area)
+    if args.json:
+        for bug in bugs:
+            print(json.dumps({"name": bug.name, "area": bug.area, "invariant": bug.invariant,
+                              "summary": bug.summary, "source": bug.source}))
+        return EXIT_HELD
+    table = Table("name", "area", "breaks", "summary", title="bug catalog")
+    for bug in bugs:
+        table.add_row(bug.name, bug.area, bug.invariant, bug.summary)
+    console.print(table)
+    return EXIT_HELD
+
+
+def _cmd_invariants(args: argparse.Namespace, console: Console) -> int:
+    invariants = all_invariants(args.area)
+    if args.json:
+        for inv in invariants:
+            print(json.dumps({"id": inv.id, "area": inv.area, "statement": inv.statement, "source": inv.source}))
+        return EXIT_HELD
+    table = Table("id", "area", "statement", "source", title="invariants", show_lines=True)
+    for inv in invariants:
+        table.add_row(inv.id, inv.area, inv.statement, inv.source)
+    console.print(table)
+    return EXIT_HELD
+
+
+def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    from checks.demo import run_demo
+
+    return run_demo(console)
+
+
+def main(argv: list[str] | None = None) -> int:
+    console = Console(highlight=False)
+    try:
+        args = _build_parser().parse_args(argv)
+        return args.func(args, console)
+    except InputError as error:
+        message = str(error)
+        print(message if message.startswith("kinv") else f"kinv: {message}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("kinv: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""The reference implementation: deterministic, sans-I/O cores on a simulated world."""

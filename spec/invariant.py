@@ -1,0 +1,52 @@
+"""The Invariant value shared by every area, and the catalog that lists them all."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+__all__ = ["Invariant", "AREA_MODULES", "all_invariants", "invariant_by_id"]
+
+# One module per area; each exposes INVARIANTS, a tuple of Invariant.
+AREA_MODULES: tuple[str, ...] = ("spec.raft", "spec.rbac")
+
+
+@attrs.frozen
+class Invariant:
+    """A property the reference must keep.
+
+    ``statement`` is one paragraph a learner can follow; ``why`` says what breaks for users when
+    it fails; ``source`` names the paper section or documentation page it comes from.
+    ``predicate`` takes the area's plain observations and returns a list of violation messages
+    (empty when the invariant holds); areas whose properties are proved (rbac) may leave it None.
+    """
+
+    id: str
+    area: str
+    statement: str
+    source: str
+    why: str = ""
+    predicate: Callable[[Any], list[str]] | None = attrs.field(default=None, eq=False, repr=False)
+
+
+def all_invariants(area: str | None = None) -> list[Invariant]:
+    found: list[Invariant] = []
+    for module_name in AREA_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as missing:
+            if missing.name != module_name:
+                raise
+            continue  # an area not written yet
+        found.extend(module.INVARIANTS)
+    return [inv for inv in found if area is None or inv.area == area]
+
+
+def invariant_by_id(invariant_id: str) -> Invariant:
+    for inv in all_invariants():
+        if inv.id == invariant_id:
+            return inv
+    raise KeyError(invariant_id)
