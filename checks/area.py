@@ -49,9 +49,10 @@ class CheckResult:
     seconds: float
     seed: int | None
     report: str | None
+    note: str | None = None  # e.g. an unmet `expect` line; shown on stderr, not part of --json
 
     def as_json(self) -> dict:
-        return attrs.asdict(self)
+        return attrs.asdict(self, filter=lambda field, _: field.name != "note")
 
 
 class Area(Protocol):

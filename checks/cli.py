@@ -157,6 +157,9 @@ def _cmd_replay(args: argparse.Namespace, console: Console) -> int:
     bug = _resolve_bug(args.bug, [area_name])
     result = load_area(area_name).replay(text, str(args.file), bug, args.report)
     _print_result(result, args.json, console)
+    if result.note:
+        print(f"kinv: {args.file}: {result.note}", file=sys.stderr)
+        return EXIT_VIOLATED
     return EXIT_VIOLATED if result.result == "violated" else EXIT_HELD
 
 
@@ -202,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         message = str(error)
         print(message if message.startswith("kinv") else f"kinv: {message}", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:  # `kinv bugs --json | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return EXIT_HELD
     except KeyboardInterrupt:
         print("kinv: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,1 @@
+"""Checks of the Raft area: the cluster harness, its scenario commands, the state machine."""

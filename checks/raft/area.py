@@ -1,0 +1,78 @@
+"""The `raft` area of `kinv check` and `kinv replay`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from checks.area import CheckRequest, CheckResult, default_report_dir
+from checks.raft.cluster import InvariantViolated, RaftCluster
+from checks.raft.scenario import load, run
+from checks.raft.search import search
+from checks.report import Counterexample, write_report
+from impl.catalog import Bug
+from impl.raft.node import RaftNode
+
+__all__ = ["AREA", "RaftArea", "counterexample_of"]
+
+
+def _node_class(bug: Bug | None) -> type[RaftNode]:
+    return bug.override if bug is not None else RaftNode
+
+
+def _state_lines(cluster: RaftCluster) -> tuple[str, ...]:
+    lines = []
+    for node_id in cluster.ids:
+        node = cluster.world.nodes[node_id]
+        if node is None:
+            from impl.raft.storage import durable_log
+            entries = " ".join(e.describe() for e in durable_log(cluster.world.disks[node_id]))
+            lines.append(f"{node_id}  down                       disk: [{entries}]")
+            continue
+        entries = " ".join(e.describe() for e in node.log.all())
+        lines.append(f"{node_id}  {node.role:<13} term={node.term:<3} commit={node.commit_index:<3} "
+                     f"applied={node.applied_index:<3} log: [{entries}]")
+    return tuple(lines)
+
+
+def counterexample_of(cluster: RaftCluster, violation: InvariantViolated, bug: Bug | None,
+                      seed: int | None) -> Counterexample:
+    steps = tuple(cluster.lines[1:])
+    expect = f"expect violated {violation.invariant.id}"
+    header = [f"# {violation.invariant.id}: {violation.message}",
+              f"# replay: kinv replay counterexample.scenario" + (f" --bug {bug.name}" if bug else "")]
+    scenario_text = "\n".join(header + list(cluster.lines) + [expect]) + "\n"
+    return Counterexample("raft", bug, violation.invariant, violation.message, steps, scenario_text,
+                          tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed)
+
+
+class RaftArea:
+    name = "raft"
+
+    def check(self, request: CheckRequest) -> CheckResult:
+        outcome = search(_node_class(request.bug), request.seed, request.budget_seconds, request.progress)
+        bug_name = request.bug.name if request.bug else None
+        if outcome.violation is None:
+            return CheckResult("raft", bug_name, "held", None, outcome.examples, None,
+                               round(outcome.seconds, 1), request.seed, None)
+        cx = counterexample_of(outcome.cluster, outcome.violation, request.bug, request.seed)
+        folder = request.report_dir or default_report_dir("raft", request.bug, request.seed)
+        write_report(cx, folder)
+        return CheckResult("raft", bug_name, "violated", outcome.violation.invariant.id, outcome.examples,
+                           len(cx.steps), round(outcome.seconds, 1), request.seed, str(folder))
+
+    def replay(self, text: str, filename: str, bug: Bug | None, report_dir: Path | None) -> CheckResult:
+        scenario = load(text, filename)
+        outcome = run(scenario, _node_class(bug))
+        bug_name = bug.name if bug else None
+        steps = len(outcome.cluster.lines) - 1
+        if outcome.violation is None:
+            return CheckResult("raft", bug_name, "held", None, 1, steps, 0.0, None, None,
+                               note=outcome.expectation_failure)
+        cx = counterexample_of(outcome.cluster, outcome.violation, bug, None)
+        folder = report_dir or default_report_dir("raft", bug, None)
+        write_report(cx, folder)
+        return CheckResult("raft", bug_name, "violated", outcome.violation.invariant.id, 1, steps, 0.0, None,
+                           str(folder), note=outcome.expectation_failure)
+
+
+AREA = RaftArea()

@@ -1,0 +1,298 @@
+"""The Raft cluster harness: a world of Raft nodes driven by the scenario commands, checking
+every invariant after every change of state.
+
+The same methods serve scenario files (`kinv replay`) and the Hypothesis state machine, and each
+call records its scenario line, so any run can be written back out as a scenario file.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from impl.raft.config import RaftConfig
+from impl.raft.messages import Entry
+from impl.raft.node import RaftNode
+from impl.raft.storage import durable_log
+from impl.sim.network import Envelope, NetworkFaults
+from impl.sim.world import World
+from spec.invariant import Invariant
+from spec.raft import LIVENESS, SAFETY, ClusterView, EntryView, LivenessOutcome, NodeView, RaftHistory
+from spec.raft import liveness as liveness_predicate
+
+__all__ = ["ClusterOptions", "RaftCluster", "InvariantViolated", "CONVERGE_BOUND_TICKS"]
+
+STABILIZE_DELIVERIES_MAX = 5_000  # a bound on `stabilize`, which delivers without ticking
+# After faults stop, a leader must exist and a proposal be applied everywhere within this many
+# ticks: twenty election timeouts covers several split votes on a perfect network.
+CONVERGE_BOUND_TICKS = 200
+CONVERGE_MARKER = "converge"
+
+
+class InvariantViolated(AssertionError):
+    def __init__(self, invariant: Invariant, message: str) -> None:
+        super().__init__(f"{invariant.id}: {message}")
+        self.invariant = invariant
+        self.message = message
+
+
+@attrs.frozen
+class ClusterOptions:
+    size: int = 3
+    seed: int = 0
+    pre_vote: bool = False
+    check_quorum: bool = False
+    noop: bool = True
+    max_entries: int = 1
+    faults: NetworkFaults = NetworkFaults()
+
+    def raft_config(self) -> RaftConfig:
+        return RaftConfig(max_entries_per_message=self.max_entries, noop_on_election=self.noop,
+                          pre_vote=self.pre_vote, check_quorum=self.check_quorum)
+
+    def line(self) -> str:
+        words = [f"cluster {self.size}", f"seed={self.seed}"]
+        words += [flag for flag, on in (("prevote", self.pre_vote), ("checkquorum", self.check_quorum),
+                                        ("no-noop", not self.noop)) if on]
+        if self.max_entries != 1:
+            words.append(f"max-entries={self.max_entries}")
+        if self.faults != NetworkFaults():
+            words.append(self.faults.describe())
+        return " ".join(words)
+
+
+class RaftCluster:
+    def __init__(self, options: ClusterOptions, node_class: type[RaftNode] = RaftNode) -> None:
+        self.options = options
+        self.node_class = node_class
+        config = options.raft_config()
+        ids = tuple(f"n{i}" for i in range(1, options.size + 1))
+        self.world = World(ids, lambda i, members, disk, rng: node_class(i, members, disk, rng, config),
+                           options.seed, options.faults)
+        self.history = RaftHistory()
+        self.lines: list[str] = [options.line()]
+        self.violation: InvariantViolated | None = None
+        self.last_view: ClusterView | None = None
+        self._applied_seen = {n: 0 for n in ids}
+        self._durable_cache: dict[str, tuple[object, int, tuple[EntryView, ...]]] = {}
+        self._log_cache: dict[str, tuple[object, int, tuple[EntryView, ...]]] = {}
+        self._proposal_count = 0
+        self.world.observers.append(self._observe)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self.world.node_ids
+
+    # ----- observation and checking -------------------------------------------------------
+
+    def view(self) -> ClusterView:
+        nodes, applies = [], []
+        for node_id in self.ids:
+            node = self.world.nodes[node_id]
+            durable = self._durable_log(node_id)
+            if node is None:
+                nodes.append(NodeView(node_id, False, "down", 0, durable, durable, 0))
+                continue
+            nodes.append(NodeView(node_id, True, node.role, node.term, self._log(node), durable, node.commit_index))
+            for index, entry in node.applied[self._applied_seen[node_id]:]:
+                applies.append((node_id, index, (entry.term, entry.data)))
+            self._applied_seen[node_id] = len(node.applied)
+        return ClusterView(tuple(nodes), tuple(applies))
+
+    # Logs are re-read only when they changed: the checks run after every event.
+    def _durable_log(self, node_id: str) -> tuple[EntryView, ...]:
+        disk = self.world.disks[node_id]
+        cached = self._durable_cache.get(node_id)
+        if cached is None or cached[0] is not disk or cached[1] != disk.durable_version:
+            cached = (disk, disk.durable_version, tuple((e.term, e.data) for e in durable_log(disk)))
+            self._durable_cache[node_id] = cached
+        return cached[2]
+
+    def _log(self, node: RaftNode) -> tuple[EntryView, ...]:
+        cached = self._log_cache.get(node.id)
+        if cached is None or cached[0] is not node.log or cached[1] != node.log.version:
+            cached = (node.log, node.log.version, tuple((e.term, e.data) for e in node.log.all()))
+            self._log_cache[node.id] = cached
+        return cached[2]
+
+    def _observe(self) -> None:
+        if self.violation is not None:
+            return
+        view = self.view()
+        if view == self.last_view:
+            return  # nothing any invariant looks at has changed since the last check
+        self.history.record(view, self.last_view)
+        self.last_view = view
+        for invariant in SAFETY:
+            problems = invariant.predicate(self.history, view)
+            if problems:
+                self._fail(invariant, problems[0])
+
+    def _fail(self, invariant: Invariant, message: str) -> None:
+        self.violation = InvariantViolated(invariant, message)
+        self.world.trace.record(self.world.now, "violation", None, f"{invariant.id}: {message}")
+        raise self.violation
+
+    def _record(self, line: str) -> None:
+        self.lines.append(line)
+
+    # ----- commands (one scenario line each) ----------------------------------------------
+
+    def tick(self, count: int = 1) -> None:
+        self._record(f"tick {count}")
+        for _ in range(count):
+            self.world.tick()
+
+    def campaign(self, node_id: str) -> None:
+        self._record(f"campaign {node_id}")
+        node = self.world.nodes[node_id]
+        if node is not None:
+            self.world.step_local(node_id, node.campaign())
+
+    def propose(self, node_id: str, data: str | None = None) -> int | None:
+        if data is None:
+            self._proposal_count += 1
+            data = f"v{self._proposal_count}"
+        self._record(f"propose {node_id} {data}")
+        node = self.world.nodes[node_id]
+        if node is None:
+            return None
+        output, index = node.propose(data)
+        self.world.trace.record(self.world.now, "propose", node_id,
+                                f"{data} -> index {index}" if index else f"{data} refused (not leader)")
+        self.world.step_local(node_id, output)
+        return index
+
+    def _pick(self, src: str, dst: str, nth: int) -> Envelope | None:
+        on_link = self.world.network.on_link(src, dst)
+        return on_link[nth - 1] if 1 <= nth <= len(on_link) else None
+
+    def _link_line(self, verb: str, envelope: Envelope) -> str:
+        nth = self.world.network.on_link(envelope.src, envelope.dst).index(envelope) + 1
+        return f"{verb} {envelope.src}->{envelope.dst}" + (f" nth={nth}" if nth > 1 else "")
+
+    def in_flight(self) -> list[Envelope]:
+        return list(self.world.network.in_flight)
+
+    def deliver(self, src: str, dst: str, nth: int = 1) -> None:
+        envelope = self._pick(src, dst, nth)
+        self._record(f"deliver {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
+        if envelope is not None:
+            self.world.deliver(envelope)
+
+    def deliver_envelope(self, envelope: Envelope) -> None:
+        self._record(self._link_line("deliver", envelope))
+        self.world.deliver(envelope)
+
+    def drop_envelope(self, envelope: Envelope) -> None:
+        self._record(self._link_line("drop", envelope))
+        self.world.drop(envelope)
+
+    def duplicate_envelope(self, envelope: Envelope) -> None:
+        self._record(self._link_line("duplicate", envelope))
+        self.world.duplicate(envelope)
+
+    def deliver_round(self) -> None:
+        """Deliver every message in flight now (not the ones they cause)."""
+        self._record("deliver")
+        for envelope in self.in_flight():
+            if envelope in self.world.network.in_flight:
+                self.world.deliver(envelope)
+
+    def drop(self, src: str, dst: str, nth: int = 1) -> None:
+        envelope = self._pick(src, dst, nth)
+        self._record(f"drop {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
+        if envelope is not None:
+            self.world.drop(envelope)
+
+    def drop_all(self) -> None:
+        self._record("drop")
+        for envelope in self.in_flight():
+            self.world.drop(envelope)
+
+    def duplicate(self, src: str, dst: str, nth: int = 1) -> None:
+        envelope = self._pick(src, dst, nth)
+        self._record(f"duplicate {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
+        if envelope is not None:
+            self.world.duplicate(envelope)
+
+    def stabilize(self) -> None:
+        """Deliver every in-flight message, and what they cause, without letting time pass."""
+        self._record("stabilize")
+        for _ in range(STABILIZE_DELIVERIES_MAX):
+            if not self.world.network.in_flight:
+                return
+            self.world.deliver(self.world.network.in_flight[0])
+
+    def partition(self, groups: list[list[str]]) -> None:
+        self._record("partition " + " | ".join(" ".join(g) for g in groups))
+        self.world.network.partition(groups)
+        self.world.trace.record(self.world.now, "partition", None, " | ".join(" ".join(g) for g in groups))
+
+    def block(self, src: str, dst: str) -> None:
+        self._record(f"block {src}->{dst}")
+        self.world.network.block(src, dst)
+        self.world.trace.record(self.world.now, "partition", None, f"one-way: {src} cannot reach {dst}")
+
+    def heal(self) -> None:
+        self._record("heal")
+        self.world.network.heal()
+        self.world.trace.record(self.world.now, "heal", None, "every link restored")
+
+    def crash(self, node_id: str) -> None:
+        self._record(f"crash {node_id}")
+        if self.world.up(node_id):
+            self.world.crash(node_id)
+
+    def restart(self, node_id: str) -> None:
+        self._record(f"restart {node_id}")
+        if not self.world.up(node_id):
+            self.world.restart(node_id)
+
+    # ----- the liveness phase -------------------------------------------------------------
+
+    def converge(self) -> LivenessOutcome:
+        """Stop every fault, then demand progress within CONVERGE_BOUND_TICKS (RAFT-LIVENESS)."""
+        self._record("converge")
+        world = self.world
+        world.network.heal()
+        world.network.faults = NetworkFaults()
+        for node_id in self.ids:
+            if not world.up(node_id):
+                world.restart(node_id)
+        world.trace.record(world.now, "heal", None, "faults stop: links healed, nodes restarted, no loss")
+        outcome = self._run_until_applied(CONVERGE_BOUND_TICKS)
+        problems = liveness_predicate(outcome)
+        if problems:
+            self._fail(LIVENESS, problems[0])
+        return outcome
+
+    def _current_leader(self) -> str | None:
+        live = [self.world.nodes[n] for n in self.ids if self.world.up(n)]
+        top_term = max(node.term for node in live)
+        leaders = [node.id for node in live if node.role == "leader" and node.term == top_term]
+        return leaders[0] if leaders else None
+
+    def _run_until_applied(self, bound_ticks: int) -> LivenessOutcome:
+        leader, index, term = None, None, None
+        for _ in range(bound_ticks):
+            self.world.tick()
+            current = self._current_leader()
+            if current is not None and (index is None or self.world.nodes[current].term != term):
+                node = self.world.nodes[current]
+                output, accepted = node.propose(CONVERGE_MARKER)
+                self.world.step_local(current, output)
+                if accepted is not None:
+                    leader, index, term = current, accepted, node.term
+            if index is not None and not self._missing(index, term):
+                return LivenessOutcome(bound_ticks, leader, index, ())
+        return LivenessOutcome(bound_ticks, leader, index, self._missing(index, term) if index else tuple(self.ids))
+
+    def _missing(self, index: int, term: int) -> tuple[str, ...]:
+        marker = Entry(term, CONVERGE_MARKER)
+        return tuple(node_id for node_id in self.ids
+                     if not self._has_applied(self.world.nodes[node_id], index, marker))
+
+    @staticmethod
+    def _has_applied(node: RaftNode, index: int, entry: Entry) -> bool:
+        return (node.applied_index >= index and node.log.last_index >= index
+                and node.log.entry(index) == entry)

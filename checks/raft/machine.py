@@ -1,0 +1,186 @@
+"""The Raft state machine: Hypothesis chooses requests and faults, the harness checks every
+invariant after every change of state, and a final heal-and-converge phase checks liveness.
+
+Swarm testing (as in TigerBeetle's VOPR): each test case draws its cluster size, its options
+(PreVote, CheckQuorum) and the network's own loss, duplication and delay, and which fault
+rules are enabled at all, so that different test cases explore very different worlds.
+"""
+
+from __future__ import annotations
+
+import attrs
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+
+from checks.raft.cluster import ClusterOptions, RaftCluster
+from impl.raft.node import RaftNode
+from impl.sim.network import NetworkFaults
+
+__all__ = ["RaftMachine", "FAULT_KINDS", "MachineCounter"]
+
+# Swarm testing (Groce et al., ISSTA 2012): each test case enables a random subset of the rule
+# kinds, so that a case without, say, ticks or stabilize can go deep into states that a case
+# with every rule would wash out. Without "time" the clock never runs on its own: only
+# campaigns, deliveries and faults move the cluster, as in etcd-raft's interaction tests.
+SWARM_KINDS = ("time", "campaign", "elect", "propose", "deliver", "stabilize",
+               "drop", "duplicate", "partition", "crash")
+MESSAGE_CHOICE_MAX = 63
+ELECT_ATTEMPTS_MAX = 3
+
+network_faults = st.sampled_from([
+    NetworkFaults(),
+    NetworkFaults(1, 3),
+    NetworkFaults(1, 6, drop_rate=0.05),
+    NetworkFaults(1, 2, drop_rate=0.1, duplicate_rate=0.05),
+])
+
+
+@attrs.define
+class MachineCounter:
+    """Counts the test cases a search ran and keeps the last machine (the shrunk failure)."""
+
+    created: int = 0
+    first_failure_at: int | None = None
+    last: "RaftMachine | None" = None
+
+
+class RaftMachine(RuleBasedStateMachine):
+    node_class: type[RaftNode] = RaftNode
+    counter: MachineCounter | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cluster: RaftCluster | None = None
+        self.enabled: frozenset[str] = frozenset()
+        if self.counter is not None:
+            self.counter.created += 1
+            self.counter.last = self
+
+    @initialize(size=st.sampled_from([3, 5]), seed=st.integers(0, 2**16), pre_vote=st.booleans(),
+                check_quorum=st.booleans(), noop=st.booleans(), faults=network_faults,
+                enabled=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=2))
+    def setup(self, size, seed, pre_vote, check_quorum, noop, faults, enabled) -> None:
+        options = ClusterOptions(size=size, seed=seed, pre_vote=pre_vote, check_quorum=check_quorum,
+                                 noop=noop, faults=faults)
+        self.cluster = RaftCluster(options, self.node_class)
+        if not enabled & {"time", "campaign", "elect"}:
+            enabled |= {"time"}  # something must always be able to happen
+        self.enabled = enabled
+
+    def _node(self, choice: int) -> str:
+        return self.cluster.ids[choice % len(self.cluster.ids)]
+
+    def _leader(self) -> str | None:
+        leaders = [n for n in self.cluster.ids if self.cluster.world.up(n)
+                   and self.cluster.world.nodes[n].role == "leader"]
+        return leaders[-1] if leaders else None
+
+    # ----- time, elections and requests ---------------------------------------------------
+
+    @precondition(lambda self: "time" in self.enabled)
+    @rule(count=st.integers(1, 12))
+    def tick(self, count: int) -> None:
+        self.cluster.tick(count)
+
+    @precondition(lambda self: "campaign" in self.enabled)
+    @rule(node=st.integers(0, 4))
+    def campaign(self, node: int) -> None:
+        self.cluster.campaign(self._node(node))
+
+    @precondition(lambda self: "propose" in self.enabled and self._leader() is not None)
+    @rule()
+    def propose_to_leader(self) -> None:
+        self.cluster.propose(self._leader())
+
+    @precondition(lambda self: "elect" in self.enabled)
+    @rule(node=st.integers(0, 4))
+    def elect(self, node: int) -> None:
+        """A whole election at once: the node campaigns and every message settles; a campaign
+        that only taught it a higher term is retried, as its next timeout would."""
+        candidate = self._node(node)
+        for _ in range(ELECT_ATTEMPTS_MAX):
+            if not self.cluster.world.up(candidate) or self._leader() == candidate:
+                return
+            self.cluster.campaign(candidate)
+            self.cluster.stabilize()
+
+    @precondition(lambda self: "propose" in self.enabled and self._leader() is not None)
+    @rule(mask=st.integers(0, 31))
+    def propose_partially(self, mask: int) -> None:
+        """A proposal whose AppendEntries reach only some followers; the rest are lost."""
+        leader = self._leader()
+        self.cluster.propose(leader)
+        for envelope in self.cluster.in_flight():
+            if envelope.src == leader and envelope.message.kind == "AppendEntries":
+                reaches = mask >> self.cluster.ids.index(envelope.dst) & 1
+                (self.cluster.deliver_envelope if reaches else self.cluster.drop_envelope)(envelope)
+
+    @precondition(lambda self: "deliver" in self.enabled and self.cluster.world.network.in_flight)
+    @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
+    def deliver(self, choice: int) -> None:
+        """Deliver any message in flight now: this is how reordering and delay happen."""
+        in_flight = self.cluster.in_flight()
+        self.cluster.deliver_envelope(in_flight[choice % len(in_flight)])
+
+    @precondition(lambda self: "stabilize" in self.enabled and self.cluster.world.network.in_flight)
+    @rule()
+    def stabilize(self) -> None:
+        self.cluster.stabilize()
+
+    # ----- faults (each enabled or not by the swarm draw) ---------------------------------
+
+    @precondition(lambda self: "drop" in self.enabled and self.cluster.world.network.in_flight)
+    @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
+    def drop(self, choice: int) -> None:
+        in_flight = self.cluster.in_flight()
+        self.cluster.drop_envelope(in_flight[choice % len(in_flight)])
+
+    @precondition(lambda self: "duplicate" in self.enabled and self.cluster.world.network.in_flight)
+    @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
+    def duplicate(self, choice: int) -> None:
+        in_flight = self.cluster.in_flight()
+        self.cluster.duplicate_envelope(in_flight[choice % len(in_flight)])
+
+    @precondition(lambda self: "partition" in self.enabled)
+    @rule(mask=st.integers(1, 30))
+    def partition(self, mask: int) -> None:
+        ids = self.cluster.ids
+        side = [n for i, n in enumerate(ids) if mask >> i & 1]
+        rest = [n for n in ids if n not in side]
+        if side and rest:
+            self.cluster.partition([side, rest])
+
+    @precondition(lambda self: "partition" in self.enabled)
+    @rule(src=st.integers(0, 4), dst=st.integers(0, 4))
+    def block(self, src: int, dst: int) -> None:
+        if self._node(src) != self._node(dst):
+            self.cluster.block(self._node(src), self._node(dst))
+
+    @precondition(lambda self: "partition" in self.enabled and self.cluster.world.network.blocked)
+    @rule()
+    def heal(self) -> None:
+        self.cluster.heal()
+
+    @precondition(lambda self: "crash" in self.enabled)
+    @rule(node=st.integers(0, 4))
+    def crash(self, node: int) -> None:
+        if self.cluster.world.up(self._node(node)):
+            self.cluster.crash(self._node(node))
+
+    @precondition(lambda self: "crash" in self.enabled and self._leader() is not None)
+    @rule()
+    def crash_leader(self) -> None:
+        """Jepsen's favourite nemesis: kill the leader, often right after it sent something."""
+        self.cluster.crash(self._leader())
+
+    @precondition(lambda self: "crash" in self.enabled)
+    @rule(node=st.integers(0, 4))
+    def restart(self, node: int) -> None:
+        if not self.cluster.world.up(self._node(node)):
+            self.cluster.restart(self._node(node))
+
+    # ----- liveness -----------------------------------------------------------------------
+
+    def teardown(self) -> None:
+        if self.cluster is not None and self.cluster.violation is None:
+            self.cluster.converge()

@@ -1,0 +1,94 @@
+"""Counterexample reports (DESIGN.md, "Counterexamples"): the invariant and why it matters, the
+shrunk steps, a numbered trace, the state at the failure, a Mermaid sequence diagram, and a
+scenario file that `kinv replay` runs to the same failure.
+
+Nothing here reads the clock: the same seed writes the same folder, byte for byte.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from impl.catalog import Bug
+from impl.sim.trace import TraceEvent
+from spec.invariant import Invariant
+
+__all__ = ["Counterexample", "render_markdown", "render_mermaid", "write_report", "SCENARIO_NAME", "REPORT_NAME"]
+
+SCENARIO_NAME = "counterexample.scenario"
+REPORT_NAME = "report.md"
+TRACE_LINES_MAX = 400  # the tail of a longer trace is what explains the failure
+DIAGRAM_ARROWS_MAX = 150
+
+
+@attrs.frozen
+class Counterexample:
+    area: str
+    bug: Bug | None
+    invariant: Invariant
+    message: str
+    steps: tuple[str, ...]  # the scenario lines after the setup line
+    scenario_text: str
+    trace: tuple[TraceEvent, ...]
+    state: tuple[str, ...]  # one line per component at the failure (each node's log, ...)
+    participants: tuple[str, ...]
+    seed: int | None
+
+
+def _numbered_trace(trace: tuple[TraceEvent, ...]) -> list[str]:
+    skipped = max(0, len(trace) - TRACE_LINES_MAX)
+    lines = [f"({skipped} earlier events omitted)"] if skipped else []
+    lines += [f"{number:>4}. {event.line()}" for number, event in enumerate(trace, start=1) if number > skipped]
+    return lines
+
+
+def render_mermaid(trace: tuple[TraceEvent, ...], participants: tuple[str, ...]) -> str:
+    """Deliveries as arrows, drops as crossed arrows, crashes, restarts and role changes as notes."""
+    lines = ["sequenceDiagram"] + [f"    participant {p}" for p in participants]
+    body = []
+    for event in trace:
+        text = event.detail.replace(";", ",").replace("#", "no.")
+        if event.kind == "deliver":
+            body.append(f"    {event.node}->>{event.peer}: {text}")
+        elif event.kind == "drop" and event.peer is not None:
+            body.append(f"    {event.node}-x{event.peer}: {text}")
+        elif event.kind in ("crash", "restart", "role", "commit") and event.node is not None:
+            body.append(f"    Note over {event.node}: {event.kind} {text}")
+        elif event.kind in ("partition", "heal", "violation"):
+            body.append(f"    Note over {participants[0]},{participants[-1]}: {event.kind} {text}")
+    if len(body) > DIAGRAM_ARROWS_MAX:
+        body = [f"    Note over {participants[0]},{participants[-1]}: {len(body) - DIAGRAM_ARROWS_MAX} earlier events omitted"] \
+            + body[-DIAGRAM_ARROWS_MAX:]
+    return "\n".join(lines + body)
+
+
+def render_markdown(cx: Counterexample, replay_command: str) -> str:
+    subject = f"bug `{cx.bug.name}`" if cx.bug else "the reference"
+    parts = [f"# {cx.invariant.id} violated ({cx.area}, {subject})", "",
+             f"**What broke:** {cx.message}", "",
+             f"**The invariant:** {cx.invariant.statement}", ""]
+    if cx.invariant.why:
+        parts += [f"**Why it matters:** {cx.invariant.why}", ""]
+    parts += [f"**Source:** {cx.invariant.source}", ""]
+    if cx.bug:
+        parts += ["## The injected bug", "", f"`{cx.bug.name}`: {cx.bug.summary}. Seen in: {cx.bug.source}.", ""]
+    if cx.seed is not None:
+        parts += [f"Found with seed {cx.seed}.", ""]
+    parts += [f"## Shrunk steps ({len(cx.steps)})", ""] + [f"{i}. `{s}`" for i, s in enumerate(cx.steps, 1)] + [""]
+    parts += ["## State at the failure", "", "```"] + list(cx.state) + ["```", ""]
+    parts += ["## Sequence diagram", "", "```mermaid", render_mermaid(cx.trace, cx.participants), "```", ""]
+    parts += ["## Trace", "", "```"] + _numbered_trace(cx.trace) + ["```", ""]
+    parts += ["## Replay", "", f"`{SCENARIO_NAME}` in this folder runs to the same failure:", "",
+              f"    {replay_command}", ""]
+    return "\n".join(parts)
+
+
+def write_report(cx: Counterexample, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    scenario_path = directory / SCENARIO_NAME
+    scenario_path.write_text(cx.scenario_text)
+    replay = f"kinv replay {scenario_path}" + (f" --bug {cx.bug.name}" if cx.bug else "")
+    (directory / REPORT_NAME).write_text(render_markdown(cx, replay))
+    return directory

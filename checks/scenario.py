@@ -1,0 +1,56 @@
+"""The scenario language shared by every area: one command a line, `#` starts a comment.
+
+An area interprets the commands; this module only splits lines and reports malformed input as
+`file:line: message` (DESIGN.md, "Scenario files").
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import attrs
+
+from checks.area import InputError
+
+__all__ = ["Command", "ScenarioError", "parse", "area_of_scenario", "DEFAULT_AREA"]
+
+DEFAULT_AREA = "raft"
+
+
+class ScenarioError(InputError):
+    def __init__(self, filename: str, line_no: int, message: str) -> None:
+        super().__init__(f"{filename}:{line_no}: {message}")
+
+
+@attrs.frozen
+class Command:
+    name: str
+    args: tuple[str, ...]
+    line_no: int
+    text: str
+
+
+def parse(text: str, filename: str) -> list[Command]:
+    commands = []
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError as error:
+            raise ScenarioError(filename, line_no, f"cannot split line: {error}") from None
+        commands.append(Command(words[0], tuple(words[1:]), line_no, line))
+    if not commands:
+        raise ScenarioError(filename, 1, "empty scenario: no commands")
+    return commands
+
+
+def area_of_scenario(text: str, filename: str) -> str:
+    """A scenario may start with `area NAME`; without it, it is a Raft scenario."""
+    first = parse(text, filename)[0]
+    if first.name != "area":
+        return DEFAULT_AREA
+    if len(first.args) != 1:
+        raise ScenarioError(filename, first.line_no, "usage: area NAME")
+    return first.args[0]

@@ -1,0 +1,145 @@
+"""The Raft bug catalog: each bug is a RaftNode subclass overriding one small method.
+
+Read each override next to the reference method it replaces (named in its docstring): the
+difference is the lesson. REFERENCE.md lists the real systems where each pattern happened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from impl.catalog import Bug
+from impl.raft.messages import Entry, Kind, Message
+from impl.raft.node import RaftNode
+from impl.raft.storage import TERM_KEY, VOTE_KEY
+
+__all__ = ["BUGS"]
+
+
+class CommitPreviousTerm(RaftNode):
+    """Replaces ReplicationMixin._may_commit_by_counting."""
+
+    def _may_commit_by_counting(self, index: int) -> bool:
+        return True  # counts replicas of an entry of any term: Figure 8
+
+
+class VoteNotPersisted(RaftNode):
+    """Replaces RaftNode._hard_state_writes."""
+
+    def _hard_state_writes(self) -> dict[str, Any]:
+        return {TERM_KEY: self.term}  # votedFor lives only in memory: a restart forgets it
+
+
+class TermNotPersisted(RaftNode):
+    """Replaces RaftNode._hard_state_writes."""
+
+    def _hard_state_writes(self) -> dict[str, Any]:
+        return {VOTE_KEY: self.voted_for}  # currentTerm lives only in memory
+
+
+class GrantVoteToStaleLog(RaftNode):
+    """Replaces ElectionMixin._log_up_to_date."""
+
+    def _log_up_to_date(self, last_index: int, last_term: int) -> bool:
+        return True  # votes for any candidate, however far behind its log is
+
+
+class TruncateOnStaleAppend(RaftNode):
+    """Replaces ReplicationMixin._append_from."""
+
+    def _append_from(self, prev: int, entries: tuple[Entry, ...]) -> int:
+        self.log.truncate_after(prev)  # always cut after prevLogIndex, even when what follows matches
+        for entry in entries:
+            self.log.append(entry)
+        return prev + len(entries)
+
+
+class KeepConflictingTail(RaftNode):
+    """Replaces ReplicationMixin._append_from."""
+
+    def _append_from(self, prev: int, entries: tuple[Entry, ...]) -> int:
+        for offset, entry in enumerate(entries):
+            self.log.put(prev + 1 + offset, entry)  # overwrites in place; a conflicting tail survives
+        return prev + len(entries)
+
+
+class CommitBeyondMatch(RaftNode):
+    """Replaces ReplicationMixin._follower_commit_target."""
+
+    def _follower_commit_target(self, m: Message, last_new: int) -> int:
+        return min(m.commit, self.log.last_index)  # trusts its own unverified tail
+
+
+class StaleReplyMovesMatchIndex(RaftNode):
+    """Replaces RaftNode._on_lower_term."""
+
+    def _on_lower_term(self, src: str, m: Message) -> None:
+        if m.kind == Kind.APPEND_REPLY:
+            self._on_append_reply(src, m)  # a reply about an older term's log counts toward ours
+        else:
+            super()._on_lower_term(src, m)
+
+
+class AcceptStaleTermAppend(RaftNode):
+    """Replaces RaftNode._on_lower_term."""
+
+    def _on_lower_term(self, src: str, m: Message) -> None:
+        if m.kind == Kind.APPEND:
+            self._accept_append(src, m)  # obeys a deposed leader, even while leading itself
+        else:
+            super()._on_lower_term(src, m)
+
+
+class AckBeforeSync(RaftNode):
+    """Replaces RaftNode._must_sync."""
+
+    def _must_sync(self, hard_state_changed: bool, log_changed: bool) -> bool:
+        return hard_state_changed  # appended entries are acknowledged while still in the page cache
+
+
+class RejectDoesNotBacktrack(RaftNode):
+    """Replaces ReplicationMixin._next_after_reject."""
+
+    def _next_after_reject(self, src: str, m: Message) -> int:
+        return self.next_index[src]  # retries the same prevLogIndex forever
+
+
+PAPER = "Raft paper"
+BUGS: tuple[Bug, ...] = (
+    Bug("figure8-commit-previous-term", "raft", "RAFT-STATE-MACHINE-SAFETY",
+        "a leader commits an entry of an earlier term by counting replicas",
+        f"{PAPER} §5.4.2 and Figure 8; PySyncObj #169", CommitPreviousTerm),
+    Bug("vote-not-persisted", "raft", "RAFT-ELECTION-SAFETY",
+        "votedFor is not written to disk, so a restarted node votes twice in one term",
+        f"{PAPER} Figure 2 (persistent state); REFERENCE.md pattern 2", VoteNotPersisted),
+    Bug("term-not-persisted", "raft", "RAFT-ELECTION-SAFETY",
+        "currentTerm is not written to disk, so a restarted node forgets the term it voted in",
+        f"{PAPER} Figure 2 (persistent state); REFERENCE.md pattern 3", TermNotPersisted),
+    Bug("grant-vote-to-stale-log", "raft", "RAFT-LEADER-COMPLETENESS",
+        "votes are granted without the log up-to-date check",
+        f"{PAPER} §5.4.1 (election restriction); REFERENCE.md pattern 7", GrantVoteToStaleLog),
+    Bug("truncate-on-stale-append", "raft", "RAFT-COMMITTED-DURABLE",
+        "a follower truncates after prevLogIndex on every AppendEntries, so a stale one deletes entries",
+        f"{PAPER} §5.3 receiver rule 3 (truncate only on conflict); REFERENCE.md pattern 5",
+        TruncateOnStaleAppend),
+    Bug("keep-conflicting-tail", "raft", "RAFT-LOG-MATCHING",
+        "a follower overwrites conflicting entries in place but keeps the stale entries after them",
+        f"{PAPER} §5.3 receiver rule 3; REFERENCE.md pattern 6", KeepConflictingTail),
+    Bug("commit-beyond-match", "raft", "RAFT-STATE-MACHINE-SAFETY",
+        "a follower commits up to leaderCommit over entries it has not verified match the leader",
+        f"{PAPER} §5.3 receiver rule 5 (min with index of last new entry); REFERENCE.md pattern 4",
+        CommitBeyondMatch),
+    Bug("stale-reply-moves-match-index", "raft", "RAFT-STATE-MACHINE-SAFETY",
+        "a leader takes an AppendEntries reply from an earlier term as progress in its own term",
+        f"{PAPER} §5.1 (drop stale-term messages); REFERENCE.md pattern 8", StaleReplyMovesMatchIndex),
+    Bug("accept-stale-term-append", "raft", "RAFT-LEADER-APPEND-ONLY",
+        "a node applies AppendEntries from a deposed leader of an earlier term, even while leading",
+        f"{PAPER} §5.1 and Figure 2 (reply false if term < currentTerm)", AcceptStaleTermAppend),
+    Bug("ack-before-sync", "raft", "RAFT-COMMITTED-DURABLE",
+        "a follower acknowledges appended entries before syncing them to disk",
+        f"{PAPER} Figure 2 (persist before responding); etcd robustness tests (lost writes on kill)",
+        AckBeforeSync),
+    Bug("reject-does-not-backtrack", "raft", "RAFT-LIVENESS",
+        "a leader does not move nextIndex back after a rejected AppendEntries, so a lagging follower never catches up",
+        f"{PAPER} §5.3 (decrement nextIndex and retry); MIT 6.5840 'fast backup' test", RejectDoesNotBacktrack),
+)

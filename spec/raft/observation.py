@@ -1,0 +1,84 @@
+"""Plain observations of a Raft cluster, and the ghost history the invariants are judged on.
+
+Entries are plain ``(term, data)`` pairs so that spec/ needs nothing from impl/.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["EntryView", "NodeView", "ClusterView", "RaftHistory", "LivenessOutcome"]
+
+EntryView = tuple[int, str]  # (term, data)
+
+
+@attrs.frozen
+class NodeView:
+    id: str
+    up: bool
+    role: str  # "leader", "follower", ... ("down" when crashed)
+    term: int
+    log: tuple[EntryView, ...]  # what the node acts on (its durable log while it is down)
+    durable_log: tuple[EntryView, ...]  # what would survive a crash now
+    commit_index: int
+
+
+@attrs.frozen
+class ClusterView:
+    """The cluster after one step, with the entries applied during that step."""
+
+    nodes: tuple[NodeView, ...]
+    new_applies: tuple[tuple[str, int, EntryView], ...] = ()  # (node, index, entry)
+
+    @property
+    def majority(self) -> int:
+        return len(self.nodes) // 2 + 1
+
+    def leaders(self) -> list[NodeView]:
+        return [n for n in self.nodes if n.up and n.role == "leader"]
+
+
+@attrs.define
+class RaftHistory:
+    """What the invariants remember across steps (ghost state; no node can see it).
+
+    ``committed`` follows the paper's definition (§5.3, §5.4.2): an entry is committed once the
+    leader of its term has stored it on a majority; every entry before it is committed with it.
+    A node's commit index is *not* the definition: the Figure 8 bug is a node that wrongly
+    believes an entry is committed.
+    """
+
+    leaders_by_term: dict[int, set[str]] = attrs.field(factory=dict)
+    previous: ClusterView | None = None
+    committed: dict[int, tuple[EntryView, int]] = attrs.field(factory=dict)  # index -> (entry, term committed in)
+    applied: dict[int, tuple[EntryView, str]] = attrs.field(factory=dict)  # index -> first applied, by whom
+
+    def record(self, view: ClusterView, previous: ClusterView | None) -> None:
+        self.previous = previous
+        for leader in view.leaders():
+            self.leaders_by_term.setdefault(leader.term, set()).add(leader.id)
+            self._record_commitment(view, leader)
+        for node_id, index, entry in view.new_applies:
+            self.applied.setdefault(index, (entry, node_id))
+
+    def _record_commitment(self, view: ClusterView, leader: NodeView) -> None:
+        for index in range(len(leader.log), 0, -1):
+            entry = leader.log[index - 1]
+            if entry[0] != leader.term:
+                return  # earlier terms are never committed by counting
+            holders = sum(1 for n in view.nodes if len(n.log) >= index and n.log[index - 1] == entry)
+            if holders >= view.majority:
+                for i in range(1, index + 1):
+                    self.committed.setdefault(i, (leader.log[i - 1], leader.term))
+                return
+
+
+@attrs.frozen
+class LivenessOutcome:
+    """What the heal-and-converge phase saw: within ``bound_ticks`` of healing, a leader, and a
+    fresh proposal accepted by it and applied on every node."""
+
+    bound_ticks: int
+    leader: str | None
+    proposal_index: int | None
+    missing: tuple[str, ...]  # nodes that had not applied the proposal when the bound ran out

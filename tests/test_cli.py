@@ -1,0 +1,74 @@
+"""The kinv command line: exit codes, JSON lines and one-line errors (DESIGN.md)."""
+
+import json
+
+import pytest
+
+from checks.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--budget", "-3"],
+    ["check", "nosuch"],
+    ["check", "--bug", "nosuch-bug"],
+    ["check", "--seed", "x"],
+    ["frobnicate"],
+    ["replay", "/nonexistent/file.scenario"],
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("cluster 3\ncampaign n9\n", ":2: unknown node 'n9'"),
+    ("cluster 3\nfly n1\n", ":2: unknown command 'fly'"),
+    ("campaign n1\n", ":1: a raft scenario starts with `cluster N`"),
+    ("cluster 3\ntick -1\n", ":2: tick count must be an integer"),
+    ("cluster 3\ndeliver n1-n2\n", ":2: expected a link like n1->n2"),
+    ("cluster 3 drop=2\n", ":1: drop is a probability"),
+    ("cluster 3\nexpect violated NOPE\n", ":2: unknown invariant 'NOPE'"),
+    ("cluster 3\npartition n1 | n1\n", ":2: usage: partition"),
+])
+def test_malformed_scenario(tmp_path, capsys, text, message):
+    path = tmp_path / "bad.scenario"
+    path.write_text(text)
+    code, out, err = _run(capsys, "replay", str(path))
+    assert code == 2
+    assert err.strip().startswith(f"kinv: {path}") and message in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bugs_and_invariants_json(capsys):
+    code, out, _ = _run(capsys, "bugs", "--area", "raft", "--json")
+    bugs = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(bugs) >= 8
+    assert set(bugs[0]) == {"name", "area", "invariant", "summary", "source"}
+    code, out, _ = _run(capsys, "invariants", "--area", "raft", "--json")
+    invariants = {json.loads(line)["id"] for line in out.splitlines()}
+    assert {b["invariant"] for b in bugs} <= invariants
+    assert "RAFT-ELECTION-SAFETY" in invariants
+
+
+def test_replay_json_and_report(tmp_path, capsys):
+    from pathlib import Path
+    scenario = Path(__file__).parent / "scenarios" / "figure8.scenario"
+    code, out, err = _run(capsys, "replay", str(scenario), "--bug", "figure8-commit-previous-term",
+                          "--report", str(tmp_path / "r"), "--json")
+    row = json.loads(out)
+    assert code == 1 and row["result"] == "violated" and row["invariant"] == "RAFT-STATE-MACHINE-SAFETY"
+    assert set(row) == {"area", "bug", "result", "invariant", "examples", "steps", "seconds", "seed", "report"}
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "```mermaid" in report and "## Shrunk steps" in report
+    # the written counterexample replays to the same violation
+    code, out, _ = _run(capsys, "replay", str(tmp_path / "r" / "counterexample.scenario"),
+                        "--bug", "figure8-commit-previous-term", "--json")
+    assert code == 1 and json.loads(out)["invariant"] == "RAFT-STATE-MACHINE-SAFETY"
