@@ -72,6 +72,7 @@ class RaftCluster:
         self.lines: list[str] = [options.line()]
         self.violation: InvariantViolated | None = None
         self.last_view: ClusterView | None = None
+        self._last_fingerprint: tuple | None = None
         self._applied_seen = {n: 0 for n in ids}
         self._durable_cache: dict[str, tuple[object, int, tuple[EntryView, ...]]] = {}
         self._log_cache: dict[str, tuple[object, int, tuple[EntryView, ...]]] = {}
@@ -98,6 +99,18 @@ class RaftCluster:
             self._applied_seen[node_id] = len(node.applied)
         return ClusterView(tuple(nodes), tuple(applies))
 
+    def _fingerprint(self) -> tuple:
+        """Cheap summary of everything a view holds; equal fingerprints mean equal views."""
+        parts = []
+        for node_id in self.ids:
+            node, disk = self.world.nodes[node_id], self.world.disks[node_id]
+            if node is None:
+                parts.append((None, disk.durable_version))
+            else:  # an incarnation number, not id(): ids of dead objects are reused
+                parts.append((self.world.incarnations[node_id], node.role, node.term, node.commit_index,
+                              node.log.version, len(node.applied), disk.durable_version))
+        return tuple(parts)
+
     # Logs are re-read only when they changed: the checks run after every event.
     def _durable_log(self, node_id: str) -> tuple[EntryView, ...]:
         disk = self.world.disks[node_id]
@@ -117,9 +130,11 @@ class RaftCluster:
     def _observe(self) -> None:
         if self.violation is not None:
             return
-        view = self.view()
-        if view == self.last_view:
+        fingerprint = self._fingerprint()
+        if fingerprint == self._last_fingerprint:
             return  # nothing any invariant looks at has changed since the last check
+        self._last_fingerprint = fingerprint
+        view = self.view()
         self.history.record(view, self.last_view)
         self.last_view = view
         for invariant in SAFETY:
@@ -197,6 +212,29 @@ class RaftCluster:
         for envelope in self.in_flight():
             if envelope in self.world.network.in_flight:
                 self.world.deliver(envelope)
+
+    def hold(self, src: str, dst: str, nth: int = 1) -> None:
+        """Delay a message indefinitely; `release` delivers it later, typically into a later term."""
+        envelope = self._pick(src, dst, nth)
+        self._record(f"hold {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
+        if envelope is not None:
+            self.world.hold(envelope)
+
+    def hold_envelope(self, envelope: Envelope) -> None:
+        self._record(self._link_line("hold", envelope))
+        self.world.hold(envelope)
+
+    def release(self, src: str, dst: str, nth: int = 1) -> None:
+        held = self.world.network.held_on_link(src, dst)
+        self._record(f"release {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
+        if 1 <= nth <= len(held):
+            self.world.deliver(held[nth - 1])
+
+    def release_envelope(self, envelope: Envelope) -> None:
+        held = self.world.network.held_on_link(envelope.src, envelope.dst)
+        nth = held.index(envelope) + 1
+        self._record(f"release {envelope.src}->{envelope.dst}" + (f" nth={nth}" if nth > 1 else ""))
+        self.world.deliver(envelope)
 
     def drop(self, src: str, dst: str, nth: int = 1) -> None:
         envelope = self._pick(src, dst, nth)

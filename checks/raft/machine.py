@@ -23,7 +23,7 @@ __all__ = ["RaftMachine", "FAULT_KINDS", "MachineCounter"]
 # with every rule would wash out. Without "time" the clock never runs on its own: only
 # campaigns, deliveries and faults move the cluster, as in etcd-raft's interaction tests.
 SWARM_KINDS = ("time", "campaign", "elect", "propose", "deliver", "stabilize",
-               "drop", "duplicate", "partition", "crash")
+               "drop", "duplicate", "hold", "partition", "crash", "churn")
 MESSAGE_CHOICE_MAX = 63
 ELECT_ATTEMPTS_MAX = 3
 
@@ -33,6 +33,24 @@ network_faults = st.sampled_from([
     NetworkFaults(1, 6, drop_rate=0.05),
     NetworkFaults(1, 2, drop_rate=0.1, duplicate_rate=0.05),
 ])
+
+
+# Which followers a proposal reaches: none and all are the interesting extremes, so they are
+# drawn as often as any particular subset.
+follower_masks = st.one_of(st.just(0), st.just(31), st.integers(0, 31))
+
+
+# Named swarm profiles, drawn as often as a random subset of kinds:
+# - nemesis: rounds of MIT 6.5840's Figure 8 test (leader churn with partial replication);
+# - network: a clock that runs over a lossy, duplicating, delaying, partitioned network;
+# - manual: no clock, every delivery chosen, as in etcd-raft's interaction tests.
+SWARM_PROFILES = (
+    frozenset({"churn", "crash"}),
+    frozenset({"churn", "crash"}),
+    frozenset({"time", "propose", "deliver", "drop", "duplicate", "hold", "partition"}),
+    frozenset({"campaign", "propose", "deliver", "hold", "crash"}),
+)
+swarm = st.one_of(st.sampled_from(SWARM_PROFILES), st.frozensets(st.sampled_from(SWARM_KINDS), min_size=2))
 
 
 @attrs.define
@@ -58,12 +76,12 @@ class RaftMachine(RuleBasedStateMachine):
 
     @initialize(size=st.sampled_from([3, 5]), seed=st.integers(0, 2**16), pre_vote=st.booleans(),
                 check_quorum=st.booleans(), noop=st.booleans(), faults=network_faults,
-                enabled=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=2))
+                enabled=swarm)
     def setup(self, size, seed, pre_vote, check_quorum, noop, faults, enabled) -> None:
         options = ClusterOptions(size=size, seed=seed, pre_vote=pre_vote, check_quorum=check_quorum,
                                  noop=noop, faults=faults)
         self.cluster = RaftCluster(options, self.node_class)
-        if not enabled & {"time", "campaign", "elect"}:
+        if not enabled & {"time", "campaign", "elect", "churn"}:
             enabled |= {"time"}  # something must always be able to happen
         self.enabled = enabled
 
@@ -105,7 +123,7 @@ class RaftMachine(RuleBasedStateMachine):
             self.cluster.stabilize()
 
     @precondition(lambda self: "propose" in self.enabled and self._leader() is not None)
-    @rule(mask=st.integers(0, 31))
+    @rule(mask=follower_masks)
     def propose_partially(self, mask: int) -> None:
         """A proposal whose AppendEntries reach only some followers; the rest are lost."""
         leader = self._leader()
@@ -114,6 +132,23 @@ class RaftMachine(RuleBasedStateMachine):
             if envelope.src == leader and envelope.message.kind == "AppendEntries":
                 reaches = mask >> self.cluster.ids.index(envelope.dst) & 1
                 (self.cluster.deliver_envelope if reaches else self.cluster.drop_envelope)(envelope)
+
+    @precondition(lambda self: "churn" in self.enabled)
+    @rule(node=st.integers(0, 4), mask=follower_masks, crash=st.booleans(), revive=st.integers(0, 4))
+    def churn(self, node: int, mask: int, crash: bool, revive: int) -> None:
+        """One round of MIT 6.5840's Figure 8 test: settle, make sure there is a leader, have it
+        take a proposal that reaches only some followers, maybe kill it at once, and bring one
+        crashed server back. Rounds of this leave logs that disagree across terms."""
+        self.cluster.stabilize()
+        if self._leader() is None:
+            self.elect(node)
+        if self._leader() is not None:
+            self.propose_partially(mask)
+            if crash:
+                self.cluster.crash(self._leader())
+        down = [n for n in self.cluster.ids if not self.cluster.world.up(n)]
+        if len(down) * 2 >= len(self.cluster.ids):  # no majority left alive: bring one back
+            self.cluster.restart(down[revive % len(down)])
 
     @precondition(lambda self: "deliver" in self.enabled and self.cluster.world.network.in_flight)
     @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
@@ -140,6 +175,18 @@ class RaftMachine(RuleBasedStateMachine):
     def duplicate(self, choice: int) -> None:
         in_flight = self.cluster.in_flight()
         self.cluster.duplicate_envelope(in_flight[choice % len(in_flight)])
+
+    @precondition(lambda self: "hold" in self.enabled and self.cluster.world.network.in_flight)
+    @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
+    def hold(self, choice: int) -> None:
+        in_flight = self.cluster.in_flight()
+        self.cluster.hold_envelope(in_flight[choice % len(in_flight)])
+
+    @precondition(lambda self: "hold" in self.enabled and self.cluster.world.network.held)
+    @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
+    def release(self, choice: int) -> None:
+        held = self.cluster.world.network.held
+        self.cluster.release_envelope(held[choice % len(held)])
 
     @precondition(lambda self: "partition" in self.enabled)
     @rule(mask=st.integers(1, 30))

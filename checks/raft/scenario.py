@@ -5,6 +5,7 @@ nothing and answers `file:line: message`.
     cluster 5 seed=7 [prevote] [checkquorum] [no-noop] [max-entries=K] [delay=A..B drop=P duplicate=P]
     campaign n1 | propose n1 DATA | tick [K] | stabilize | converge
     deliver [n1->n2 [nth=K]] | drop [n1->n2 [nth=K]] | duplicate n1->n2 [nth=K]
+    hold n1->n2 [nth=K] | release n1->n2 [nth=K]   (a long delay: held until released)
     partition n1 n2 | n3 n4 n5 | isolate n1 | block n1->n2 | heal
     crash n3 | restart n3
     expect held | expect violated RAFT-STATE-MACHINE-SAFETY
@@ -149,8 +150,8 @@ def _validate_step(check: _Checker, command: Command) -> None:
         check.arity(command, 0, 1, "tick [K]")
         if args:
             check.count(command, args[0], "tick count", TICKS_PER_LINE_MAX)
-    elif name in ("deliver", "drop", "duplicate"):
-        if not args and name != "duplicate":
+    elif name in ("deliver", "drop", "duplicate", "hold", "release"):
+        if not args and name in ("deliver", "drop"):
             return
         check.arity(command, 1, 2, f"{name} n1->n2 [nth=K]")
         check.link(command, args[0])
@@ -221,6 +222,8 @@ def _execute(cluster: RaftCluster, command: Command) -> None:
         "deliver": lambda: cluster.deliver(link[1], link[2], nth) if link else cluster.deliver_round(),
         "drop": lambda: cluster.drop(link[1], link[2], nth) if link else cluster.drop_all(),
         "duplicate": lambda: cluster.duplicate(link[1], link[2], nth),
+        "hold": lambda: cluster.hold(link[1], link[2], nth),
+        "release": lambda: cluster.release(link[1], link[2], nth),
         "block": lambda: cluster.block(link[1], link[2]),
         "partition": lambda: cluster.partition(_partition_groups(_Checker("", cluster.ids), command)),
         "isolate": lambda: cluster.partition([[args[0]], [n for n in cluster.ids if n != args[0]]]),

@@ -11,6 +11,7 @@ from typing import Any
 from impl.catalog import Bug
 from impl.raft.messages import Entry, Kind, Message
 from impl.raft.node import RaftNode
+from impl.raft.roles import Role
 from impl.raft.storage import TERM_KEY, VOTE_KEY
 
 __all__ = ["BUGS"]
@@ -64,28 +65,28 @@ class KeepConflictingTail(RaftNode):
 
 
 class CommitBeyondMatch(RaftNode):
-    """Replaces ReplicationMixin._follower_commit_target."""
+    """Replaces ReplicationMixin._accept_append: commits before the consistency check."""
 
-    def _follower_commit_target(self, m: Message, last_new: int) -> int:
-        return min(m.commit, self.log.last_index)  # trusts its own unverified tail
+    def _accept_append(self, src: str, m: Message) -> None:
+        target = min(m.commit, self.log.last_index)  # over a tail nobody has verified yet
+        if target > self.commit_index:
+            self._commit_to(target)
+        super()._accept_append(src, m)
 
 
 class StaleReplyMovesMatchIndex(RaftNode):
-    """Replaces RaftNode._on_lower_term."""
+    """Replaces ReplicationMixin._acknowledged_index."""
 
-    def _on_lower_term(self, src: str, m: Message) -> None:
-        if m.kind == Kind.APPEND_REPLY:
-            self._on_append_reply(src, m)  # a reply about an older term's log counts toward ours
-        else:
-            super()._on_lower_term(src, m)
+    def _acknowledged_index(self, m: Message) -> int:
+        return self.log.last_index  # takes any ack, however old, as covering the whole log
 
 
 class AcceptStaleTermAppend(RaftNode):
     """Replaces RaftNode._on_lower_term."""
 
     def _on_lower_term(self, src: str, m: Message) -> None:
-        if m.kind == Kind.APPEND:
-            self._accept_append(src, m)  # obeys a deposed leader, even while leading itself
+        if m.kind == Kind.APPEND and self.role == Role.LEADER:
+            self._accept_append(src, m)  # a leader obeys a deposed leader of an earlier term
         else:
             super()._on_lower_term(src, m)
 
@@ -119,21 +120,23 @@ BUGS: tuple[Bug, ...] = (
         "votes are granted without the log up-to-date check",
         f"{PAPER} §5.4.1 (election restriction); REFERENCE.md pattern 7", GrantVoteToStaleLog),
     Bug("truncate-on-stale-append", "raft", "RAFT-COMMITTED-DURABLE",
-        "a follower truncates after prevLogIndex on every AppendEntries, so a stale one deletes entries",
+        "a follower truncates after prevLogIndex on every AppendEntries, so a stale one deletes entries, "
+        "committed ones included",
         f"{PAPER} §5.3 receiver rule 3 (truncate only on conflict); REFERENCE.md pattern 5",
         TruncateOnStaleAppend),
     Bug("keep-conflicting-tail", "raft", "RAFT-LOG-MATCHING",
         "a follower overwrites conflicting entries in place but keeps the stale entries after them",
         f"{PAPER} §5.3 receiver rule 3; REFERENCE.md pattern 6", KeepConflictingTail),
     Bug("commit-beyond-match", "raft", "RAFT-STATE-MACHINE-SAFETY",
-        "a follower commits up to leaderCommit over entries it has not verified match the leader",
-        f"{PAPER} §5.3 receiver rule 5 (min with index of last new entry); REFERENCE.md pattern 4",
+        "a follower advances its commit index from leaderCommit before checking that its log matches the leader's",
+        f"{PAPER} §5.3 receiver rules 2 and 5; REFERENCE.md pattern 4", 
         CommitBeyondMatch),
     Bug("stale-reply-moves-match-index", "raft", "RAFT-STATE-MACHINE-SAFETY",
-        "a leader takes an AppendEntries reply from an earlier term as progress in its own term",
-        f"{PAPER} §5.1 (drop stale-term messages); REFERENCE.md pattern 8", StaleReplyMovesMatchIndex),
+        "a leader takes a stale AppendEntries reply as acknowledging its whole log, so matchIndex passes what "
+        "the follower holds and the leader commits entries a majority does not have",
+        f"{PAPER} §5.3 (matchIndex); REFERENCE.md pattern 8", StaleReplyMovesMatchIndex),
     Bug("accept-stale-term-append", "raft", "RAFT-LEADER-APPEND-ONLY",
-        "a node applies AppendEntries from a deposed leader of an earlier term, even while leading",
+        "a leader applies AppendEntries from a deposed leader of an earlier term to its own log",
         f"{PAPER} §5.1 and Figure 2 (reply false if term < currentTerm)", AcceptStaleTermAppend),
     Bug("ack-before-sync", "raft", "RAFT-COMMITTED-DURABLE",
         "a follower acknowledges appended entries before syncing them to disk",

@@ -64,21 +64,27 @@ class ReplicationMixin:
                 self.next_index[src] = self._next_after_reject(src, m)
                 self._send_append(src)
             return
-        if m.index > self.log.last_index:
-            return  # claims more than our log holds: it cannot be about our log
-        if m.index <= self.match_index[src]:
+        acknowledged = self._acknowledged_index(m)
+        self.next_index[src] = max(self.next_index[src], acknowledged + 1)
+        if acknowledged <= self.match_index[src]:
             return  # a duplicate or reordered ack: the ack that advanced match already sent more
-        self.match_index[src] = m.index
-        self.next_index[src] = max(self.next_index[src], m.index + 1)
+        self.match_index[src] = acknowledged
         self._maybe_commit()
         if self.next_index[src] <= self.log.last_index:
             self._send_append(src)
 
+    def _acknowledged_index(self, m: Message) -> int:
+        """What a success reply proves: the follower's log matches ours up to the index it
+        names, and no further. A reply may be old: entries sent since are not covered."""
+        return min(m.index, self.log.last_index)
+
     def _next_after_reject(self, src: str, m: Message) -> int:
         """Skip, in one step, every index that cannot match the follower's hint (etcd-raft's
-        findConflictByTerm on the leader side), but never below what is known to match."""
+        findConflictByTerm on the leader side). As in the paper, nextIndex may go below
+        matchIndex: a follower that says it lacks what it once acknowledged is repaired, not
+        abandoned."""
         probe = self.log.find_conflict_by_term(m.hint_index, m.hint_term)
-        return max(min(m.index, probe + 1), self.match_index[src] + 1)
+        return max(1, min(m.index, probe + 1))
 
     def _maybe_commit(self) -> None:
         matched = sorted([self.log.last_index, *self.match_index.values()], reverse=True)

@@ -48,6 +48,9 @@ class Network:
     def __init__(self, faults: NetworkFaults) -> None:
         self.faults = faults
         self.in_flight: list[Envelope] = []  # kept in id order
+        # Messages stuck somewhere (a long delay): never delivered by time passing, only when
+        # released by hand, typically long after, into a later term.
+        self.held: list[Envelope] = []
         self.blocked: set[tuple[str, str]] = set()  # (src, dst) links that lose everything
         self._next_id = 1
 
@@ -88,7 +91,17 @@ class Network:
         return [e for e in self.in_flight if e.src == src and e.dst == dst]
 
     def remove(self, envelope: Envelope) -> None:
+        if envelope in self.held:
+            self.held.remove(envelope)
+        else:
+            self.in_flight.remove(envelope)
+
+    def hold(self, envelope: Envelope) -> None:
         self.in_flight.remove(envelope)
+        self.held.append(envelope)
+
+    def held_on_link(self, src: str, dst: str) -> list[Envelope]:
+        return [e for e in self.held if e.src == src and e.dst == dst]
 
     def partition(self, groups: Iterable[Iterable[str]]) -> None:
         """Cut every link between different groups, both ways; links inside a group stay."""

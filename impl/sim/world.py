@@ -63,6 +63,7 @@ class World:
         self.nodes: dict[str, Node | None] = {n: factory(n, self.node_ids, self.disks[n], self.rng)
                                               for n in self.node_ids}
         self.delivered_count = 0
+        self.incarnations = {n: 0 for n in self.node_ids}  # restarts so far, per node
         # Called after every change of state (a node's output, a crash, a restart), so that a
         # checker sees every intermediate state, not just the state between commands.
         self.observers: list[Callable[[], None]] = []
@@ -112,6 +113,11 @@ class World:
         self.trace.record(self.now, "duplicate", envelope.src, f"{describe(envelope.message)} #{copy.id}",
                           peer=envelope.dst)
 
+    def hold(self, envelope: Envelope) -> None:
+        self.network.hold(envelope)
+        self.trace.record(self.now, "hold", envelope.src, f"{describe(envelope.message)} #{envelope.id} delayed",
+                          peer=envelope.dst)
+
     def tick(self) -> None:
         """One unit of time: deliver what is due, in send order, then every live node ticks."""
         self.now += 1
@@ -131,6 +137,7 @@ class World:
 
     def restart(self, node_id: str) -> None:
         self.trace.record(self.now, "restart", node_id, "recovering from disk")
+        self.incarnations[node_id] += 1
         self.nodes[node_id] = self.factory(node_id, self.node_ids, self.disks[node_id], self.rng)
         self._changed()
 
