@@ -1,0 +1,121 @@
+"""The ``rbac`` area of ``kinv check``.
+
+A run has three phases, stopping at the first violation:
+
+1. the equivalence proof (RBAC-MATCHES-MODEL) on the sample world's policy, which has the shape
+   of the default admin/edit/view roles;
+2. the chain properties on the sample world (RBAC-NEVER-DENIES, RBAC-CHAIN-FIRST-DECISIVE,
+   RBAC-NODE-OWN-OBJECTS, RBAC-NO-ESCALATION, RBAC-IMPERSONATION-AUTHORIZED);
+3. the equivalence proof on policies Hypothesis generates from the seed, as many as the budget
+   buys (``EXAMPLES_PER_SECOND``; the count, not the clock, bounds the search, so a seed and
+   budget give the same run every time).
+
+A violation writes ``report.md`` and ``policy.yaml`` to the report folder; the report carries the
+``kinv rbac can-i`` line that asks the reference the same question.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+from hypothesis import HealthCheck, Phase, given, reporting, settings
+from hypothesis import seed as hypothesis_seed
+
+from checks.area import CheckRequest, CheckResult, InputError, default_report_dir
+from checks.determinism import without_local_constants
+from checks.progress import monotonic_seconds
+from checks.rbac.components import Components
+from checks.rbac.equivalence import Mismatch, prove_equivalent
+from checks.rbac.properties import Violation, check_world
+from checks.rbac.report import write_report
+from checks.rbac.strategies import policies
+from checks.rbac.world import sample_world
+from impl.apiserver.authz.rbac import Policy
+from impl.catalog import Bug
+
+__all__ = ["AREA", "RbacArea", "EXAMPLES_PER_SECOND", "search_generated"]
+
+EXAMPLES_PER_SECOND = 40  # about what one core proves per second; the budget buys this many
+EXAMPLES_MIN, EXAMPLES_MAX = 50, 50_000
+
+
+@attrs.frozen
+class Found:
+    """What broke: an equivalence mismatch or a property violation, on which policy."""
+
+    invariant: str
+    policy: Policy
+    mismatch: Mismatch | None = None
+    violation: Violation | None = None
+
+
+class _Stop(Exception):
+    pass
+
+
+def search_generated(components: Components, examples_max: int, seed: int, progress=None) -> tuple[int, Found | None]:
+    """Prove equivalence on up to ``examples_max`` generated policies; shrink the first failure."""
+    without_local_constants()
+    count, failing = [0], []
+    started = monotonic_seconds()
+
+    @hypothesis_seed(seed)
+    @settings(max_examples=examples_max, deadline=None, database=None, derandomize=False,
+              suppress_health_check=list(HealthCheck), phases=(Phase.generate, Phase.shrink))
+    @given(policies())
+    def prove(policy: Policy) -> None:
+        count[0] += 1
+        if progress is not None:
+            progress(count[0], monotonic_seconds() - started)  # display only
+        mismatch = prove_equivalent(components.authorizer(policy))
+        if mismatch is not None:
+            failing.append(Found("RBAC-MATCHES-MODEL", policy, mismatch=mismatch))
+            raise _Stop()
+
+    with reporting.with_reporter(lambda *_: None):
+        try:
+            prove()
+        except _Stop:
+            pass
+    return count[0], (failing[-1] if failing else None)  # the last failure is the shrunk one
+
+
+class RbacArea:
+    name = "rbac"
+
+    def _world_phase(self, components: Components) -> Found | None:
+        world = sample_world()
+        mismatch = prove_equivalent(components.authorizer(world.policy))
+        if mismatch is not None:
+            return Found("RBAC-MATCHES-MODEL", world.policy, mismatch=mismatch)
+        violation = check_world(world, components)
+        if violation is not None:
+            return Found(violation.invariant, world.policy, violation=violation)
+        return None
+
+    def check(self, request: CheckRequest) -> CheckResult:
+        started = monotonic_seconds()
+        components = Components.with_bug(request.bug)
+        found = self._world_phase(components)
+        examples = 1
+        if found is None:
+            budget = min(max(int(request.budget_seconds * EXAMPLES_PER_SECOND), EXAMPLES_MIN), EXAMPLES_MAX)
+            searched, found = search_generated(components, budget, request.seed, request.progress)
+            examples += searched
+        return self._result(request, found, examples, monotonic_seconds() - started)
+
+    def _result(self, request: CheckRequest, found: Found | None, examples: int, seconds: float) -> CheckResult:
+        bug_name = request.bug.name if request.bug else None
+        if found is None:
+            return CheckResult(self.name, bug_name, "held", None, examples, None, round(seconds, 2), request.seed, None)
+        folder = request.report_dir or default_report_dir(self.name, request.bug, request.seed)
+        write_report(Path(folder), found, request.bug)
+        return CheckResult(self.name, bug_name, "violated", found.invariant, examples, 1, round(seconds, 2),
+                           request.seed, str(folder))
+
+    def replay(self, text: str, filename: str, bug: Bug | None, report_dir: Path | None) -> CheckResult:
+        raise InputError(f"{filename}: rbac has no scenario files yet; use `kinv rbac can-i` on the report's policy.yaml")
+
+
+AREA = RbacArea()

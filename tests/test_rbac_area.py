@@ -1,0 +1,42 @@
+"""The rbac area under `kinv check`: held on the reference, JSON line format, deterministic reports."""
+
+import json
+
+from checks.area import CheckRequest
+from checks.cli import main
+from checks.rbac.area import AREA
+from impl.catalog import bug_by_name
+
+
+def test_reference_holds(capsys):
+    code = main(["check", "rbac", "--budget", "2", "--json"])
+    line = capsys.readouterr().out.strip()
+    assert code == 0
+    result = json.loads(line)
+    assert set(result) == {"area", "bug", "result", "invariant", "examples", "steps", "seconds", "seed", "report"}
+    assert result["area"] == "rbac" and result["result"] == "held" and result["examples"] > 50
+
+
+def test_bug_json_and_report_folder(capsys, tmp_path):
+    code = main(["check", "rbac", "--bug", "url-prefix-without-star", "--json", "--report", str(tmp_path / "r")])
+    result = json.loads(capsys.readouterr().out.strip())
+    assert code == 1
+    assert result["invariant"] == "RBAC-MATCHES-MODEL" and result["report"] == str(tmp_path / "r")
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "kinv rbac can-i get" in report
+
+
+def test_same_bug_same_report_bytes(tmp_path):
+    bug = bug_by_name("aggregation-not-transitive")
+    for folder in ("a", "b"):
+        AREA.check(CheckRequest(bug=bug, budget_seconds=1, seed=3, report_dir=tmp_path / folder))
+    for name in ("report.md", "policy.yaml"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_replay_is_an_input_error(capsys, tmp_path):
+    from checks.area import InputError
+    import pytest
+
+    with pytest.raises(InputError, match="rbac has no scenario files yet"):
+        AREA.replay("", "x.scenario", None, None)
