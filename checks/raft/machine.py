@@ -41,12 +41,14 @@ follower_masks = st.one_of(st.just(0), st.just(31), st.integers(0, 31))
 
 
 # Named swarm profiles, drawn as often as a random subset of kinds:
-# - nemesis: rounds of MIT 6.5840's Figure 8 test (leader churn with partial replication);
+# - nemesis: rounds of MIT 6.5840's Figure 8 test (leader churn with partial replication),
+#   with or without messages that arrive much later;
 # - network: a clock that runs over a lossy, duplicating, delaying, partitioned network;
 # - manual: no clock, every delivery chosen, as in etcd-raft's interaction tests.
 SWARM_PROFILES = (
     frozenset({"churn", "crash"}),
     frozenset({"churn", "crash"}),
+    frozenset({"churn", "crash", "hold"}),
     frozenset({"time", "propose", "deliver", "drop", "duplicate", "hold", "partition"}),
     frozenset({"campaign", "propose", "deliver", "hold", "crash"}),
 )
@@ -125,13 +127,15 @@ class RaftMachine(RuleBasedStateMachine):
     @precondition(lambda self: "propose" in self.enabled and self._leader() is not None)
     @rule(mask=follower_masks)
     def propose_partially(self, mask: int) -> None:
-        """A proposal whose AppendEntries reach only some followers; the rest are lost."""
+        """A proposal whose AppendEntries reach only some followers; the rest are lost, or,
+        when messages can be held, delayed until some later `release`."""
         leader = self._leader()
         self.cluster.propose(leader)
+        miss = self.cluster.hold_envelope if "hold" in self.enabled else self.cluster.drop_envelope
         for envelope in self.cluster.in_flight():
             if envelope.src == leader and envelope.message.kind == "AppendEntries":
                 reaches = mask >> self.cluster.ids.index(envelope.dst) & 1
-                (self.cluster.deliver_envelope if reaches else self.cluster.drop_envelope)(envelope)
+                (self.cluster.deliver_envelope if reaches else miss)(envelope)
 
     @precondition(lambda self: "churn" in self.enabled)
     @rule(node=st.integers(0, 4), mask=follower_masks, crash=st.booleans(), revive=st.integers(0, 4))
@@ -213,6 +217,14 @@ class RaftMachine(RuleBasedStateMachine):
     def crash(self, node: int) -> None:
         if self.cluster.world.up(self._node(node)):
             self.cluster.crash(self._node(node))
+
+    @precondition(lambda self: "crash" in self.enabled)
+    @rule(node=st.integers(0, 4))
+    def bounce(self, node: int) -> None:
+        """kill -9 and start again at once: only what was synced comes back."""
+        if self.cluster.world.up(self._node(node)):
+            self.cluster.crash(self._node(node))
+            self.cluster.restart(self._node(node))
 
     @precondition(lambda self: "crash" in self.enabled and self._leader() is not None)
     @rule()

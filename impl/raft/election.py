@@ -36,7 +36,9 @@ class ElectionMixin:
 
     def _become_pre_candidate(self) -> None:
         """Ask whether we could win term+1 without entering it, so a node that was cut off
-        cannot force the whole cluster into a new term when it rejoins."""
+        cannot force the whole cluster into a new term when it rejoins with a stale log. As in
+        etcd-raft, voters refuse a pre-vote while they hear from a leader only with CheckQuorum
+        on (``_in_lease``); etcd recommends enabling both."""
         self._set_role(Role.PRE_CANDIDATE)
         self.leader_id = None
         self.votes = {self.id: True}
