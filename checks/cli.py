@@ -87,7 +87,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="check raft on the reference, then show a bug's counterexample")
     demo.set_defaults(func=_cmd_demo)
 
-    for module_name in ("checks.rbac.cli",):
+    for module_name in ("checks.rbac.cli", "checks.kv.cli"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as missing:

@@ -11,7 +11,7 @@ import attrs
 __all__ = ["Invariant", "AREA_MODULES", "all_invariants", "invariant_by_id"]
 
 # One module per area; each exposes INVARIANTS, a tuple of Invariant.
-AREA_MODULES: tuple[str, ...] = ("spec.raft", "spec.rbac")
+AREA_MODULES: tuple[str, ...] = ("spec.raft", "spec.kv", "spec.rbac")
 
 
 @attrs.frozen

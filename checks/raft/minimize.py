@@ -69,10 +69,10 @@ def minimize(lines: list[str], node_class: type[RaftNode], invariant_id: str) ->
     header, steps = lines[0], list(lines[1:])
     if not oracle.fails(header, steps):
         return lines  # not reproducible from its lines alone: keep it as it is
-    for _ in range(3):
-        before = len(steps)
+    while not oracle.exhausted():  # to a fixpoint: one deletion can enable another
+        before = (header, len(steps))
+        header = _simplify_header(oracle, header, steps)  # fewer random faults: steps shrink better
         steps = _delete_chunks(oracle, header, steps)
-        header = _simplify_header(oracle, header, steps)
-        if len(steps) == before:
+        if (header, len(steps)) == before:
             break
     return [header, *steps]
