@@ -110,17 +110,22 @@ def _resolve_bug(name: str | None, areas: list[str]):
     return bug
 
 
-def _print_result(result: CheckResult, as_json: bool, console: Console) -> None:
+def _print_result(result: CheckResult, as_json: bool, console: Console, replayed: bool = False) -> None:
     if as_json:
         print(json.dumps(result.as_json()), flush=True)
         return
     subject = result.bug or "reference"
-    if result.result == "held":
-        console.print(f"[green]held[/]  {result.area} ({subject}): {result.examples} examples, "
-                      f"{result.seconds:.1f}s, seed {result.seed}")
+    if replayed:
+        how = f"replayed {result.steps} steps"
+    elif result.result == "held":
+        how = f"{result.examples} examples, {result.seconds:.1f}s, seed {result.seed}"
     else:
-        console.print(f"[red]violated[/]  {result.area} ({subject}): [bold]{result.invariant}[/] after "
-                      f"{result.examples} examples, {result.steps} shrunk steps, {result.seconds:.1f}s, seed {result.seed}")
+        how = (f"after {result.examples} examples, shrunk to {result.steps} steps, {result.seconds:.1f}s, "
+               f"seed {result.seed}")
+    if result.result == "held":
+        console.print(f"[green]held[/]  {result.area} ({subject}): {how}")
+    else:
+        console.print(f"[red]violated[/]  {result.area} ({subject}): [bold]{result.invariant}[/], {how}")
         if result.report:
             console.print(f"  report: {result.report}/report.md")
             console.print(f"  replay: kinv replay {result.report}/counterexample.scenario"
@@ -156,7 +161,7 @@ def _cmd_replay(args: argparse.Namespace, console: Console) -> int:
     area_name = area_of_scenario(text, str(args.file))
     bug = _resolve_bug(args.bug, [area_name])
     result = load_area(area_name).replay(text, str(args.file), bug, args.report)
-    _print_result(result, args.json, console)
+    _print_result(result, args.json, console, replayed=True)
     if result.note:
         print(f"kinv: {args.file}: {result.note}", file=sys.stderr)
         return EXIT_VIOLATED
