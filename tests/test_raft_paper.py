@@ -274,8 +274,8 @@ def test_5_2_a_split_vote_elects_nobody_and_a_later_timeout_starts_a_new_term():
     cluster = RaftCluster(ClusterOptions(size=4, seed=3))
     cluster.campaign("n1")
     cluster.campaign("n2")
-    cluster.deliver("n1", "n3")  # n3 votes for n1 ...
-    cluster.deliver("n2", "n4")  # ... and n4 for n2: two votes each, three needed
+    cluster.on_link("deliver", "n1", "n3")  # n3 votes for n1 ...
+    cluster.on_link("deliver", "n2", "n4")  # ... and n4 for n2: two votes each, three needed
     cluster.stabilize()
     nodes = cluster.world.nodes
     assert [(nodes[n].role, nodes[n].term) for n in ("n1", "n2")] == [(Role.CANDIDATE, 1)] * 2

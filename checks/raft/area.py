@@ -11,6 +11,7 @@ from checks.raft.search import search
 from checks.report import Counterexample, write_report
 from impl.catalog import Bug
 from impl.raft.node import RaftNode
+from impl.raft.storage import durable_log
 
 __all__ = ["AREA", "RaftArea", "counterexample_of"]
 
@@ -24,7 +25,6 @@ def _state_lines(cluster: RaftCluster) -> tuple[str, ...]:
     for node_id in cluster.ids:
         node = cluster.world.nodes[node_id]
         if node is None:
-            from impl.raft.storage import durable_log
             entries = " ".join(e.describe() for e in durable_log(cluster.world.disks[node_id]))
             lines.append(f"{node_id}  down                       disk: [{entries}]")
             continue

@@ -177,34 +177,28 @@ class RaftCluster:
         self.world.step_local(node_id, output)
         return index
 
-    def _pick(self, src: str, dst: str, nth: int) -> Envelope | None:
-        on_link = self.world.network.on_link(src, dst)
-        return on_link[nth - 1] if 1 <= nth <= len(on_link) else None
-
-    def _link_line(self, verb: str, envelope: Envelope) -> str:
-        nth = self.world.network.on_link(envelope.src, envelope.dst).index(envelope) + 1
-        return f"{verb} {envelope.src}->{envelope.dst}" + (f" nth={nth}" if nth > 1 else "")
-
     def in_flight(self) -> list[Envelope]:
         return list(self.world.network.in_flight)
 
-    def deliver(self, src: str, dst: str, nth: int = 1) -> None:
-        envelope = self._pick(src, dst, nth)
-        self._record(f"deliver {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
-        if envelope is not None:
-            self.world.deliver(envelope)
+    def _queue(self, verb: str, src: str, dst: str) -> list[Envelope]:
+        network = self.world.network
+        return network.held_on_link(src, dst) if verb == "release" else network.on_link(src, dst)
 
-    def deliver_envelope(self, envelope: Envelope) -> None:
-        self._record(self._link_line("deliver", envelope))
-        self.world.deliver(envelope)
+    def on_link(self, verb: str, src: str, dst: str, nth: int = 1) -> None:
+        """`deliver|drop|duplicate|hold|release src->dst [nth=K]`: act on the nth message queued on
+        that link (the held ones, for release). `hold` delays a message until a `release`,
+        typically into a later term."""
+        queue = self._queue(verb, src, dst)
+        self._record(f"{verb} {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
+        if 1 <= nth <= len(queue):
+            actions = {"deliver": self.world.deliver, "release": self.world.deliver, "drop": self.world.drop,
+                       "duplicate": self.world.duplicate, "hold": self.world.hold}
+            actions[verb](queue[nth - 1])
 
-    def drop_envelope(self, envelope: Envelope) -> None:
-        self._record(self._link_line("drop", envelope))
-        self.world.drop(envelope)
-
-    def duplicate_envelope(self, envelope: Envelope) -> None:
-        self._record(self._link_line("duplicate", envelope))
-        self.world.duplicate(envelope)
+    def on_envelope(self, verb: str, envelope: Envelope) -> None:
+        """The same, for a message the caller picked: recorded as its link and position."""
+        nth = self._queue(verb, envelope.src, envelope.dst).index(envelope) + 1
+        self.on_link(verb, envelope.src, envelope.dst, nth)
 
     def deliver_round(self) -> None:
         """Deliver every message in flight now (not the ones they cause)."""
@@ -213,45 +207,10 @@ class RaftCluster:
             if envelope in self.world.network.in_flight:
                 self.world.deliver(envelope)
 
-    def hold(self, src: str, dst: str, nth: int = 1) -> None:
-        """Delay a message indefinitely; `release` delivers it later, typically into a later term."""
-        envelope = self._pick(src, dst, nth)
-        self._record(f"hold {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
-        if envelope is not None:
-            self.world.hold(envelope)
-
-    def hold_envelope(self, envelope: Envelope) -> None:
-        self._record(self._link_line("hold", envelope))
-        self.world.hold(envelope)
-
-    def release(self, src: str, dst: str, nth: int = 1) -> None:
-        held = self.world.network.held_on_link(src, dst)
-        self._record(f"release {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
-        if 1 <= nth <= len(held):
-            self.world.deliver(held[nth - 1])
-
-    def release_envelope(self, envelope: Envelope) -> None:
-        held = self.world.network.held_on_link(envelope.src, envelope.dst)
-        nth = held.index(envelope) + 1
-        self._record(f"release {envelope.src}->{envelope.dst}" + (f" nth={nth}" if nth > 1 else ""))
-        self.world.deliver(envelope)
-
-    def drop(self, src: str, dst: str, nth: int = 1) -> None:
-        envelope = self._pick(src, dst, nth)
-        self._record(f"drop {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
-        if envelope is not None:
-            self.world.drop(envelope)
-
     def drop_all(self) -> None:
         self._record("drop")
         for envelope in self.in_flight():
             self.world.drop(envelope)
-
-    def duplicate(self, src: str, dst: str, nth: int = 1) -> None:
-        envelope = self._pick(src, dst, nth)
-        self._record(f"duplicate {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
-        if envelope is not None:
-            self.world.duplicate(envelope)
 
     def stabilize(self) -> None:
         """Deliver every in-flight message, and what they cause, without letting time pass."""

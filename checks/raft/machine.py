@@ -131,11 +131,11 @@ class RaftMachine(RuleBasedStateMachine):
         when messages can be held, delayed until some later `release`."""
         leader = self._leader()
         self.cluster.propose(leader)
-        miss = self.cluster.hold_envelope if "hold" in self.enabled else self.cluster.drop_envelope
+        miss = "hold" if "hold" in self.enabled else "drop"
         for envelope in self.cluster.in_flight():
             if envelope.src == leader and envelope.message.kind == "AppendEntries":
                 reaches = mask >> self.cluster.ids.index(envelope.dst) & 1
-                (self.cluster.deliver_envelope if reaches else miss)(envelope)
+                self.cluster.on_envelope("deliver" if reaches else miss, envelope)
 
     @precondition(lambda self: "churn" in self.enabled)
     @rule(node=st.integers(0, 4), mask=follower_masks, crash=st.booleans(), revive=st.integers(0, 4))
@@ -159,7 +159,7 @@ class RaftMachine(RuleBasedStateMachine):
     def deliver(self, choice: int) -> None:
         """Deliver any message in flight now: this is how reordering and delay happen."""
         in_flight = self.cluster.in_flight()
-        self.cluster.deliver_envelope(in_flight[choice % len(in_flight)])
+        self.cluster.on_envelope("deliver", in_flight[choice % len(in_flight)])
 
     @precondition(lambda self: "stabilize" in self.enabled and self.cluster.world.network.in_flight)
     @rule()
@@ -172,25 +172,25 @@ class RaftMachine(RuleBasedStateMachine):
     @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
     def drop(self, choice: int) -> None:
         in_flight = self.cluster.in_flight()
-        self.cluster.drop_envelope(in_flight[choice % len(in_flight)])
+        self.cluster.on_envelope("drop", in_flight[choice % len(in_flight)])
 
     @precondition(lambda self: "duplicate" in self.enabled and self.cluster.world.network.in_flight)
     @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
     def duplicate(self, choice: int) -> None:
         in_flight = self.cluster.in_flight()
-        self.cluster.duplicate_envelope(in_flight[choice % len(in_flight)])
+        self.cluster.on_envelope("duplicate", in_flight[choice % len(in_flight)])
 
     @precondition(lambda self: "hold" in self.enabled and self.cluster.world.network.in_flight)
     @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
     def hold(self, choice: int) -> None:
         in_flight = self.cluster.in_flight()
-        self.cluster.hold_envelope(in_flight[choice % len(in_flight)])
+        self.cluster.on_envelope("hold", in_flight[choice % len(in_flight)])
 
     @precondition(lambda self: "hold" in self.enabled and self.cluster.world.network.held)
     @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
     def release(self, choice: int) -> None:
         held = self.cluster.world.network.held
-        self.cluster.release_envelope(held[choice % len(held)])
+        self.cluster.on_envelope("release", held[choice % len(held)])
 
     @precondition(lambda self: "partition" in self.enabled)
     @rule(mask=st.integers(1, 30))
