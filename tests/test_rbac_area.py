@@ -26,17 +26,28 @@ def test_bug_json_and_report_folder(capsys, tmp_path):
     assert "kinv rbac can-i get" in report
 
 
-def test_same_bug_same_report_bytes(tmp_path):
-    bug = bug_by_name("aggregation-not-transitive")
+import pytest
+
+
+@pytest.mark.parametrize("name", ["aggregation-not-transitive", "chain-deny-passes-on", "node-reads-any-namespace"])
+def test_same_bug_same_report_bytes(tmp_path, name):
+    bug = bug_by_name(name)
     for folder in ("a", "b"):
         AREA.check(CheckRequest(bug=bug, budget_seconds=1, seed=3, report_dir=tmp_path / folder))
     for name in ("report.md", "policy.yaml"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+def test_property_report_names_the_concrete_request(tmp_path):
+    """A refuted chain property reports the request z3 found, with the members' answers."""
+    AREA.check(CheckRequest(bug=bug_by_name("chain-deny-passes-on"), budget_seconds=1, seed=0, report_dir=tmp_path))
+    report = (tmp_path / "report.md").read_text()
+    assert "RBAC-CHAIN-FIRST-DECISIVE violated" in report
+    assert "chain said Allow to alice in groups contractors: get secrets in namespace team-a" in report
+
+
 def test_replay_is_an_input_error(capsys, tmp_path):
     from checks.area import InputError
-    import pytest
 
     with pytest.raises(InputError, match="rbac has no scenario files yet"):
         AREA.replay("", "x.scenario", None, None)

@@ -4,8 +4,11 @@ A run has three phases, stopping at the first violation:
 
 1. the equivalence proof (RBAC-MATCHES-MODEL) on the sample world's policy, which has the shape
    of the default admin/edit/view roles;
-2. the chain properties on the sample world (RBAC-NEVER-DENIES, RBAC-CHAIN-FIRST-DECISIVE,
-   RBAC-NODE-OWN-OBJECTS, RBAC-NO-ESCALATION, RBAC-IMPERSONATION-AUTHORIZED);
+2. the chain properties on the sample world: RBAC-NEVER-DENIES, RBAC-CHAIN-FIRST-DECISIVE and
+   RBAC-NODE-OWN-OBJECTS proved by z3 over the world's finite universe (every name the policy,
+   node graph, Node rules and webhook mention plus a fresh value per field; see
+   ``checks.rbac.properties``), then RBAC-NO-ESCALATION and RBAC-IMPERSONATION-AUTHORIZED checked
+   over a grid of identities and bindings;
 3. the equivalence proof on policies Hypothesis generates from the seed, as many as the budget
    buys (``EXAMPLES_PER_SECOND``; the count, not the clock, bounds the search, so a seed and
    budget give the same run every time).

@@ -2,6 +2,7 @@
 
 - ``universe``: the finite set of values a policy's requests can take (plus one fresh per field).
 - ``model``: the z3 formulas saying when a policy allows a request.
+- ``node``: the Node authorizer's promise (which objects a node identity may touch), as formulas.
 - ``invariants``: INVARIANTS, with their predicates.
 """
 

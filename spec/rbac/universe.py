@@ -48,6 +48,12 @@ class Universe:
                     * len(self.names) * len(self.namespaces))
         return (resource + len(self.verbs) * len(self.paths)) * len(self.users) * 2 ** len(self.groups)
 
+    def extended(self, **values: Iterable[str]) -> "Universe":
+        """This universe with more values for some fields, named in the plural (``names=...``):
+        the names a node graph or an authorizer's fixed rules mention join the policy's."""
+        return attrs.evolve(self, **{field: _sorted(set(getattr(self, field)) | set(extra))
+                                     for field, extra in values.items()})
+
 
 def _sorted(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(values)))
