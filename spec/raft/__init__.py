@@ -7,6 +7,8 @@ the violations it sees as messages (empty when the invariant holds).
 
 from __future__ import annotations
 
+import bisect
+
 from spec.invariant import Invariant
 from spec.raft.observation import ClusterView, EntryView, LivenessOutcome, NodeView, RaftHistory
 
@@ -52,12 +54,22 @@ def log_matching(history: RaftHistory, view: ClusterView) -> list[str]:
     return []
 
 
+def _first_difference(log: tuple[EntryView, ...], committed: tuple[EntryView, ...]) -> int | None:
+    """The first index (1-based) of ``committed`` that ``log`` does not hold, if any."""
+    if log[: len(committed)] == committed:
+        return None
+    return next(i for i in range(1, len(committed) + 1) if len(log) < i or log[i - 1] != committed[i - 1])
+
+
 def leader_completeness(history: RaftHistory, view: ClusterView) -> list[str]:
     for leader in view.leaders():
-        for index, (entry, committed_term) in sorted(history.committed.items()):
-            if committed_term < leader.term and (len(leader.log) < index or leader.log[index - 1] != entry):
-                return [f"leader {leader.id} of term {leader.term} lacks entry {index}={_show(entry)}, "
-                        f"committed in term {committed_term}"]
+        # committed in an earlier term than the leader's: a prefix, since commit terms never decrease
+        owed = bisect.bisect_left(history.committed_terms, leader.term)
+        index = _first_difference(leader.log, history.committed_log[:owed])
+        if index is not None:
+            entry, committed_term = history.committed[index]
+            return [f"leader {leader.id} of term {leader.term} lacks entry {index}={_show(entry)}, "
+                    f"committed in term {committed_term}"]
     return []
 
 
@@ -70,7 +82,14 @@ def state_machine_safety(history: RaftHistory, view: ClusterView) -> list[str]:
 
 
 def committed_durable(history: RaftHistory, view: ClusterView) -> list[str]:
-    for index, (entry, _) in sorted(history.committed.items()):
+    committed = history.committed_log
+    # Fast path: when every disk holds a prefix of the committed log, the majority-th longest
+    # prefix tells at once how far a majority holds it.
+    prefixes = sorted((_first_difference(n.durable_log, committed) or len(committed) + 1) - 1 for n in view.nodes)
+    if prefixes[-view.majority] >= len(committed):
+        return []
+    for index in range(prefixes[-view.majority] + 1, len(committed) + 1):
+        entry = committed[index - 1]
         holders = [n.id for n in view.nodes if len(n.durable_log) >= index and n.durable_log[index - 1] == entry]
         if len(holders) < view.majority:
             return [f"committed entry {index}={_show(entry)} is on the disks of only {holders or 'no node'}; "

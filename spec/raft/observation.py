@@ -52,6 +52,10 @@ class RaftHistory:
     previous: ClusterView | None = None
     committed: dict[int, tuple[EntryView, int]] = attrs.field(factory=dict)  # index -> (entry, term committed in)
     applied: dict[int, tuple[EntryView, str]] = attrs.field(factory=dict)  # index -> first applied, by whom
+    # The same commitment as two index-ordered tuples: every commitment covers a whole prefix, so
+    # the committed indexes are always 1..n, and the terms they were committed in never decrease.
+    committed_log: tuple[EntryView, ...] = ()
+    committed_terms: tuple[int, ...] = ()
 
     def record(self, view: ClusterView, previous: ClusterView | None) -> None:
         self.previous = previous
@@ -68,9 +72,20 @@ class RaftHistory:
                 return  # earlier terms are never committed by counting
             holders = sum(1 for n in view.nodes if len(n.log) >= index and n.log[index - 1] == entry)
             if holders >= view.majority:
-                for i in range(1, index + 1):
+                for i in range(len(self.committed_log) + 1, index + 1):
                     self.committed.setdefault(i, (leader.log[i - 1], leader.term))
+                self._extend_committed_log()
                 return
+
+    def _extend_committed_log(self) -> None:
+        known = len(self.committed_log)
+        if len(self.committed) > known:
+            fresh = [self.committed[i] for i in range(known + 1, len(self.committed) + 1)]
+            self.committed_log += tuple(entry for entry, _ in fresh)
+            floor = self.committed_terms[-1] if self.committed_terms else 0
+            # a running maximum, so that a search by term stays valid even in a run whose bug let
+            # a deposed leader's term commit after a later one
+            self.committed_terms += tuple(max(floor, term) for _, term in fresh)
 
 
 @attrs.frozen
