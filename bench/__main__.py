@@ -3,7 +3,7 @@ import sys
 
 from rich.console import Console
 
-AREAS = ("bench.raft", "bench.rbac")
+AREAS = ("bench.raft", "bench.rbac", "bench.kv")
 
 
 def main() -> int:

@@ -1,0 +1,160 @@
+"""Histories: the operations clients invoked and what became of them, paired into calls.
+
+A history (Herlihy & Wing 1990; Jepsen's format) is a sequence of events. A client process
+*invokes* an operation (``:invoke``) and later learns its *completion*:
+
+- ``:ok``   it happened, and for a read the completion carries the value read;
+- ``:fail`` it certainly did not happen (a compare-and-set whose comparison failed, a request
+  the server refused); the checker drops it;
+- ``:info`` the outcome is unknown (a timeout, a leader lost mid-request). It may have taken
+  effect at any point after its invocation, or never, so it stays open until the end of time.
+  A process that saw ``:info`` is never heard from again; Jepsen gives its thread a new process.
+
+An invocation never completed by the end of the history is treated as ``:info``. A read whose
+outcome is unknown constrains nothing and is dropped too.
+
+``pair_calls`` turns events into ``Call`` values: one per operation that may have happened,
+with the positions (in history order) of its invocation and completion.
+
+Unknown-outcome calls are what makes the search explode: each stays open forever, so every later
+call is concurrent with it (the cost Knossos is known for). ``drop_unobserved_unknowns`` removes
+those that cannot matter: an unknown write (or compare-and-set) of a value that no read returns
+and no compare-and-set expects. Applying it puts the register in a state from which no read and
+no compare-and-set can succeed, only writes, which succeed anyway; so any linearization that
+applies it stays one without it. With Jepsen's mostly distinct values, most of them go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+import attrs
+
+from spec.kv.model import Model
+
+__all__ = ["Operation", "Call", "HistoryError", "EVENT_TYPES", "pair_calls", "NEVER", "drop_unobserved_unknowns"]
+
+EVENT_TYPES: tuple[str, ...] = ("invoke", "ok", "fail", "info")
+NEVER = float("inf")  # the completion position of a call whose outcome is unknown
+
+
+class HistoryError(ValueError):
+    """Malformed input: ``file:line: message``, one line (``file: message`` when no line applies)."""
+
+    def __init__(self, filename: str, line: int, message: str) -> None:
+        super().__init__(f"{filename}:{line}: {message}" if line > 0 else f"{filename}: {message}")
+        self.filename, self.line, self.message = filename, line, message
+
+
+@attrs.frozen
+class Operation:
+    """One event of a history, as Jepsen records it.
+
+    ``index`` is its position in the history (Jepsen's ``:index`` when given, else the order
+    read); ``key`` is set for keyed models, where Jepsen's ``independent`` wraps values as
+    ``[key value]``; ``line`` is where it was read, for error messages.
+    """
+
+    process: Hashable
+    type: str
+    f: str
+    value: Any = None
+    key: Hashable = None
+    index: int = 0
+    line: int = 0
+    time: int | None = None
+
+
+@attrs.frozen
+class Call:
+    """An operation that may have happened: its invocation paired with its completion.
+
+    ``value`` is what the model must agree with: the value written, the ``(old, new)`` of a
+    compare-and-set, or the value a read returned. ``completed`` is the completion's position,
+    ``NEVER`` when the outcome is unknown (``outcome == "info"``).
+    """
+
+    id: int
+    process: Hashable
+    f: str
+    value: Any
+    key: Hashable
+    invoked: int
+    completed: float
+    outcome: str
+    line: int
+
+    @property
+    def known(self) -> bool:
+        return self.outcome == "ok"
+
+
+def _check_value(op: Operation, model: Model, filename: str) -> None:
+    if op.f not in model.functions:
+        raise HistoryError(filename, op.line, f"operation :{op.f} is not in the {model.name} model "
+                           f"(it has {', '.join(':' + f for f in model.functions)})")
+    if op.f == "cas" and op.type != "fail" and not (isinstance(op.value, tuple) and len(op.value) == 2):
+        raise HistoryError(filename, op.line, f":cas needs a value [old new], got {op.value!r}")
+
+
+def _call(op: Operation, invocation: Operation, completed: float, outcome: str, call_id: int) -> Call:
+    value = op.value if (op.f == "read" or invocation.value is None) else invocation.value
+    return Call(call_id, op.process, op.f, value, invocation.key, invocation.index, completed, outcome,
+                invocation.line)
+
+
+def _complete(op: Operation, pending: dict, calls: list, filename: str) -> None:
+    invocation = pending.pop(op.process, None)
+    if invocation is None:
+        raise HistoryError(filename, op.line, f"process {op.process!r} completes :{op.f} without invoking it")
+    if invocation.key != op.key:
+        raise HistoryError(filename, op.line, f"process {op.process!r} invoked key {invocation.key!r} "
+                           f"but completes key {op.key!r}")
+    if invocation.f != op.f:
+        raise HistoryError(filename, op.line, f"process {op.process!r} invoked :{invocation.f} "
+                           f"but completes :{op.f}")
+    if op.type == "fail" or (op.type == "info" and op.f == "read"):
+        return  # did not happen, or a read nobody saw: no constraint
+    completed = op.index if op.type == "ok" else NEVER
+    calls.append(_call(op, invocation, completed, op.type, len(calls)))
+
+
+def pair_calls(operations: Iterable[Operation], model: Model, filename: str = "<history>") -> list[Call]:
+    """Pair each invocation with its process's next completion; return the calls that may
+    have happened, in invocation order. Raises HistoryError on an impossible history."""
+    pending: dict[Hashable, Operation] = {}
+    calls: list[Call] = []
+    for op in operations:
+        _check_value(op, model, filename)
+        if op.type == "invoke":
+            if op.process in pending:
+                raise HistoryError(filename, op.line, f"process {op.process!r} invokes :{op.f} while its "
+                                   f":{pending[op.process].f} (line {pending[op.process].line}) is pending")
+            pending[op.process] = op
+        else:
+            _complete(op, pending, calls, filename)
+    for process in sorted(pending, key=repr):
+        invocation = pending[process]
+        if invocation.f != "read":
+            calls.append(_call(invocation, invocation, NEVER, "info", len(calls)))
+    calls.sort(key=lambda call: call.invoked)
+    return [attrs.evolve(call, id=number) for number, call in enumerate(calls)]
+
+
+def _written(call: Call) -> Hashable:
+    return call.value[1] if call.f == "cas" else call.value
+
+
+def drop_unobserved_unknowns(calls: list[Call]) -> list[Call]:
+    """The calls without unknown-outcome writes and cas whose value nobody observed (per key),
+    renumbered in invocation order."""
+    observed: set[tuple[Hashable, Hashable]] = set()
+    for call in calls:
+        if call.f == "read":
+            observed.add((call.key, call.value))
+        elif call.f == "cas":
+            observed.add((call.key, call.value[0]))
+    kept = [call for call in calls
+            if call.known or call.f not in ("write", "cas") or (call.key, _written(call)) in observed]
+    return [attrs.evolve(call, id=number) for number, call in enumerate(kept)]
