@@ -151,7 +151,8 @@ class RaftMachine(RuleBasedStateMachine):
     def churn(self, node: int, mask: int, crash: bool, revive: int) -> None:
         """One round of MIT 6.5840's Figure 8 test: settle, make sure there is a leader, have it
         take a proposal that reaches only some followers, maybe kill it at once, and bring one
-        crashed server back. Rounds of this leave logs that disagree across terms."""
+        crashed server back. Rounds of this leave logs that disagree across terms; with held
+        messages, some arrive rounds later, into a later term."""
         self.cluster.stabilize()
         if self._leader() is None:
             self.elect(node)
@@ -162,6 +163,10 @@ class RaftMachine(RuleBasedStateMachine):
         down = [n for n in self.cluster.ids if not self.cluster.world.up(n)]
         if len(down) * 2 >= len(self.cluster.ids):  # no majority left alive: bring one back
             self.cluster.restart(down[revive % len(down)])
+        held = self.cluster.world.network.held
+        if held and revive % 2:  # and sometimes a message held since an earlier round arrives,
+            to_leader = [e for e in held if e.dst == self._leader()]  # at the leader if one waits
+            self.cluster.on_envelope("release", (to_leader or held)[0])
 
     @precondition(lambda self: "deliver" in self.enabled and self.cluster.world.network.in_flight)
     @rule(choice=st.integers(0, MESSAGE_CHOICE_MAX))
