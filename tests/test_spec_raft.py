@@ -144,6 +144,13 @@ def test_log_matching_reports_entries_of_one_index_and_term_with_different_data(
     assert reports == [["n1 and n3 both hold an entry of term 1 at index 1 but their logs differ before it"]]
 
 
+def test_log_matching_reports_a_log_whose_terms_go_back():
+    # keep-conflicting-tail leaves this: index 2 rewritten to term 3, the term-1 tail kept after it
+    reports = judge(log_matching, cluster(node("n1", [A, (3, "x"), (1, "stale")]), node("n2", [A, (3, "x")])))
+    assert reports == [["n1 holds an entry of term 1 at index 3 after one of term 3: the leader that created it "
+                        "had a different entry at index 2"]]
+
+
 def test_log_matching_reads_a_crashed_nodes_durable_log():
     view = cluster(node("n1", [A, (2, "b")]), node("n2", [X, (2, "b")], up=False))
     assert judge(log_matching, view) == [["n1 and n2 both hold an entry of term 2 at index 2 but their logs "

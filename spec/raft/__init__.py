@@ -40,8 +40,24 @@ def leader_append_only(history: RaftHistory, view: ClusterView) -> list[str]:
     return problems
 
 
+def _term_goes_back(log: tuple[EntryView, ...]) -> int | None:
+    """The first index whose entry has a lower term than the entry before it, if any."""
+    for index in range(2, len(log) + 1):
+        if log[index - 1][0] < log[index - 2][0]:
+            return index
+    return None
+
+
 def log_matching(history: RaftHistory, view: ClusterView) -> list[str]:
     nodes = sorted(view.nodes, key=lambda n: n.id)
+    for node in nodes:
+        # Log Matching across time: the leader of the lower term that created the later entry
+        # had a different entry before it, so two logs (its then, this one now) disagree.
+        index = _term_goes_back(node.log)
+        if index is not None:
+            return [f"{node.id} holds an entry of term {node.log[index - 1][0]} at index {index} after one of "
+                    f"term {node.log[index - 2][0]}: the leader that created it had a different entry at "
+                    f"index {index - 1}"]
     for i, a in enumerate(nodes):
         for b in nodes[i + 1:]:
             shared = min(len(a.log), len(b.log))
@@ -122,7 +138,7 @@ SAFETY: tuple[Invariant, ...] = (
     Invariant(
         "RAFT-LOG-MATCHING", "raft",
         "If two logs contain an entry with the same index and term, the logs are identical in all "
-        "entries up through that index.",
+        "entries up through that index (also across time: so terms never decrease along a log).",
         f"{PAPER}, Figure 3 and §5.3", "The consistency check of AppendEntries relies on it: matching one "
         "entry must mean matching the whole prefix.", log_matching),
     Invariant(
