@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
 import pytest
 
 from spec.raft import (INVARIANTS, LIVENESS, SAFETY, ClusterView, LivenessOutcome, NodeView, RaftHistory,
@@ -127,6 +128,13 @@ def test_leader_append_only_allows_a_new_term_to_start_from_a_different_log():
 
 
 # ----- RAFT-LOG-MATCHING --------------------------------------------------------------------
+
+
+def test_election_safety_counts_a_server_elected_again_in_its_term_after_a_restart():
+    # term-not-persisted: n1 restarts at term 0, campaigns into term 1 again and wins it again
+    first = cluster(leader("n1", [A]), node("n2", [A]))
+    again = cluster(attrs.evolve(leader("n1", [A]), incarnation=1), node("n2", [A]))
+    assert judge(election_safety, first, again) == [[], ["term 1 has two leaders: n1, n1 after restart 1"]]
 
 
 def test_log_matching_holds_when_logs_share_a_prefix_and_diverge_by_term():

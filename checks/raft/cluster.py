@@ -93,7 +93,8 @@ class RaftCluster:
             if node is None:
                 nodes.append(NodeView(node_id, False, "down", 0, durable, durable, 0))
                 continue
-            nodes.append(NodeView(node_id, True, node.role, node.term, self._log(node), durable, node.commit_index))
+            nodes.append(NodeView(node_id, True, node.role, node.term, self._log(node), durable, node.commit_index,
+                                  self.world.incarnations[node_id]))
             for index, entry in node.applied[self._applied_seen[node_id]:]:
                 applies.append((node_id, index, (entry.term, entry.data)))
             self._applied_seen[node_id] = len(node.applied)

@@ -127,7 +127,8 @@ def liveness(outcome: LivenessOutcome) -> list[str]:
 SAFETY: tuple[Invariant, ...] = (
     Invariant(
         "RAFT-ELECTION-SAFETY", "raft",
-        "At most one leader is elected in a given term.",
+        "At most one leader is elected in a given term (a server elected twice in one term, before and "
+        "after a restart, counts twice).",
         f"{PAPER}, Figure 3", "Two leaders of one term can each commit a different entry at the same index.",
         election_safety),
     Invariant(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["EntryView", "NodeView", "ClusterView", "RaftHistory", "LivenessOutcome"]
+__all__ = ["EntryView", "NodeView", "ClusterView", "RaftHistory", "LivenessOutcome", "election_label"]
 
 EntryView = tuple[int, str]  # (term, data)
 
@@ -21,6 +21,11 @@ class NodeView:
     log: tuple[EntryView, ...]  # what the node acts on (its durable log while it is down)
     durable_log: tuple[EntryView, ...]  # what would survive a crash now
     commit_index: int
+    incarnation: int = 0  # restarts so far: a node elected twice in one term was elected twice
+
+
+def election_label(node: NodeView) -> str:
+    return node.id if node.incarnation == 0 else f"{node.id} after restart {node.incarnation}"
 
 
 @attrs.frozen
@@ -48,7 +53,7 @@ class RaftHistory:
     believes an entry is committed.
     """
 
-    leaders_by_term: dict[int, set[str]] = attrs.field(factory=dict)
+    leaders_by_term: dict[int, set[str]] = attrs.field(factory=dict)  # elections seen: "n1", "n1 after restart 2"
     previous: ClusterView | None = None
     committed: dict[int, tuple[EntryView, int]] = attrs.field(factory=dict)  # index -> (entry, term committed in)
     applied: dict[int, tuple[EntryView, str]] = attrs.field(factory=dict)  # index -> first applied, by whom
@@ -60,7 +65,7 @@ class RaftHistory:
     def record(self, view: ClusterView, previous: ClusterView | None) -> None:
         self.previous = previous
         for leader in view.leaders():
-            self.leaders_by_term.setdefault(leader.term, set()).add(leader.id)
+            self.leaders_by_term.setdefault(leader.term, set()).add(election_label(leader))
             self._record_commitment(view, leader)
         for node_id, index, entry in view.new_applies:
             self.applied.setdefault(index, (entry, node_id))
