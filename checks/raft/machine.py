@@ -64,7 +64,7 @@ swarm = st.one_of(st.sampled_from(SWARM_PROFILES),
 
 @attrs.define
 class MachineCounter:
-    """Counts the test cases a search ran and keeps the last machine (the shrunk failure)."""
+    """Counts the test cases a search ran and keeps the last machine (the failing run)."""
 
     created: int = 0
     first_failure_at: int | None = None

@@ -1,9 +1,10 @@
 """Run the Raft state machine under a time budget, in seeded chunks, until a violation is found.
 
 Each chunk is one Hypothesis run with its own seed derived from the user's seed and the chunk
-number, so a seed names one exact sequence of test cases. Hypothesis shrinks the first failure;
-its final replay leaves the failing run on the last machine it built. Shrinking is done on the
-scenario lines afterwards (minimize.py): faster than shrinking Hypothesis' choices, and shorter.
+number, so a seed names one exact sequence of test cases. Hypothesis stops at the first failure
+(its generate phase only) and its final replay leaves the failing run on the last machine it
+built. That run is then shrunk as scenario lines (minimize.py): faster than shrinking
+Hypothesis' choices, and shorter.
 """
 
 from __future__ import annotations
