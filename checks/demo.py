@@ -17,7 +17,7 @@ from spec.invariant import invariant_by_id
 __all__ = ["run_demo", "DEMO_BUG", "DEMO_SEED"]
 
 DEMO_BUG = "figure8-commit-previous-term"
-DEMO_SEED = 1
+DEMO_SEED = 5  # its Figure 8 counterexample is the 3-server, 15-step one
 REFERENCE_BUDGET_SECONDS = 20.0
 BUG_BUDGET_SECONDS = 120.0
 
