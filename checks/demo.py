@@ -53,5 +53,6 @@ def run_demo(console: Console) -> int:
     console.print(scenario, markup=False, highlight=False)
     console.print(f"Full report (trace, each node's log, sequence diagram): [bold]{report / 'report.md'}[/]")
     console.print(f"Replay it:  kinv replay {report / 'counterexample.scenario'} --bug {DEMO_BUG}")
-    console.print(f"Against the reference the same steps hold:  kinv replay {report / 'counterexample.scenario'}")
+    console.print(f"Without --bug the same steps hold on the reference (and the file's `expect` line says so):  "
+                  f"kinv replay {report / 'counterexample.scenario'}")
     return 0 if held.result == "held" else 1
