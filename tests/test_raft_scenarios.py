@@ -20,6 +20,8 @@ GOLDEN = [
     ("vote-not-persisted.scenario", None, "held"),
     ("vote-not-persisted.scenario", "vote-not-persisted", "violated RAFT-ELECTION-SAFETY"),
     ("partitioned-leader-rejoins.scenario", None, "held"),
+    ("lagging-follower.scenario", None, "held"),
+    ("lagging-follower.scenario", "reject-does-not-backtrack", "violated RAFT-LIVENESS"),
 ]
 
 
