@@ -2,8 +2,10 @@
 semantics (revisions, versions, ranges at past revisions, txns, compaction) and store-level
 watchers. See mvcc.py for the rules it keeps and the etcd documentation pages they come from.
 
-Not modelled yet: leases (a put naming one fails with ErrLeaseNotFound), nested txns, range
-sorting and revision filters, progress notifications, Raft replication.
+Leases (lease.py) are kept with ticks passed in by the caller instead of a clock.
+
+Not modelled yet: nested txns, range sorting and revision filters, progress notifications,
+Raft replication, lease checkpoints.
 """
 
 from impl.etcd.errors import (
@@ -12,14 +14,17 @@ from impl.etcd.errors import (
     ErrEmptyKey,
     ErrFutureRev,
     ErrKeyNotFound,
+    ErrLeaseExist,
     ErrLeaseNotFound,
     ErrLeaseProvided,
+    ErrLeaseTTLTooLarge,
     ErrTooManyOps,
     ErrValueProvided,
     EtcdError,
     error_from_message,
 )
 from impl.etcd.keyspace import ALL_KEYS, in_range, prefix_end
+from impl.etcd.lease import MAX_LEASE_TTL, MIN_LEASE_TTL, NO_LEASE
 from impl.etcd.mvcc import FIRST_REVISION, Store
 from impl.etcd.types import (
     Compare,
@@ -28,6 +33,11 @@ from impl.etcd.types import (
     DeleteRangeResponse,
     Event,
     KeyValue,
+    LeaseGrantResponse,
+    LeaseKeepAliveResponse,
+    LeaseLeasesResponse,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -40,11 +50,15 @@ from impl.etcd.watch import Watcher
 
 __all__ = [
     "ALL_KEYS", "FIRST_REVISION", "MAX_TXN_OPS", "Store", "Watcher",
+    "MAX_LEASE_TTL", "MIN_LEASE_TTL", "NO_LEASE",
+    "LeaseGrantResponse", "LeaseKeepAliveResponse", "LeaseLeasesResponse",
+    "LeaseRevokeResponse", "LeaseTimeToLiveResponse",
     "in_range", "prefix_end",
     "Compare", "CompactionResponse", "DeleteRangeRequest", "DeleteRangeResponse", "Event",
     "KeyValue", "PutRequest", "PutResponse", "RangeRequest", "RangeResponse", "TxnRequest",
     "TxnResponse",
     "EtcdError", "ErrCompacted", "ErrDuplicateKey", "ErrEmptyKey", "ErrFutureRev",
-    "ErrKeyNotFound", "ErrLeaseNotFound", "ErrLeaseProvided", "ErrTooManyOps",
+    "ErrKeyNotFound", "ErrLeaseExist", "ErrLeaseNotFound", "ErrLeaseProvided",
+    "ErrLeaseTTLTooLarge", "ErrTooManyOps",
     "ErrValueProvided", "error_from_message",
 ]

@@ -19,6 +19,8 @@ __all__ = [
     "ErrDuplicateKey",
     "ErrTooManyOps",
     "ErrLeaseNotFound",
+    "ErrLeaseExist",
+    "ErrLeaseTTLTooLarge",
     "ErrValueProvided",
     "ErrLeaseProvided",
     "error_from_message",
@@ -87,10 +89,25 @@ class ErrTooManyOps(EtcdError):
 
 
 class ErrLeaseNotFound(EtcdError):
-    """A put names a lease; this store keeps no leases, so every lease id is unknown."""
+    """A put, keep-alive or revoke names a lease that was never granted, or was revoked or
+    has expired (etcd "API" page, Lease API)."""
 
     message = "etcdserver: requested lease not found"
     code = "NotFound"
+
+
+class ErrLeaseExist(EtcdError):
+    """A grant names an ID that an existing lease already has."""
+
+    message = "etcdserver: lease already exists"
+    code = "FailedPrecondition"
+
+
+class ErrLeaseTTLTooLarge(EtcdError):
+    """A grant asks for a TTL above etcd's maximum (9,000,000,000 seconds)."""
+
+    message = "etcdserver: too large lease TTL"
+    code = "OutOfRange"
 
 
 class ErrValueProvided(EtcdError):
@@ -109,7 +126,7 @@ class ErrLeaseProvided(EtcdError):
 
 _BY_MESSAGE = {cls.message: cls for cls in (
     ErrCompacted, ErrFutureRev, ErrEmptyKey, ErrKeyNotFound, ErrDuplicateKey, ErrTooManyOps,
-    ErrLeaseNotFound, ErrValueProvided, ErrLeaseProvided,
+    ErrLeaseNotFound, ErrLeaseExist, ErrLeaseTTLTooLarge, ErrValueProvided, ErrLeaseProvided,
 )}
 
 

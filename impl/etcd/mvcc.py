@@ -16,9 +16,13 @@ What it keeps (etcd docs, "Data model" and "API"):
   branch runs in order, each seeing the writes of the ones before it ("API guarantees":
   a txn is atomic and serializable). Each sub-response's revision is the one it observed.
 - Watchers (watch.py), fed the events of each committed revision in the order they happened.
+- Leases (lease.py; etcd "API" page, Lease API): a put naming a lease attaches its key, a put
+  without one detaches it, ignore_lease keeps the key's lease, deleting the key detaches it.
+  Revoking a lease, by a client or by the leader once `expired_leases` reports it, deletes its
+  keys in one txn: one new revision (none if it had no keys) with one DELETE event per key, in
+  key order (lessor.Revoke sorts them so every member writes the same history).
 
-Leases are not modelled: a put naming a lease fails with ErrLeaseNotFound, as it would on an
-etcd that never granted one. Range sorting and min/max revision filters are not modelled either.
+Range sorting and min/max revision filters are not modelled.
 
 Reads and writes are methods that return immutable responses (types.py) or raise an
 `EtcdError` (errors.py); `execute` takes a request value instead of keyword arguments.
@@ -36,6 +40,7 @@ from impl.etcd.errors import (
     ErrLeaseNotFound,
 )
 from impl.etcd.keyspace import ALL_KEYS, KeyHistory
+from impl.etcd.lease import MIN_LEASE_TTL, Lessor
 from impl.etcd.types import (
     Compare,
     CompactionResponse,
@@ -43,6 +48,11 @@ from impl.etcd.types import (
     DeleteRangeResponse,
     Event,
     KeyValue,
+    LeaseGrantResponse,
+    LeaseKeepAliveResponse,
+    LeaseLeasesResponse,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -63,7 +73,8 @@ FIRST_REVISION = 1  # a fresh etcd reports revision 1 before any write
 class Store:
     """The MVCC store: one keyspace, its history, and its watchers."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_lease_ttl: int = MIN_LEASE_TTL) -> None:
+        self._lessor = Lessor(min_lease_ttl)
         self._revision = FIRST_REVISION
         self._compacted = -1  # etcd's compactMainRev before any compaction
         self._keys: list[bytes] = []  # sorted; every key with retained history
@@ -128,6 +139,57 @@ class Store:
         self._events = _retained_events(self._events, revision)
         return CompactionResponse(self._revision)
 
+    # ---- leases (etcd "API" page, Lease API; time in ticks passed by the caller) ----------
+
+    def lease_grant(self, lease_id: int, ttl: int, *, now: int = 0) -> LeaseGrantResponse:
+        """LeaseGrant: a lease due at now + ttl (ttl raised to the minimum); lease_id 0 lets
+        the store choose. ErrLeaseExist if the ID is taken. Changes no revision."""
+        lease = self._lessor.grant(lease_id, ttl, now)
+        return LeaseGrantResponse(self._revision, lease.id, lease.ttl)
+
+    def lease_keep_alive(self, lease_id: int, now: int) -> LeaseKeepAliveResponse:
+        """LeaseKeepAlive: the lease is next due at now + its TTL. ErrLeaseNotFound if it does
+        not exist or has already expired (its revocation is pending)."""
+        lease = self._lessor.renew(lease_id, now)
+        return LeaseKeepAliveResponse(self._revision, lease.id, lease.ttl)
+
+    def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
+        """LeaseRevoke: delete every attached key in one new revision (one DELETE event per
+        key, in key order), then forget the lease. No keys: no new revision."""
+        keys = sorted(self._lessor.get(lease_id).keys)
+        write = _Write(self)
+        for key in keys:
+            write.apply(DeleteRangeRequest(key))
+        self._commit(write)
+        self._lessor.remove(lease_id)
+        return LeaseRevokeResponse(self._revision)
+
+    def lease_time_to_live(self, lease_id: int, keys: bool = False, *,
+                           now: int = 0) -> LeaseTimeToLiveResponse:
+        """LeaseTimeToLive: ticks left and granted TTL; ttl -1 for a missing lease (etcd's
+        gRPC layer answers so rather than failing); the attached keys, sorted, if asked."""
+        lease = self._lessor.lookup(lease_id)
+        if lease is None:
+            return LeaseTimeToLiveResponse(self._revision, lease_id, -1)
+        attached = tuple(sorted(lease.keys)) if keys else ()
+        return LeaseTimeToLiveResponse(self._revision, lease_id, lease.remaining(now),
+                                       lease.ttl, attached)
+
+    def leases(self) -> LeaseLeasesResponse:
+        """LeaseLeases: every lease ID, soonest expiry first."""
+        ids = tuple(lease.id for lease in self._lessor.by_expiry())
+        return LeaseLeasesResponse(self._revision, ids)
+
+    def expired_leases(self, now: int) -> list[int]:
+        """The leases due at or before tick `now`, soonest first. Only the leader asks; it
+        then proposes `lease_revoke` for each, which every member applies from its log."""
+        return self._lessor.expired(now)
+
+    def lease_promote(self, now: int) -> None:
+        """Called on the member that becomes leader: every deadline restarts at now + TTL, as
+        etcd's lessor.Promote does (followers keep no deadlines of their own)."""
+        self._lessor.promote(now)
+
     # ---- watch ------------------------------------------------------------------------------
 
     def watch(self, key: bytes, range_end: bytes = b"", *, start_revision: int = 0,
@@ -180,11 +242,12 @@ class Store:
         if not isinstance(request, PutRequest):
             return
         needs_key = request.ignore_value or request.ignore_lease
-        if request.lease and not in_txn:
+        lease_missing = request.lease and self._lessor.lookup(request.lease) is None
+        if lease_missing and not in_txn:
             raise ErrLeaseNotFound()
         if needs_key and not self._latest(request.key):
             raise ErrKeyNotFound()
-        if request.lease:
+        if lease_missing:
             raise ErrLeaseNotFound()
 
     def _latest(self, key: bytes) -> KeyValue | None:
@@ -305,11 +368,14 @@ class _Write:
     def _put(self, request: PutRequest) -> PutResponse:
         previous = self.store._latest(request.key)
         value = previous.value if request.ignore_value and previous else request.value
+        lease = previous.lease if request.ignore_lease and previous else request.lease
         if previous is None:
-            kv = KeyValue(request.key, self.revision, self.revision, 1, value)
+            kv = KeyValue(request.key, self.revision, self.revision, 1, value, lease)
         else:
             kv = KeyValue(request.key, previous.create_revision, self.revision,
-                          previous.version + 1, value)
+                          previous.version + 1, value, lease)
+            self.store._lessor.detach(previous.lease, request.key)
+        self.store._lessor.attach(lease, request.key)
         self.store._record(self.revision, request.key, kv)
         self.events.append(Event("PUT", kv))
         return PutResponse(self.revision, previous if request.prev_kv else None)
@@ -317,6 +383,7 @@ class _Write:
     def _delete(self, request: DeleteRangeRequest) -> DeleteRangeResponse:
         doomed = self.store.kvs_at(request.key, request.range_end, self.read_revision())
         for kv in doomed:
+            self.store._lessor.detach(kv.lease, kv.key)
             self.store._record(self.revision, kv.key, None)
             self.events.append(Event("DELETE", KeyValue(kv.key, mod_revision=self.revision)))
         prev_kvs = tuple(doomed) if request.prev_kv else ()

@@ -23,6 +23,11 @@ __all__ = [
     "TxnResponse",
     "CompactionResponse",
     "Event",
+    "LeaseGrantResponse",
+    "LeaseRevokeResponse",
+    "LeaseKeepAliveResponse",
+    "LeaseTimeToLiveResponse",
+    "LeaseLeasesResponse",
     "Request",
     "Response",
     "TARGETS",
@@ -139,6 +144,50 @@ class TxnResponse:
 @attrs.frozen
 class CompactionResponse:
     revision: int
+
+
+@attrs.frozen
+class LeaseGrantResponse:
+    """The granted lease: its ID (chosen by the store when the request said 0) and its TTL
+    (raised to the minimum when the request asked for less)."""
+
+    revision: int
+    id: int
+    ttl: int
+
+
+@attrs.frozen
+class LeaseRevokeResponse:
+    """revision is the store's revision after the attached keys were deleted."""
+
+    revision: int
+
+
+@attrs.frozen
+class LeaseKeepAliveResponse:
+    revision: int
+    id: int
+    ttl: int
+
+
+@attrs.frozen
+class LeaseTimeToLiveResponse:
+    """ttl is the time left (-1 when the lease does not exist, as etcd's gRPC layer answers),
+    granted_ttl the TTL it was granted; keys the attached keys, sorted, when asked for."""
+
+    revision: int
+    id: int
+    ttl: int
+    granted_ttl: int = 0
+    keys: tuple[bytes, ...] = ()
+
+
+@attrs.frozen
+class LeaseLeasesResponse:
+    """Every lease's ID, soonest expiry first."""
+
+    revision: int
+    ids: tuple[int, ...] = ()
 
 
 @attrs.frozen
