@@ -32,11 +32,10 @@ def cluster(*nodes: NodeView, applies=()) -> ClusterView:
 
 def judge(predicate: Callable, *views: ClusterView) -> list[list[str]]:
     """Record each view in turn, as the harness does, and collect what the predicate reports."""
-    history, previous, reports = RaftHistory(), None, []
+    history, reports = RaftHistory(), []
     for view in views:
-        history.record(view, previous)
+        history.record(view)
         reports.append(predicate(history, view))
-        previous = view
     return reports
 
 
@@ -55,20 +54,20 @@ def test_cluster_view_leaders_are_live_nodes_in_the_leader_role():
 
 def test_history_counts_an_entry_of_the_leaders_term_on_a_majority_as_committed_with_its_prefix():
     history = RaftHistory()
-    history.record(cluster(leader("n1", [A, (2, "b")], term=2), node("n2", [A, (2, "b")]), node("n3")), None)
+    history.record(cluster(leader("n1", [A, (2, "b")], term=2), node("n2", [A, (2, "b")]), node("n3")))
     assert history.committed == {1: (A, 2), 2: ((2, "b"), 2)}
 
 
 def test_history_never_counts_replicas_of_an_earlier_terms_entry():
     history = RaftHistory()
     everywhere = [A, (2, "b")]
-    history.record(cluster(leader("n1", everywhere, term=3), node("n2", everywhere), node("n3", everywhere)), None)
+    history.record(cluster(leader("n1", everywhere, term=3), node("n2", everywhere), node("n3", everywhere)))
     assert history.committed == {}
 
 
 def test_history_counts_only_entries_stored_on_a_majority():
     history = RaftHistory()
-    history.record(cluster(leader("n1", [A, B]), node("n2", [A]), node("n3")), None)
+    history.record(cluster(leader("n1", [A, B]), node("n2", [A]), node("n3")))
     assert history.committed == {1: (A, 1)}
 
 

@@ -71,7 +71,6 @@ class RaftCluster:
         self.history = RaftHistory()
         self.lines: list[str] = [options.line()]
         self.violation: InvariantViolated | None = None
-        self.last_view: ClusterView | None = None
         self._last_fingerprint: tuple | None = None
         self._applied_seen = {n: 0 for n in ids}
         self._durable_cache: dict[str, tuple[object, int, tuple[EntryView, ...]]] = {}
@@ -136,8 +135,7 @@ class RaftCluster:
             return  # nothing any invariant looks at has changed since the last check
         self._last_fingerprint = fingerprint
         view = self.view()
-        self.history.record(view, self.last_view)
-        self.last_view = view
+        self.history.record(view)
         for invariant in SAFETY:
             problems = invariant.predicate(self.history, view)
             if problems:

@@ -54,7 +54,8 @@ class RaftHistory:
     """
 
     leaders_by_term: dict[int, set[str]] = attrs.field(factory=dict)  # elections seen: "n1", "n1 after restart 2"
-    previous: ClusterView | None = None
+    previous: ClusterView | None = None  # the view recorded before the latest one
+    latest: ClusterView | None = None
     committed: dict[int, tuple[EntryView, int]] = attrs.field(factory=dict)  # index -> (entry, term committed in)
     applied: dict[int, tuple[EntryView, str]] = attrs.field(factory=dict)  # index -> first applied, by whom
     # The same commitment as two index-ordered tuples: every commitment covers a whole prefix, so
@@ -62,8 +63,8 @@ class RaftHistory:
     committed_log: tuple[EntryView, ...] = ()
     committed_terms: tuple[int, ...] = ()
 
-    def record(self, view: ClusterView, previous: ClusterView | None) -> None:
-        self.previous = previous
+    def record(self, view: ClusterView) -> None:
+        self.previous, self.latest = self.latest, view
         for leader in view.leaders():
             self.leaders_by_term.setdefault(leader.term, set()).add(election_label(leader))
             self._record_commitment(view, leader)
