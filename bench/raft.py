@@ -53,7 +53,7 @@ def simulator_throughput(checked: bool) -> tuple[int, float]:
         leader = next((n for n in cluster.ids if cluster.world.nodes[n].role == "leader"), None)
         if leader is not None and tick % 4 == 0:
             output, _ = cluster.world.nodes[leader].propose(f"v{tick}")
-            cluster.world.step_local(leader, output)
+            cluster.world.apply(leader, output)
     elapsed = time.perf_counter() - start
     return cluster.world.delivered_count, elapsed
 

@@ -460,7 +460,7 @@ def test_5_3_fast_backtracking_brings_a_long_conflicting_log_in_line_with_one_re
     leader_log = [(1, "a")] + [(3, f"new{i}") for i in range(50)]
     world = _world_with_logs({"n1": (3, leader_log), "n2": (3, follower_log), "n3": (3, leader_log)},
                              max_entries_per_message=8)
-    world.step_local("n1", world.nodes["n1"].campaign())
+    world.apply("n1", world.nodes["n1"].campaign())
     _stabilize(world)
     leader, follower = world.nodes["n1"], world.nodes["n2"]
     assert (leader.role, leader.term) == (Role.LEADER, 4)

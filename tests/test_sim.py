@@ -310,14 +310,14 @@ def test_world_syncs_a_nodes_writes_before_its_messages_are_queued():
         return send(src, dst, message, now, rng)
 
     world.network.send = spy
-    world.step_local("a", Output(writes={"vote": "a"}, sync=True, messages=[("b", "grant")]))
+    world.apply("a", Output(writes={"vote": "a"}, sync=True, messages=[("b", "grant")]))
     assert durable_when_sent == ["a"]
     assert [(e.src, e.dst, e.message) for e in world.network.in_flight] == [("a", "b", "grant")]
 
 
 def test_world_applies_unsynced_writes_without_making_them_durable():
     world = _scripted_world()
-    world.step_local("a", Output(writes={"k": 1}, sync=False))
+    world.apply("a", Output(writes={"k": 1}, sync=False))
     assert world.disks["a"].read("k") == 1
     assert world.disks["a"].durable("k") is None
 
@@ -325,7 +325,7 @@ def test_world_applies_unsynced_writes_without_making_them_durable():
 def test_world_tick_delivers_due_messages_then_ticks_live_nodes():
     world = _scripted_world()
     world.nodes["b"].on_step = [Output(messages=[("a", "reply")])]
-    world.step_local("a", Output(messages=[("b", "ping")]))
+    world.apply("a", Output(messages=[("b", "ping")]))
     world.tick()
     assert world.now == 1
     assert world.nodes["b"].received == [("a", "ping")]
@@ -337,8 +337,8 @@ def test_world_tick_delivers_due_messages_then_ticks_live_nodes():
 
 def test_world_crash_loses_unsynced_writes_and_restart_rebuilds_from_disk():
     world = _scripted_world()
-    world.step_local("a", Output(writes={"kept": 1}, sync=True))
-    world.step_local("a", Output(writes={"lost": 2}, sync=False))
+    world.apply("a", Output(writes={"kept": 1}, sync=True))
+    world.apply("a", Output(writes={"lost": 2}, sync=False))
     old = world.nodes["a"]
     world.crash("a")
     assert not world.up("a")
@@ -353,7 +353,7 @@ def test_world_crash_loses_unsynced_writes_and_restart_rebuilds_from_disk():
 
 def test_world_drops_messages_to_a_crashed_node():
     world = _scripted_world()
-    world.step_local("a", Output(messages=[("b", "ping")]))
+    world.apply("a", Output(messages=[("b", "ping")]))
     world.crash("b")
     world.tick()
     assert world.network.in_flight == []
@@ -365,7 +365,7 @@ def test_world_drops_messages_to_a_crashed_node():
 
 def test_world_drops_in_flight_messages_when_a_partition_starts_before_delivery():
     world = _scripted_world()
-    world.step_local("a", Output(messages=[("b", "ping")]))
+    world.apply("a", Output(messages=[("b", "ping")]))
     world.network.partition([["a"], ["b"]])
     world.tick()
     assert world.nodes["b"].received == []
@@ -374,7 +374,7 @@ def test_world_drops_in_flight_messages_when_a_partition_starts_before_delivery(
 
 def test_world_hold_then_deliver_by_hand_much_later():
     world = _scripted_world()
-    world.step_local("a", Output(messages=[("b", "old")]))
+    world.apply("a", Output(messages=[("b", "old")]))
     world.hold(world.network.in_flight[0])
     for _ in range(5):
         world.tick()
@@ -388,7 +388,7 @@ def test_world_observers_run_after_every_change():
     world = _scripted_world()
     calls: list[int] = []
     world.observers.append(lambda: calls.append(world.now))
-    world.step_local("a", Output())
+    world.apply("a", Output())
     world.crash("b")
     world.restart("b")
     assert calls == [0, 0, 0]

@@ -160,7 +160,7 @@ class RaftCluster:
         self._record(f"campaign {node_id}")
         node = self.world.nodes[node_id]
         if node is not None:
-            self.world.step_local(node_id, node.campaign())
+            self.world.apply(node_id, node.campaign())
 
     def propose(self, node_id: str, data: str | None = None) -> int | None:
         if data is None:
@@ -173,7 +173,7 @@ class RaftCluster:
         output, index = node.propose(data)
         self.world.trace.record(self.world.now, "propose", node_id,
                                 f"{data} -> index {index}" if index else f"{data} refused (not leader)")
-        self.world.step_local(node_id, output)
+        self.world.apply(node_id, output)
         return index
 
     def in_flight(self) -> list[Envelope]:
@@ -276,7 +276,7 @@ class RaftCluster:
             if current is not None and (index is None or self.world.nodes[current].term != term):
                 node = self.world.nodes[current]
                 output, accepted = node.propose(CONVERGE_MARKER)
-                self.world.step_local(current, output)
+                self.world.apply(current, output)
                 if accepted is not None:
                     leader, index, term = current, accepted, node.term
             if index is not None and not self._missing(index, term):

@@ -140,7 +140,3 @@ class World:
         self.incarnations[node_id] += 1
         self.nodes[node_id] = self.factory(node_id, self.node_ids, self.disks[node_id], self.rng)
         self._changed()
-
-    def step_local(self, node_id: str, output: Output) -> None:
-        """Apply the output of a local event (a proposal, a forced campaign) on a live node."""
-        self.apply(node_id, output)
