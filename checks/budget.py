@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["Budget"]
+__all__ = ["Budget", "monotonic_seconds"]
+
+
+def monotonic_seconds() -> float:
+    """The one clock checks/ reads: for budgets and for reporting how long something took."""
+    return time.monotonic()
 
 
 class Budget:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._start = time.monotonic()
+        self._start = monotonic_seconds()
 
     def elapsed(self) -> float:
-        return time.monotonic() - self._start
+        return monotonic_seconds() - self._start
 
     def exhausted(self) -> bool:
         return self.elapsed() >= self.seconds

@@ -6,7 +6,6 @@ The wall clock here only paces what the user sees; it never feeds a decision in 
 from __future__ import annotations
 
 import sys
-import time
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -50,7 +49,3 @@ class ProgressReporter:
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.stop()
-
-
-def monotonic_seconds() -> float:
-    return time.monotonic()

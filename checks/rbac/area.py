@@ -27,7 +27,7 @@ from hypothesis import seed as hypothesis_seed
 
 from checks.area import CheckRequest, CheckResult, InputError, default_report_dir
 from checks.determinism import without_local_constants
-from checks.progress import monotonic_seconds
+from checks.budget import monotonic_seconds
 from checks.rbac.components import Components
 from checks.rbac.equivalence import Mismatch, prove_equivalent
 from checks.rbac.properties import Violation, check_world
