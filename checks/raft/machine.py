@@ -67,7 +67,6 @@ class MachineCounter:
     """Counts the test cases a search ran and keeps the last machine (the failing run)."""
 
     created: int = 0
-    first_failure_at: int | None = None
     last: "RaftMachine | None" = None
 
 
