@@ -1,0 +1,78 @@
+"""Shrink a failing scenario line by line (delta debugging, Zeller & Hildebrandt 2002).
+
+A scenario is a deterministic program: the same lines give the same run. So a counterexample
+can be made shorter by deleting lines, chunks first and then single lines, keeping each deletion
+after which the same invariant still breaks; then by dropping options from the `cluster` line.
+The number of replays is bounded, so the result is the same on every machine. Each area gives
+the runner: scenario text in, the id of the invariant that broke (or None) out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from checks.scenario import ScenarioError
+
+__all__ = ["Oracle", "minimize_lines", "REPLAYS_MAX"]
+
+REPLAYS_MAX = 4_000
+
+
+class Oracle:
+    def __init__(self, runner: Callable[[str], str | None], invariant_id: str,
+                 replays_max: int = REPLAYS_MAX) -> None:
+        self.runner = runner
+        self.invariant_id = invariant_id
+        self.replays = 0
+        self.replays_max = replays_max
+
+    def exhausted(self) -> bool:
+        return self.replays >= self.replays_max
+
+    def fails(self, header: str, steps: list[str]) -> bool:
+        if self.exhausted():
+            return False
+        self.replays += 1
+        try:
+            return self.runner("\n".join([header, *steps])) == self.invariant_id
+        except ScenarioError:
+            return False
+
+
+def _delete_chunks(oracle: Oracle, header: str, steps: list[str]) -> list[str]:
+    chunk = max(1, len(steps) // 2)
+    while chunk >= 1 and not oracle.exhausted():
+        index = 0
+        while index < len(steps) and not oracle.exhausted():
+            candidate = steps[:index] + steps[index + chunk:]
+            if candidate != steps and oracle.fails(header, candidate):
+                steps = candidate
+            else:
+                index += chunk
+        chunk //= 2
+    return steps
+
+
+def _simplify_header(oracle: Oracle, header: str, steps: list[str]) -> str:
+    words = header.split()
+    for word in list(words[2:]):
+        if word.startswith("seed="):
+            continue
+        candidate = [w for w in words if w != word]
+        if oracle.fails(" ".join(candidate), steps):
+            words = candidate
+    return " ".join(words)
+
+
+def minimize_lines(lines: list[str], oracle: Oracle) -> list[str]:
+    """``lines`` is a whole failing scenario (the `cluster` line first); returns a shorter one."""
+    header, steps = lines[0], list(lines[1:])
+    if not oracle.fails(header, steps):
+        return lines  # not reproducible from its lines alone: keep it as it is
+    while not oracle.exhausted():  # to a fixpoint: one deletion can enable another
+        before = (header, len(steps))
+        header = _simplify_header(oracle, header, steps)  # fewer random faults: steps shrink better
+        steps = _delete_chunks(oracle, header, steps)
+        if (header, len(steps)) == before:
+            break
+    return [header, *steps]
