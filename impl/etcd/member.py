@@ -1,0 +1,229 @@
+"""One etcd member: a Raft node, the MVCC store applied from its log, and the client-facing
+request paths (etcd's EtcdServer, reduced to what the reference needs). Sans-I/O like the
+Raft node: ``tick()`` and ``step(src, message)`` return an ``Output``.
+
+- **Writes** (put, delete, txn, compact, lease grant and revoke) are proposed by the leader as
+  ``Proposal`` entries; every member applies committed entries to its own store in log order,
+  so every store passes through the same revisions. The proposer answers when its entry
+  applies; if another entry took that index, the request's outcome is unknown to it.
+- **Reads** (read_index.py): linearizable by ReadIndex, serializable from the local store.
+- **Watches** (watch_streams.py): per-client streams fed as entries apply.
+- **Leases**: only the leader keeps deadlines. Keep-alives go to it; when a lease expires it
+  proposes the revoke, which deletes the attached keys on every member (etcd's primary lessor).
+  A new leader restarts every deadline at now + TTL (lessor.Promote), so a keep-alive sent
+  just before a leader change is never lost to it.
+
+The store is not persisted: a restarted member rebuilds it by applying the log from index 1
+as it learns the commit index again (etcd replays its WAL on top of a snapshot; without
+snapshots the result is the same).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import attrs
+
+from impl.etcd.errors import EtcdError
+from impl.etcd.keyspace import ALL_KEYS
+from impl.etcd.messages import (
+    EXPIRY, ClientRequest, ClientResponse, CompactRequest, LeaseGrantRequest,
+    LeaseKeepAliveRequest, LeaseRevokeRequest, Proposal,
+)
+from impl.etcd.mvcc import Store
+from impl.etcd.read_index import ReadIndexMixin
+from impl.etcd.types import Event, RangeRequest
+from impl.etcd.watch_streams import WatchStreamsMixin
+from impl.raft.config import RaftConfig
+from impl.raft.messages import Entry, Message
+from impl.raft.node import RaftNode
+from impl.raft.roles import Role
+from impl.sim.disk import Disk
+from impl.sim.world import Output
+
+__all__ = ["EtcdMember", "MemberConfig", "AppliedChange"]
+
+
+@attrs.frozen
+class MemberConfig:
+    watch_batch_revisions: int = 1  # revisions a stream sends per tick while it catches up
+    progress_notify_ticks: int = 10  # a synced stream with progress_notify hears this often
+    probe_resend_ticks: int = 2  # a leader re-asks for leadership acks this often
+
+
+@attrs.frozen
+class AppliedChange:
+    """What applying one log entry did to this member's store: the observation the checks
+    use for revisions and for the committed history the watches are judged against."""
+
+    index: int
+    proposal: Proposal | None  # None for the leader's no-op
+    revision_before: int
+    revision_after: int
+    events: tuple[Event, ...]
+    error: str | None = None  # the etcd error the request failed with, if it did
+
+
+class EtcdMember(ReadIndexMixin, WatchStreamsMixin):
+    raft_class: type[RaftNode] = RaftNode
+    store_class: type[Store] = Store
+
+    def __init__(self, node_id: str, members: tuple[str, ...], disk: Disk, rng: random.Random,
+                 config: MemberConfig = MemberConfig(), raft_config: RaftConfig = RaftConfig()) -> None:
+        self.id = node_id
+        self.config = config
+        self.raft = self.raft_class(node_id, members, disk, rng, raft_config)
+        self.store = self.store_class()
+        self.now = 0
+        self.applied_index = 0  # the last log index applied to the store
+        self.applied_changes: list[AppliedChange] = []
+        self._tap = self.store.watch(b"\0", ALL_KEYS)  # sees every event: the observation
+        self._applied_upto = 0  # how much of the Raft node's apply stream the store has seen
+        self._waiting: dict[int, tuple[str, int]] = {}  # log index -> (client, request_id)
+        self._leader_term = 0  # the term we lead, 0 when we do not
+        self._revoking: set[int] = set()  # expired leases whose revoke we proposed this term
+        self._known_leader: str | None = None
+        self._out = Output()
+        self._init_reads()
+        self._init_watches()
+
+    # ----- inputs -------------------------------------------------------------------------
+
+    def tick(self) -> Output:
+        self.now += 1
+        self._out.extend(self.raft.tick())
+        self._after_raft()
+        self._tick_reads()
+        self._tick_leases()
+        self._tick_watches()
+        return self._ready()
+
+    def step(self, src: str, message: Any) -> Output:
+        if isinstance(message, Message):
+            self._out.extend(self.raft.step(src, message))
+        else:
+            getattr(self, f"_on_{type(message).__name__}")(src, message)
+        self._after_raft()
+        return self._ready()
+
+    def campaign(self) -> Output:
+        self._out.extend(self.raft.campaign())
+        self._after_raft()
+        return self._ready()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.raft.role == Role.LEADER
+
+    # ----- client requests ----------------------------------------------------------------
+
+    def _on_ClientRequest(self, src: str, request: ClientRequest) -> None:
+        if isinstance(request.op, RangeRequest):
+            self._on_read(src, request)
+        elif isinstance(request.op, LeaseKeepAliveRequest):
+            self._on_keep_alive(src, request)
+        elif not self.is_leader:
+            self._reply(src, ClientResponse(request.request_id, not_leader=True,
+                                            leader_hint=self.raft.leader_id))
+        else:
+            index = self._propose(Proposal(src, request.request_id, request.op))
+            self._waiting[index] = (src, request.request_id)
+
+    def _on_keep_alive(self, src: str, request: ClientRequest) -> None:
+        """Only the leader keeps deadlines, so only it renews one (etcd's LeaseRenew)."""
+        if not self.is_leader:
+            self._reply(src, ClientResponse(request.request_id, not_leader=True,
+                                            leader_hint=self.raft.leader_id))
+            return
+        self._reply(src, self._answer(request.request_id,
+                                      lambda: self.store.lease_keep_alive(request.op.id, self.now)))
+
+    def _propose(self, proposal: Proposal) -> int:
+        output, index = self.raft.propose(proposal)
+        self._out.extend(output)
+        assert index is not None, "only the leader proposes"
+        return index
+
+    def _reply(self, client: str, response: Any) -> None:
+        self._out.messages.append((client, response))
+
+    @staticmethod
+    def _answer(request_id: int, action) -> ClientResponse:
+        try:
+            return ClientResponse(request_id, response=action())
+        except EtcdError as error:
+            return ClientResponse(request_id, error=str(error))
+
+    # ----- applying the log ---------------------------------------------------------------
+
+    def _after_raft(self) -> None:
+        applied = self.raft.applied
+        while self._applied_upto < len(applied):
+            index, entry = applied[self._applied_upto]
+            self._applied_upto += 1
+            self._apply_entry(index, entry)
+        self._notice_leadership()
+        self._finish_reads()
+
+    def _apply_entry(self, index: int, entry: Entry) -> None:
+        proposal = entry.data if isinstance(entry.data, Proposal) else None
+        before = self.store.revision
+        result = None
+        if proposal is not None:
+            result = self._answer(proposal.request_id, lambda: self._execute(proposal.op))
+        self.applied_index = index
+        error = result.error if result is not None else None
+        self.applied_changes.append(AppliedChange(index, proposal, before, self.store.revision,
+                                                  tuple(self._tap.take()), error))
+        waiting = self._waiting.pop(index, None)
+        if waiting is not None:
+            self._answer_proposer(waiting, proposal, result)
+        self._feed_streams()
+
+    def _answer_proposer(self, waiting: tuple[str, int], proposal: Proposal | None,
+                         result: ClientResponse | None) -> None:
+        client, request_id = waiting
+        if proposal is not None and (proposal.client, proposal.request_id) == waiting:
+            self._reply(client, result)
+        else:  # a new leader overwrote our entry; we cannot tell whether a retry got in
+            self._reply(client, ClientResponse(request_id, unknown="proposal replaced by a new leader"))
+
+    def _execute(self, op: Any) -> Any:
+        if isinstance(op, CompactRequest):
+            return self.store.compact(op.revision)
+        if isinstance(op, LeaseGrantRequest):
+            return self.store.lease_grant(op.id, op.ttl, now=self.now)
+        if isinstance(op, LeaseRevokeRequest):
+            return self.store.lease_revoke(op.id)
+        return self.store.execute(op)
+
+    # ----- leadership and leases ----------------------------------------------------------
+
+    def _notice_leadership(self) -> None:
+        if self.is_leader and self._leader_term != self.raft.term:
+            self._leader_term = self.raft.term
+            self.store.lease_promote(self.now)
+            self._revoking.clear()
+        elif not self.is_leader and self._leader_term:
+            self._leader_term = 0
+            self._revoking.clear()
+            self._drop_reads()
+        if self.raft.leader_id != self._known_leader:
+            if self.raft.leader_id is None:
+                self._cancel_streams("etcdserver: no leader")
+            self._known_leader = self.raft.leader_id
+
+    def _tick_leases(self) -> None:
+        if not self.is_leader:
+            return
+        for lease_id in self.store.expired_leases(self.now):
+            if lease_id not in self._revoking:
+                self._revoking.add(lease_id)
+                self._propose(Proposal(EXPIRY, lease_id, LeaseRevokeRequest(lease_id)))
+
+    # ----- output -------------------------------------------------------------------------
+
+    def _ready(self) -> Output:
+        out, self._out = self._out, Output()
+        return out

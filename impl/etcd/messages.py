@@ -1,0 +1,224 @@
+"""What travels between etcd clients and members, and what a member writes into the Raft log.
+
+etcd's gRPC services (etcdserverpb KV, Watch, Lease, Maintenance), reduced to the fields the
+reference uses. Every value is immutable and has a short ``describe()`` for the trace.
+
+- Client -> member: ``ClientRequest`` (a KV or lease request), ``WatchCreate``,
+  ``WatchCancel``, ``WatchProgress`` (etcd's RequestProgress).
+- Member -> client: ``ClientResponse`` (a response, an error, "not leader" with a hint, or an
+  outcome the member cannot know) and ``WatchResponse``.
+- Member -> member (beside Raft's own messages): ``ReadIndexRequest`` from a follower to the
+  leader, ``ReadIndexReply`` back, and the leader's ``LeadershipProbe``/``LeadershipAck``
+  round that confirms it is still the leader before it answers a linearizable read (Raft
+  thesis §6.4; etcd-raft piggybacks the same round on heartbeats).
+- In the log: ``Proposal``, a request with the client and request id it came from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from impl.etcd.types import DeleteRangeRequest, Event, PutRequest, RangeRequest, TxnRequest
+
+__all__ = [
+    "CompactRequest", "LeaseGrantRequest", "LeaseRevokeRequest", "LeaseKeepAliveRequest",
+    "ClientRequest", "ClientResponse", "WatchCreate", "WatchCancel", "WatchProgress",
+    "WatchResponse", "ReadIndexRequest", "ReadIndexReply", "LeadershipProbe", "LeadershipAck",
+    "Proposal", "describe_request", "EXPIRY",
+]
+
+EXPIRY = "lease-expiry"  # the client named in a Proposal the leader makes for an expired lease
+
+
+@attrs.frozen
+class CompactRequest:
+    revision: int
+
+
+@attrs.frozen
+class LeaseGrantRequest:
+    ttl: int
+    id: int = 0  # 0: the store chooses
+
+
+@attrs.frozen
+class LeaseRevokeRequest:
+    id: int
+
+
+@attrs.frozen
+class LeaseKeepAliveRequest:
+    id: int
+
+
+def _text(data: bytes) -> str:
+    return data.decode(errors="backslashreplace")
+
+
+def describe_request(op: Any) -> str:
+    """A short, stable rendering of a request for traces and logs."""
+    if isinstance(op, RangeRequest):
+        return f"get {_text(op.key)}" + (" serializable" if op.serializable else "")
+    if isinstance(op, PutRequest):
+        return f"put {_text(op.key)}={_text(op.value)}" + (f" lease={op.lease}" if op.lease else "")
+    if isinstance(op, DeleteRangeRequest):
+        return f"delete {_text(op.key)}"
+    if isinstance(op, TxnRequest):
+        compares = ",".join(f"{_text(c.key)}.{c.target.lower()}={c.operand!r}" for c in op.compare)
+        success = ";".join(describe_request(s) for s in op.success)
+        return f"txn[{compares}]{{{success}}}" if compares else f"txn{{{success}}}"
+    if isinstance(op, CompactRequest):
+        return f"compact {op.revision}"
+    if isinstance(op, LeaseGrantRequest):
+        return f"lease-grant ttl={op.ttl}"
+    if isinstance(op, LeaseRevokeRequest):
+        return f"lease-revoke {op.id}"
+    if isinstance(op, LeaseKeepAliveRequest):
+        return f"keep-alive {op.id}"
+    return repr(op)
+
+
+# ---- client <-> member ----------------------------------------------------------------------
+
+@attrs.frozen
+class ClientRequest:
+    request_id: int
+    op: Any
+
+    def describe(self) -> str:
+        return f"#{self.request_id} {describe_request(self.op)}"
+
+
+@attrs.frozen
+class ClientResponse:
+    """Exactly one of: ``response`` (it happened), ``error`` (a definite error: it did not
+    happen), ``not_leader`` (nothing was proposed; try ``leader_hint``), ``unknown`` (it was
+    proposed but this member cannot say whether it committed)."""
+
+    request_id: int
+    response: Any = None
+    error: str | None = None
+    not_leader: bool = False
+    leader_hint: str | None = None
+    unknown: str | None = None
+
+    def describe(self) -> str:
+        if self.not_leader:
+            return f"#{self.request_id} not leader (hint {self.leader_hint or '-'})"
+        if self.error is not None:
+            return f"#{self.request_id} error: {self.error}"
+        if self.unknown is not None:
+            return f"#{self.request_id} unknown: {self.unknown}"
+        return f"#{self.request_id} ok rev={getattr(self.response, 'revision', '?')}"
+
+
+@attrs.frozen
+class WatchCreate:
+    watch_id: int
+    key: bytes
+    range_end: bytes = b""
+    start_revision: int = 0
+    prev_kv: bool = False
+    progress_notify: bool = True
+
+    def describe(self) -> str:
+        end = "" if not self.range_end else f"..{_text(self.range_end)}"
+        return f"watch w{self.watch_id} {_text(self.key)}{end} from {self.start_revision}"
+
+
+@attrs.frozen
+class WatchCancel:
+    watch_id: int
+
+    def describe(self) -> str:
+        return f"cancel w{self.watch_id}"
+
+
+@attrs.frozen
+class WatchProgress:
+    """etcd's RequestProgress: ask for a progress notification on every watch of the stream."""
+
+    def describe(self) -> str:
+        return "progress?"
+
+
+@attrs.frozen
+class WatchResponse:
+    """``seq`` numbers the responses of one watch from 0: a gRPC stream runs over one TCP
+    connection, which loses, repeats and reorders nothing; the simulated network may, so the
+    client treats a response out of sequence as the connection breaking."""
+
+    watch_id: int
+    seq: int
+    header_revision: int
+    events: tuple[Event, ...] = ()
+    created: bool = False
+    canceled: bool = False
+    compact_revision: int = 0
+    cancel_reason: str = ""
+    progress: bool = False
+
+    def describe(self) -> str:
+        if self.created:
+            return f"w{self.watch_id} created @{self.header_revision}"
+        if self.canceled:
+            why = f"compacted@{self.compact_revision}" if self.compact_revision else self.cancel_reason
+            return f"w{self.watch_id} canceled ({why})"
+        if self.progress:
+            return f"w{self.watch_id} progress @{self.header_revision}"
+        shown = ",".join(f"{e.type[0]}{_text(e.kv.key)}@{e.kv.mod_revision}" for e in self.events)
+        return f"w{self.watch_id} [{shown}]"
+
+
+# ---- member <-> member ----------------------------------------------------------------------
+
+@attrs.frozen
+class ReadIndexRequest:
+    seq: int
+
+    def describe(self) -> str:
+        return f"ReadIndex? #{self.seq}"
+
+
+@attrs.frozen
+class ReadIndexReply:
+    seq: int
+    index: int  # 0: refused (not the leader)
+
+    def describe(self) -> str:
+        return f"ReadIndex #{self.seq} = {self.index}" if self.index else f"ReadIndex #{self.seq} refused"
+
+
+@attrs.frozen
+class LeadershipProbe:
+    term: int
+    seq: int
+
+    def describe(self) -> str:
+        return f"Leader? t{self.term} #{self.seq}"
+
+
+@attrs.frozen
+class LeadershipAck:
+    term: int  # the acknowledger's term; the probe counts only if it is not above the leader's
+    seq: int
+
+    def describe(self) -> str:
+        return f"LeaderAck t{self.term} #{self.seq}"
+
+
+# ---- the log --------------------------------------------------------------------------------
+
+@attrs.frozen
+class Proposal:
+    """One request in the Raft log, with who asked (``EXPIRY`` for the leader's own revoke
+    of an expired lease) so the member that proposed it can answer once it applies."""
+
+    client: str
+    request_id: int
+    op: Any
+
+    def __str__(self) -> str:
+        return f"{self.client}#{self.request_id} {describe_request(self.op)}"
