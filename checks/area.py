@@ -19,7 +19,8 @@ __all__ = [
 # Every area named by DESIGN.md, in the order `kinv check` runs them; each maps to the module
 # whose AREA attribute implements it. Areas not written yet are absent from the map.
 AREA_NAMES: tuple[str, ...] = ("raft", "etcd", "apiserver", "controllers", "rbac")
-_AREA_MODULES: dict[str, str] = {"raft": "checks.raft.area", "rbac": "checks.rbac.area"}
+_AREA_MODULES: dict[str, str] = {"raft": "checks.raft.area", "etcd": "checks.etcd.area",
+                                  "rbac": "checks.rbac.area"}
 
 
 class InputError(Exception):

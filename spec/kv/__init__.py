@@ -1,10 +1,8 @@
 """The key-value store's specification: the sequential models a linearizability checker replays
-(``spec.kv.model``) and, later, the store's invariants.
-
-``INVARIANTS`` stays empty until invariants arrive together with the catalog bugs that break
-them (DESIGN.md: "a check that cannot fail is a defect").
+(``spec.kv.model``), the watch guarantees as predicates (``spec.kv.watch``) and the store's
+invariants (``spec.kv.invariants``), each broken by a bug in impl/etcd/bugs.py.
 """
 
-__all__ = ["INVARIANTS"]
+from spec.kv.invariants import INVARIANTS
 
-INVARIANTS: tuple = ()
+__all__ = ["INVARIANTS"]

@@ -33,7 +33,7 @@ __all__ = [
     "ALL_KEYS", "in_range", "complete_history", "expected_events",
     "check_filter", "check_ordered", "check_unique", "check_reliable", "check_atomic",
     "check_bookmarkable", "check_is_create", "check_prev_kv", "check_compacted_start",
-    "check_resumable", "STREAM_GUARANTEES",
+    "check_resumable", "check_resume_point", "check_same_watch", "merge_streams", "STREAM_GUARANTEES",
 ]
 
 ALL_KEYS = b"\0"  # range_end b"\0": every key >= key
@@ -340,18 +340,39 @@ def check_resumable(history: History, first: WatchStream, second: WatchStream) -
     """Resumable: a watch reopened at last-seen-revision + 1 continues the stream exactly:
     the two streams concatenated are ordered, unique and reliable like one uninterrupted
     watch. Source: "API guarantees", Watch: Resumable; etcd bug duplicate-event-on-resume."""
-    resume_at = max(_last_revision(first) + 1, first.start_revision)
-    problems = []
-    if (first.key, first.range_end, first.prev_kv) != (second.key, second.range_end,
-                                                        second.prev_kv):
-        problems.append("resumable: the second watch is not over the same range")
-    if second.start_revision != resume_at:
-        problems.append(f"resumable: resumed at {second.start_revision}, not {resume_at}")
-    merged = replace(first, created_revision=second.created_revision,
-                     responses=first.responses + second.responses)
+    problems = check_resume_point(first, second)
+    merged = merge_streams((first, second))
     for check in (check_ordered, check_unique, check_reliable):
         problems += [f"resumable: {problem}" for problem in check(history, merged)]
     return problems
+
+
+def check_resume_point(first: WatchStream, second: WatchStream) -> list[str]:
+    """The part of Resumable that is about the request: the reopened watch is over the same
+    range with the same options, and starts right after the last event the first delivered
+    (at the first's start if it delivered none)."""
+    resume_at = max(_last_revision(first) + 1, first.start_revision)
+    problems = check_same_watch(first, second)
+    if second.start_revision != resume_at:
+        problems.append(f"resumable: resumed at {second.start_revision}, not {resume_at}")
+    return problems
+
+
+def check_same_watch(first: WatchStream, second: WatchStream) -> list[str]:
+    """A reopened watch is over the same key or range, with the same prev_kv option."""
+    if (first.key, first.range_end, first.prev_kv) == (second.key, second.range_end, second.prev_kv):
+        return []
+    return [f"resumable: reopened as key={second.key!r} range_end={second.range_end!r} "
+            f"prev_kv={second.prev_kv}, was key={first.key!r} range_end={first.range_end!r} "
+            f"prev_kv={first.prev_kv}"]
+
+
+def merge_streams(streams: Iterable[WatchStream]) -> WatchStream:
+    """Consecutive streams of one resumed watch as the single stream the client sees: the
+    first's range and start, the last's creation, every response in order."""
+    streams = list(streams)
+    responses = tuple(response for stream in streams for response in stream.responses)
+    return replace(streams[0], created_revision=streams[-1].created_revision, responses=responses)
 
 
 STREAM_GUARANTEES: tuple[tuple[str, Callable[[History, WatchStream], list[str]]], ...] = (

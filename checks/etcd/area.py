@@ -1,0 +1,80 @@
+"""The `etcd` area of `kinv check` and `kinv replay`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from checks.area import CheckRequest, CheckResult, default_report_dir
+from checks.etcd.cluster import EtcdCluster, InvariantViolated
+from checks.etcd.scenario import load, run
+from checks.etcd.search import search
+from checks.report import Counterexample, write_report
+from impl.catalog import Bug
+from impl.etcd.parts import EtcdParts
+
+__all__ = ["AREA", "EtcdArea", "counterexample_of"]
+
+
+def _parts(bug: Bug | None) -> EtcdParts:
+    return bug.override if bug is not None else EtcdParts()
+
+
+def _state_lines(cluster: EtcdCluster) -> tuple[str, ...]:
+    lines = []
+    for member_id in cluster.member_ids:
+        member = cluster.member(member_id)
+        if member is None:
+            lines.append(f"{member_id}  down")
+            continue
+        raft = member.raft
+        lines.append(f"{member_id}  {raft.role:<13} term={raft.term:<3} commit={raft.commit_index:<3} "
+                     f"applied={member.applied_index:<3} revision={member.store.revision:<3} "
+                     f"compacted={member.store.compact_revision}")
+    for client_id in cluster.client_ids:
+        client = cluster.client(client_id)
+        busy = "idle" if client.idle else f"waiting on #{client.current.request_id} at {client.current.target}"
+        watches = ", ".join(f"watch {w.id} on {w.member if w.physical else '-'} seen to {w.last_revision}"
+                            for w in client.watches.values())
+        lines.append(f"{client_id}  {busy}" + (f"; {watches}" if watches else ""))
+    return tuple(lines)
+
+
+def counterexample_of(cluster: EtcdCluster, violation: InvariantViolated, bug: Bug | None,
+                      seed: int | None) -> Counterexample:
+    steps = tuple(cluster.lines[1:])
+    header = [f"# {violation.invariant.id}: {violation.message}",
+              "# replay: kinv replay counterexample.scenario" + (f" --bug {bug.name}" if bug else ""),
+              "area etcd"]
+    text = "\n".join(header + list(cluster.lines) + [f"expect violated {violation.invariant.id}"]) + "\n"
+    return Counterexample("etcd", bug, violation.invariant, violation.message, steps, text,
+                          tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed)
+
+
+def _result(bug: Bug | None, outcome_violation: InvariantViolated | None, cluster: EtcdCluster | None,
+            examples: int, steps: int | None, seconds: float, seed: int | None, folder: Path | None,
+            note: str | None = None) -> CheckResult:
+    bug_name = bug.name if bug else None
+    if outcome_violation is None:
+        return CheckResult("etcd", bug_name, "held", None, examples, steps, seconds, seed, None, note=note)
+    write_report(counterexample_of(cluster, outcome_violation, bug, seed), folder)
+    return CheckResult("etcd", bug_name, "violated", outcome_violation.invariant.id, examples,
+                       len(cluster.lines) - 1, seconds, seed, str(folder), note=note)
+
+
+class EtcdArea:
+    name = "etcd"
+
+    def check(self, request: CheckRequest) -> CheckResult:
+        outcome = search(_parts(request.bug), request.seed, request.budget_seconds, request.progress)
+        folder = request.report_dir or default_report_dir("etcd", request.bug, request.seed)
+        return _result(request.bug, outcome.violation, outcome.cluster, outcome.examples, None,
+                       round(outcome.seconds, 1), request.seed, folder)
+
+    def replay(self, text: str, filename: str, bug: Bug | None, report_dir: Path | None) -> CheckResult:
+        outcome = run(load(text, filename), _parts(bug))
+        folder = report_dir or default_report_dir("etcd", bug, None)
+        return _result(bug, outcome.violation, outcome.cluster, 1, len(outcome.cluster.lines) - 1, 0.0, None,
+                       folder, outcome.expectation_failure)
+
+
+AREA = EtcdArea()

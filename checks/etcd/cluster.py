@@ -1,0 +1,226 @@
+"""The etcd cluster harness: members (a Raft node and a store each) and clients in one
+simulated world, driven by scenario commands, with every invariant of spec/kv checked.
+
+Revisions are checked after every change of state (each applied entry, on each member). The
+client-side invariants (watch guarantees, linearizability) are checked after every command,
+on everything the clients have seen so far. Every command records its scenario line.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from checks.etcd.observe import Observation
+from checks.raft.cluster import InvariantViolated
+from impl.etcd.client import EtcdClient
+from impl.etcd.client_log import ClientLog
+from impl.etcd.keyspace import prefix_end
+from impl.etcd.member import EtcdMember
+from impl.etcd.parts import EtcdParts
+from impl.raft.config import RaftConfig
+from impl.sim.network import NetworkFaults
+from impl.sim.world import World
+from spec.kv.invariants import INVARIANTS, KV_REVISIONS
+
+__all__ = ["EtcdOptions", "EtcdParts", "EtcdCluster", "InvariantViolated", "SETTLE_TICKS_MAX"]
+
+SETTLE_TICKS_MAX = 150
+
+
+@attrs.frozen
+class EtcdOptions:
+    members: int = 3
+    clients: int = 2
+    seed: int = 0
+    faults: NetworkFaults = NetworkFaults()
+
+    def line(self) -> str:
+        words = [f"cluster {self.members}", f"clients={self.clients}", f"seed={self.seed}"]
+        if self.faults != NetworkFaults():
+            words.append(self.faults.describe())
+        return " ".join(words)
+
+
+class EtcdCluster:
+    def __init__(self, options: EtcdOptions, parts: EtcdParts = EtcdParts()) -> None:
+        self.options = options
+        self.parts = parts
+        self.member_ids = tuple(f"n{i}" for i in range(1, options.members + 1))
+        self.client_ids = tuple(f"c{i}" for i in range(1, options.clients + 1))
+        self.log = ClientLog()
+        self.world = World(self.member_ids + self.client_ids, self._build, options.seed, options.faults)
+        self.observation = Observation(self.member_ids)
+        self.lines: list[str] = [options.line()]
+        self.violation: InvariantViolated | None = None
+        self._values = 0
+        self.world.observers.append(self._observe)
+
+    def _build(self, node_id: str, ids: tuple[str, ...], disk, rng):
+        if node_id.startswith("c"):
+            return self.parts.client(node_id, self.member_ids, self.log)
+        return self.parts.member(node_id, self.member_ids, disk, rng, raft_config=RaftConfig())
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self.member_ids + self.client_ids
+
+    def member(self, node_id: str) -> EtcdMember | None:
+        return self.world.nodes[node_id]
+
+    def client(self, client_id: str) -> EtcdClient:
+        return self.world.nodes[client_id]
+
+    # ----- checking -----------------------------------------------------------------------
+
+    def _fail(self, invariant, message: str) -> None:
+        self.violation = InvariantViolated(invariant, message)
+        self.world.trace.record(self.world.now, "violation", None, f"{invariant.id}: {message}")
+        raise self.violation
+
+    def _observe(self) -> None:
+        if self.violation is not None:
+            return
+        steps = self.observation.collect_applied(self.world)
+        problems = KV_REVISIONS.predicate(steps)
+        if problems:
+            self._fail(KV_REVISIONS, problems[0])
+
+    def check_clients(self) -> None:
+        """Every client-side invariant, on what the clients have seen so far."""
+        if self.violation is not None:
+            return
+        view = self.observation.view(self.log)
+        if view is None:
+            return  # nothing new since the last check
+        for invariant in INVARIANTS:
+            if invariant is KV_REVISIONS:
+                continue
+            problems = (invariant.predicate(view) if invariant.predicate is not None
+                        else self.observation.linearizability(self.log))
+            if problems:
+                self._fail(invariant, problems[0])
+
+    def _record(self, line: str) -> None:
+        self.lines.append(line)
+
+    def _run(self, line: str, action) -> None:
+        self._record(line)
+        action()
+        self.check_clients()
+
+    # ----- cluster commands ---------------------------------------------------------------
+
+    def tick(self, count: int = 1) -> None:
+        def run() -> None:
+            for _ in range(count):
+                self.world.tick()
+        self._run(f"tick {count}", run)
+
+    def campaign(self, node_id: str) -> None:
+        def run() -> None:
+            node = self.member(node_id)
+            if node is not None:
+                self.world.apply(node_id, node.campaign())
+        self._run(f"campaign {node_id}", run)
+
+    def partition(self, groups: list[list[str]]) -> None:
+        text = " | ".join(" ".join(g) for g in groups)
+
+        def run() -> None:
+            self.world.network.partition(groups)
+            self.world.trace.record(self.world.now, "partition", None, text)
+        self._run(f"partition {text}", run)
+
+    def heal(self) -> None:
+        def run() -> None:
+            self.world.network.heal()
+            self.world.trace.record(self.world.now, "heal", None, "every link restored")
+        self._run("heal", run)
+
+    def crash(self, node_id: str) -> None:
+        def run() -> None:
+            if self.world.up(node_id):
+                self.world.crash(node_id)
+        self._run(f"crash {node_id}", run)
+
+    def restart(self, node_id: str) -> None:
+        def run() -> None:
+            if not self.world.up(node_id):
+                self.world.restart(node_id)
+        self._run(f"restart {node_id}", run)
+
+    def settle(self) -> None:
+        """Tick until every client has its answer and every watch has caught up (bounded)."""
+        def run() -> None:
+            for _ in range(SETTLE_TICKS_MAX):
+                if self._settled():
+                    return
+                self.world.tick()
+        self._run("settle", run)
+
+    def _settled(self) -> bool:
+        if not all(self.client(c).idle for c in self.client_ids):
+            return False
+        revision = max((m.store.revision for m in map(self.member, self.member_ids) if m is not None), default=0)
+        return all(w.ended or (w.physical is not None and w.last_revision >= revision)
+                   for c in self.client_ids for w in self.client(c).watches.values())
+
+    # ----- client commands ----------------------------------------------------------------
+
+    def next_value(self, client_id: str) -> str:
+        self._values += 1
+        return f"{client_id}v{self._values}"
+
+    def request(self, client_id: str, verb: str, args: tuple[str, ...], via: str | None = None) -> None:
+        """``C VERB ARGS [via=nX]``: the client starts a request (ignored if it is busy)."""
+        line = " ".join([client_id, verb, *args] + ([f"via={via}"] if via else []))
+
+        def run() -> None:
+            client = self.client(client_id)
+            if verb == "watch":
+                self.world.apply(client_id, _watch(client, args, via))
+            elif verb == "progress":
+                self.world.apply(client_id, client.request_progress())
+            elif client.idle:
+                self.world.trace.record(self.world.now, "invoke", client_id, " ".join([verb, *args]))
+                self.world.apply(client_id, _operation(client, verb, args, via))
+        self._run(line, run)
+
+
+def _b(text: str) -> bytes:
+    return text.encode()
+
+
+def _operation(client: EtcdClient, verb: str, args: tuple[str, ...], via: str | None):
+    if verb == "get":
+        return client.get(_b(args[0]), serializable="serializable" in args[1:], member=via)
+    if verb == "put":
+        return client.put(_b(args[0]), _b(args[1]), member=via)
+    if verb == "delete":
+        return client.delete(_b(args[0]), member=via)
+    if verb == "cas":
+        old = None if args[1] == "-" else _b(args[1])
+        return client.cas(_b(args[0]), old, _b(args[2]), member=via)
+    if verb == "txn":
+        writes = tuple((_b(k), _b(v)) for k, v in (word.split("=", 1) for word in args))
+        return client.txn(writes, member=via)
+    if verb == "compact":
+        return client.compact(int(args[0]), member=via)
+    if verb == "lease-grant":
+        return client.lease_grant(int(args[0]), member=via)
+    if verb == "lease-put":
+        return client.put(_b(args[0]), _b(args[1]), member=via, with_lease=True)
+    if verb == "keep-alive":
+        return client.keep_alive(member=via)
+    if verb == "revoke":
+        return client.revoke(member=via)
+    raise ValueError(f"unknown client verb {verb!r}")
+
+
+def _watch(client: EtcdClient, args: tuple[str, ...], via: str | None):
+    """``watch KEY [prefix] [from=R] [prev-kv]``"""
+    key = _b(args[0])
+    range_end = prefix_end(key) if "prefix" in args[1:] else b""
+    start = next((int(w[5:]) for w in args[1:] if w.startswith("from=")), 0)
+    return client.watch(key, range_end, start, "prev-kv" in args[1:], member=via)
+

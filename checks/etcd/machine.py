@@ -1,0 +1,205 @@
+"""The etcd state machine: clients issue puts, gets, deletes, txns and watches against any
+member while Hypothesis interleaves partitions (of members and clients), crashes, restarts,
+compaction and lease expiry. The harness checks revisions after every applied entry and every
+watch stream and the whole client history after every step; the last step heals everything
+and lets the clients finish, so that a watch that fell behind must catch up.
+
+Swarm testing, as in the Raft machine: each test case enables a random subset of the fault and
+feature kinds, so some cases go deep into watches under crashes and others into reads under
+partitions.
+"""
+
+from __future__ import annotations
+
+import attrs
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+
+from checks.etcd.cluster import EtcdCluster, EtcdOptions
+from impl.etcd.parts import EtcdParts
+from impl.sim.network import NetworkFaults
+
+__all__ = ["EtcdMachine", "MachineCounter", "SWARM_KINDS", "KEYS"]
+
+SWARM_KINDS = ("partition", "crash", "watch", "progress", "compact", "lease", "serializable", "txn")
+KEYS = ("k/a", "k/b", "k/c")
+LEASE_KEYS = ("k/l1", "k/l2")
+ANY_MEMBER = 9  # a `via` choice beyond the members: the client picks (its leader guess)
+
+network_faults = st.sampled_from([
+    NetworkFaults(),
+    NetworkFaults(1, 3),
+    NetworkFaults(1, 4, drop_rate=0.03),
+])
+
+
+@attrs.define
+class MachineCounter:
+    created: int = 0
+    last: "EtcdMachine | None" = None
+
+
+class EtcdMachine(RuleBasedStateMachine):
+    parts: EtcdParts = EtcdParts()
+    counter: MachineCounter | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cluster: EtcdCluster | None = None
+        self.enabled: frozenset[str] = frozenset()
+        if self.counter is not None:
+            self.counter.created += 1
+            self.counter.last = self
+
+    @initialize(members=st.sampled_from([3, 3, 5]), clients=st.integers(2, 3), seed=st.integers(0, 2**16),
+                faults=network_faults, kinds=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=1))
+    def setup(self, members, clients, seed, faults, kinds) -> None:
+        self.cluster = EtcdCluster(EtcdOptions(members, clients, seed, faults), self.parts)
+        self.enabled = kinds
+        self.cluster.tick(25)  # a leader, usually
+
+    # ----- helpers ------------------------------------------------------------------------
+
+    def _client(self, choice: int) -> str:
+        return self.cluster.client_ids[choice % len(self.cluster.client_ids)]
+
+    def _member(self, choice: int) -> str:
+        return self.cluster.member_ids[choice % len(self.cluster.member_ids)]
+
+    def _via(self, choice: int) -> str | None:
+        return None if choice >= ANY_MEMBER else self._member(choice)
+
+    def _revision(self) -> int:
+        members = [self.cluster.member(m) for m in self.cluster.member_ids]
+        return max((m.store.revision for m in members if m is not None), default=1)
+
+    def _leader(self) -> str | None:
+        leaders = [m for m in self.cluster.member_ids
+                   if self.cluster.member(m) is not None and self.cluster.member(m).is_leader]
+        return leaders[-1] if leaders else None
+
+    # ----- time ---------------------------------------------------------------------------
+
+    @rule(count=st.integers(1, 10))
+    def tick(self, count: int) -> None:
+        self.cluster.tick(count)
+
+    @rule()
+    def settle(self) -> None:
+        self.cluster.settle()
+
+    # ----- requests -----------------------------------------------------------------------
+
+    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER))
+    def get(self, client: int, key: str, via: int) -> None:
+        self.cluster.request(self._client(client), "get", (key,), self._via(via))
+
+    @precondition(lambda self: "serializable" in self.enabled)
+    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, 4))
+    def get_serializable(self, client: int, key: str, via: int) -> None:
+        self.cluster.request(self._client(client), "get", (key, "serializable"), self._member(via))
+
+    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER))
+    def put(self, client: int, key: str, via: int) -> None:
+        name = self._client(client)
+        self.cluster.request(name, "put", (key, self.cluster.next_value(name)), self._via(via))
+
+    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER))
+    def delete(self, client: int, key: str, via: int) -> None:
+        self.cluster.request(self._client(client), "delete", (key,), self._via(via))
+
+    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER))
+    def cas(self, client: int, key: str, via: int) -> None:
+        """Compare-and-set from the value the leader holds now: usually succeeds, unless a
+        concurrent write got in first."""
+        name = self._client(client)
+        leader = self._leader()
+        current = None
+        if leader is not None:
+            found = self.cluster.member(leader).store.range(key.encode()).kvs
+            current = found[0].value.decode() if found else None
+        self.cluster.request(name, "cas", (key, current or "-", self.cluster.next_value(name)), self._via(via))
+
+    @precondition(lambda self: "txn" in self.enabled)
+    @rule(client=st.integers(0, 2), keys=st.lists(st.sampled_from(KEYS), min_size=2, max_size=3, unique=True))
+    def txn(self, client: int, keys: list[str]) -> None:
+        name = self._client(client)
+        self.cluster.request(name, "txn", tuple(f"{k}={self.cluster.next_value(name)}" for k in keys))
+
+    # ----- watches, compaction, leases ----------------------------------------------------
+
+    @precondition(lambda self: "watch" in self.enabled)
+    @rule(client=st.integers(0, 2), whole=st.booleans(), key=st.sampled_from(KEYS),
+          back=st.sampled_from([None, 0, 1, 3, 100]), prev_kv=st.booleans(), via=st.integers(0, ANY_MEMBER))
+    def watch(self, client: int, whole: bool, key: str, back: int | None, prev_kv: bool, via: int) -> None:
+        words = ["k/", "prefix"] if whole else [key]
+        if back is not None:
+            words.append(f"from={max(1, self._revision() - back)}")
+        if prev_kv:
+            words.append("prev-kv")
+        self.cluster.request(self._client(client), "watch", tuple(words), self._via(via))
+
+    @precondition(lambda self: "progress" in self.enabled)
+    @rule(client=st.integers(0, 2))
+    def progress(self, client: int) -> None:
+        self.cluster.request(self._client(client), "progress", ())
+
+    @precondition(lambda self: "compact" in self.enabled)
+    @rule(client=st.integers(0, 2), back=st.integers(0, 3))
+    def compact(self, client: int, back: int) -> None:
+        self.cluster.request(self._client(client), "compact", (str(max(1, self._revision() - back)),))
+
+    @precondition(lambda self: "lease" in self.enabled)
+    @rule(client=st.integers(0, 2), action=st.sampled_from(["lease-grant", "lease-put", "keep-alive", "revoke"]),
+          key=st.sampled_from(LEASE_KEYS))
+    def lease(self, client: int, action: str, key: str) -> None:
+        name = self._client(client)
+        args = {"lease-grant": ("8",), "lease-put": (key, self.cluster.next_value(name))}.get(action, ())
+        self.cluster.request(name, action, args)
+
+    # ----- faults -------------------------------------------------------------------------
+
+    @precondition(lambda self: "partition" in self.enabled)
+    @rule(mask=st.integers(1, 254))
+    def partition(self, mask: int) -> None:
+        ids = self.cluster.ids
+        side = [n for i, n in enumerate(ids) if mask >> i & 1]
+        rest = [n for n in ids if n not in side]
+        if side and rest:
+            self.cluster.partition([side, rest])
+
+    @precondition(lambda self: "partition" in self.enabled and self._leader() is not None)
+    @rule(clients_with_it=st.integers(0, 7))
+    def isolate_leader(self, clients_with_it: int) -> None:
+        """Cut the leader off with some clients: it keeps believing it leads for a while."""
+        leader = self._leader()
+        side = [leader] + [c for i, c in enumerate(self.cluster.client_ids) if clients_with_it >> i & 1]
+        self.cluster.partition([side, [n for n in self.cluster.ids if n not in side]])
+
+    @precondition(lambda self: "partition" in self.enabled and self.cluster.world.network.blocked)
+    @rule()
+    def heal(self) -> None:
+        self.cluster.heal()
+
+    @precondition(lambda self: "crash" in self.enabled)
+    @rule(member=st.integers(0, 4))
+    def crash(self, member: int) -> None:
+        self.cluster.crash(self._member(member))
+
+    @precondition(lambda self: "crash" in self.enabled)
+    @rule(member=st.integers(0, 4))
+    def restart(self, member: int) -> None:
+        self.cluster.restart(self._member(member))
+
+    # ----- the end: everything heals and the clients catch up -----------------------------
+
+    def teardown(self) -> None:
+        if self.cluster is None or self.cluster.violation is not None:
+            return
+        self.cluster.heal()
+        for member in self.cluster.member_ids:
+            self.cluster.restart(member)
+        self.cluster.settle()
+        for client in self.cluster.client_ids:
+            self.cluster.request(client, "progress", ())
+        self.cluster.settle()

@@ -1,0 +1,272 @@
+"""etcd scenario commands. A scenario starts with `area etcd`; every line is validated before
+anything runs, so a malformed file changes nothing and answers `file:line: message`.
+
+    area etcd
+    cluster 3 clients=2 seed=7 [delay=A..B drop=P]
+    tick [K] | settle | campaign n1
+    partition n1 c1 | n2 n3 c2 | isolate n1 | heal | crash n1 | restart n1
+    c1 get KEY [serializable] [via=n2]
+    c1 put KEY VALUE | c1 delete KEY | c1 cas KEY OLD NEW   (OLD `-`: the key is absent)
+    c1 txn K1=V1 K2=V2 ...                                  (one txn, one revision)
+    c1 compact REVISION | c1 lease-grant TTL | c1 lease-put KEY VALUE | c1 keep-alive | c1 revoke
+    c1 watch KEY [prefix] [from=REVISION] [prev-kv] | c1 progress
+    expect held | expect violated WATCH-RELIABLE
+
+A client command on a busy client (one request at a time) is ignored, so deleting lines
+while shrinking never makes a scenario invalid.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from checks.etcd.cluster import EtcdCluster, EtcdOptions, InvariantViolated
+from impl.etcd.parts import EtcdParts
+from checks.scenario import Command, ScenarioError, parse
+from impl.sim.network import NetworkFaults
+from spec.invariant import all_invariants
+
+__all__ = ["EtcdScenario", "load", "run", "ScenarioOutcome", "CLIENT_VERBS"]
+
+MEMBERS_MAX = 9
+CLIENTS_MAX = 9
+TICKS_PER_LINE_MAX = 100_000
+REVISION_MAX = 1_000_000_000
+_DELAY = re.compile(r"^(\d+)\.\.(\d+)$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_./:=-]+$")
+
+# verb -> (number of positional arguments, allowed flags)
+CLIENT_VERBS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
+    "get": ((1, 1), ("serializable",)),
+    "put": ((2, 2), ()),
+    "delete": ((1, 1), ()),
+    "cas": ((3, 3), ()),
+    "txn": ((1, 8), ()),
+    "compact": ((1, 1), ()),
+    "lease-grant": ((1, 1), ()),
+    "lease-put": ((2, 2), ()),
+    "keep-alive": ((0, 0), ()),
+    "revoke": ((0, 0), ()),
+    "watch": ((1, 1), ("prefix", "prev-kv", "from=")),
+    "progress": ((0, 0), ()),
+}
+
+
+@attrs.frozen
+class EtcdScenario:
+    options: EtcdOptions
+    steps: tuple[Command, ...]
+    expect: tuple[str, ...] | None
+    filename: str
+
+
+@attrs.frozen
+class ScenarioOutcome:
+    cluster: EtcdCluster
+    violation: InvariantViolated | None
+    expectation_failure: str | None
+
+
+class _Lines:
+    def __init__(self, filename: str, options: EtcdOptions) -> None:
+        self.filename = filename
+        self.members = tuple(f"n{i}" for i in range(1, options.members + 1))
+        self.clients = tuple(f"c{i}" for i in range(1, options.clients + 1))
+
+    def fail(self, command: Command, message: str) -> ScenarioError:
+        return ScenarioError(self.filename, command.line_no, message)
+
+    def member(self, command: Command, word: str) -> str:
+        if word not in self.members:
+            raise self.fail(command, f"unknown member {word!r}; members are {', '.join(self.members)}")
+        return word
+
+    def node(self, command: Command, word: str) -> str:
+        if word not in self.members + self.clients:
+            raise self.fail(command, f"unknown node {word!r}; nodes are "
+                                     f"{', '.join(self.members + self.clients)}")
+        return word
+
+    def number(self, command: Command, word: str, what: str, low: int, high: int) -> int:
+        if not word.isdigit() or not low <= int(word) <= high:
+            raise self.fail(command, f"{what} must be an integer from {low} to {high}, not {word!r}")
+        return int(word)
+
+
+def _faults(command: Command, words: list[str], filename: str) -> NetworkFaults:
+    values = {"delay": (1, 1), "drop": 0.0}
+    for word in words:
+        name, _, value = word.partition("=")
+        if name == "delay" and _DELAY.match(value):
+            low, high = map(int, _DELAY.match(value).groups())
+            if low > high or high > 1000:
+                raise ScenarioError(filename, command.line_no, f"bad delay range {value!r}")
+            values["delay"] = (low, high)
+        elif name == "drop":
+            try:
+                values["drop"] = float(value)
+            except ValueError:
+                raise ScenarioError(filename, command.line_no, f"drop must be a rate, not {value!r}") from None
+            if not 0.0 <= values["drop"] <= 1.0:
+                raise ScenarioError(filename, command.line_no, "drop must be between 0 and 1")
+        elif name != "duplicate" or value not in ("0", "0.0"):
+            raise ScenarioError(filename, command.line_no,
+                                f"unknown cluster option {word!r}; options are clients=N seed=N "
+                                f"delay=A..B drop=P (clients talk over TCP: no duplicates)")
+    return NetworkFaults(*values["delay"], drop_rate=values["drop"])
+
+
+def _options(command: Command, filename: str) -> EtcdOptions:
+    if command.name != "cluster" or not command.args:
+        raise ScenarioError(filename, command.line_no,
+                            "an etcd scenario starts with `cluster N [clients=K] [seed=S]`")
+    lines = _Lines(filename, EtcdOptions())
+    members = lines.number(command, command.args[0], "cluster size", 1, MEMBERS_MAX)
+    clients, seed, rest = 2, 0, []
+    for word in command.args[1:]:
+        if word.startswith("clients="):
+            clients = lines.number(command, word[8:], "clients", 1, CLIENTS_MAX)
+        elif word.startswith("seed="):
+            seed = lines.number(command, word[5:], "seed", 0, 2**63)
+        else:
+            rest.append(word)
+    return EtcdOptions(members, clients, seed, _faults(command, rest, filename))
+
+
+def _check_client(lines: _Lines, command: Command) -> None:
+    if len(command.args) < 1 or command.args[0] not in CLIENT_VERBS:
+        raise lines.fail(command, f"unknown request {' '.join(command.args[:1])!r}; requests are "
+                                  f"{', '.join(CLIENT_VERBS)}")
+    verb, words = command.args[0], list(command.args[1:])
+    if words and words[-1].startswith("via="):
+        lines.member(command, words.pop()[4:])
+    (low, high), flags = CLIENT_VERBS[verb]
+    positional = [w for w in words if not any(w == f or (f.endswith("=") and w.startswith(f)) for f in flags)]
+    if not low <= len(positional) <= high or positional != words[:len(positional)]:
+        raise lines.fail(command, f"usage: {command.name} {verb} with {low}"
+                                  f"{'' if low == high else f' to {high}'} arguments"
+                                  + (f" then [{'] ['.join(flags)}]" if flags else ""))
+    for word in words:
+        if not _TOKEN.match(word):
+            raise lines.fail(command, f"keys and values are letters, digits and ._/:=- only, not {word!r}")
+    if verb in ("compact",):
+        lines.number(command, positional[0], "revision", 1, REVISION_MAX)
+    if verb == "lease-grant":
+        lines.number(command, positional[0], "TTL", 1, 1_000_000)
+    if verb == "txn" and not all("=" in w for w in positional):
+        raise lines.fail(command, "usage: txn KEY=VALUE [KEY=VALUE ...]")
+    for word in words:
+        if word.startswith("from="):
+            lines.number(command, word[5:], "from", 0, REVISION_MAX)
+
+
+def _check(lines: _Lines, command: Command) -> None:
+    name, args = command.name, command.args
+    if name in lines.clients:
+        _check_client(lines, command)
+    elif name == "tick":
+        if len(args) > 1:
+            raise lines.fail(command, "usage: tick [K]")
+        if args:
+            lines.number(command, args[0], "ticks", 1, TICKS_PER_LINE_MAX)
+    elif name in ("settle", "heal"):
+        if args:
+            raise lines.fail(command, f"usage: {name}")
+    elif name in ("campaign", "crash", "restart", "isolate"):
+        if len(args) != 1:
+            raise lines.fail(command, f"usage: {name} n1")
+        lines.member(command, args[0])
+    elif name == "partition":
+        groups = _groups(args)
+        if len(groups) < 2 or any(not g for g in groups):
+            raise lines.fail(command, "usage: partition n1 c1 | n2 n3 c2")
+        for word in (w for g in groups for w in g):
+            lines.node(command, word)
+    elif name != "expect":
+        raise lines.fail(command, f"unknown command {name!r}")
+
+
+def _groups(args: tuple[str, ...]) -> list[list[str]]:
+    groups: list[list[str]] = [[]]
+    for word in args:
+        if word == "|":
+            groups.append([])
+        else:
+            groups[-1].append(word)
+    return groups
+
+
+def _expectation(lines: _Lines, command: Command) -> tuple[str, ...]:
+    known = {inv.id for inv in all_invariants("etcd")}
+    if command.args == ("held",):
+        return ("held",)
+    if len(command.args) == 2 and command.args[0] == "violated":
+        if command.args[1] not in known:
+            raise lines.fail(command, f"unknown etcd invariant {command.args[1]!r}")
+        return ("violated", command.args[1])
+    raise lines.fail(command, "usage: expect held | expect violated INVARIANT-ID")
+
+
+def load(text: str, filename: str) -> EtcdScenario:
+    commands = parse(text, filename)
+    if commands[0].name == "area":
+        commands = commands[1:]
+    if not commands:
+        raise ScenarioError(filename, 1, "empty scenario: no cluster line")
+    options = _options(commands[0], filename)
+    lines = _Lines(filename, options)
+    expect = None
+    for command in commands[1:]:
+        _check(lines, command)
+        if command.name == "expect":
+            expect = _expectation(lines, command)
+    steps = tuple(c for c in commands[1:] if c.name != "expect")
+    return EtcdScenario(options, steps, expect, filename)
+
+
+def _apply(cluster: EtcdCluster, command: Command) -> None:
+    name, args = command.name, command.args
+    if name in cluster.client_ids:
+        words = list(args[1:])
+        via = words.pop()[4:] if words and words[-1].startswith("via=") else None
+        cluster.request(name, args[0], tuple(words), via)
+    elif name == "tick":
+        cluster.tick(int(args[0]) if args else 1)
+    elif name == "settle":
+        cluster.settle()
+    elif name == "heal":
+        cluster.heal()
+    elif name == "campaign":
+        cluster.campaign(args[0])
+    elif name == "crash":
+        cluster.crash(args[0])
+    elif name == "restart":
+        cluster.restart(args[0])
+    elif name == "isolate":
+        cluster.partition([[args[0]], [n for n in cluster.ids if n != args[0]]])
+    elif name == "partition":
+        cluster.partition(_groups(args))
+
+
+def run(scenario: EtcdScenario, parts: EtcdParts = EtcdParts()) -> ScenarioOutcome:
+    cluster = EtcdCluster(scenario.options, parts)
+    violation = None
+    try:
+        for command in scenario.steps:
+            _apply(cluster, command)
+    except InvariantViolated as found:
+        violation = found
+    return ScenarioOutcome(cluster, violation, _unmet(scenario.expect, violation))
+
+
+def _unmet(expect: tuple[str, ...] | None, violation: InvariantViolated | None) -> str | None:
+    if expect is None:
+        return None
+    if expect == ("held",) and violation is not None:
+        return f"expected every invariant to hold, but {violation.invariant.id} broke"
+    if expect[0] == "violated" and (violation is None or violation.invariant.id != expect[1]):
+        found = violation.invariant.id if violation else "nothing"
+        return f"expected {expect[1]} to break, but {found} did"
+    return None
