@@ -3,42 +3,19 @@ and median shrunk steps; the reference's search rate; simulator throughput."""
 
 from __future__ import annotations
 
-import statistics
 import time
 
 from rich.console import Console
-from rich.table import Table
 
+from bench.bugs import bug_table
 from checks.raft.cluster import ClusterOptions, RaftCluster
 from checks.raft.search import search
-from impl.catalog import all_bugs
 from impl.raft.node import RaftNode
 from impl.sim.network import NetworkFaults
 
-__all__ = ["run", "bug_table", "simulator_throughput"]
+__all__ = ["run", "simulator_throughput"]
 
-SEEDS = (1, 2, 3, 4, 5)
-BUDGET_SECONDS = 60.0
 THROUGHPUT_TICKS = 3_000
-
-
-def bug_table(console: Console, seeds=SEEDS, budget: float = BUDGET_SECONDS) -> Table:
-    table = Table("bug", "expected invariant", "found", "median s", "worst s", "median steps", "median examples",
-                  title=f"time to counterexample, seeds {', '.join(map(str, seeds))}, budget {budget:.0f}s")
-    for bug in all_bugs("raft"):
-        seconds, steps, examples, found = [], [], [], 0
-        for seed in seeds:
-            outcome = search(bug.override, seed, budget)
-            seconds.append(outcome.seconds)
-            examples.append(outcome.examples)
-            if outcome.violation is not None and outcome.violation.invariant.id == bug.invariant:
-                found += 1
-                steps.append(len(outcome.cluster.lines) - 1)
-        table.add_row(bug.name, bug.invariant, f"{found}/{len(seeds)}", f"{statistics.median(seconds):.1f}",
-                      f"{max(seconds):.1f}", f"{statistics.median(steps):.0f}" if steps else "-",
-                      f"{statistics.median(examples):.0f}")
-        console.print(f"  measured {bug.name}", style="dim")
-    return table
 
 
 def simulator_throughput(checked: bool) -> tuple[int, float]:
@@ -69,4 +46,4 @@ def run(console: Console) -> None:
     console.print(f"reference search: {reference.examples} test cases in {reference.seconds:.1f}s = "
                   f"{reference.examples / reference.seconds:.0f} test cases/s, result "
                   f"{'held' if reference.violation is None else reference.violation.invariant.id}")
-    console.print(bug_table(console))
+    console.print(bug_table(console, "raft", search))

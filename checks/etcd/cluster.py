@@ -33,9 +33,19 @@ class EtcdOptions:
     clients: int = 2
     seed: int = 0
     faults: NetworkFaults = NetworkFaults()
+    # etcd runs Raft with CheckQuorum (an isolated leader steps down within an election
+    # timeout) and PreVote (--pre-vote defaults to true since 3.5). Without CheckQuorum a
+    # deposed leader believes it leads for as long as it is cut off; `no-checkquorum` turns
+    # both off, as in etcd before 3.0.
+    check_quorum: bool = True
+
+    def raft_config(self) -> RaftConfig:
+        return RaftConfig(pre_vote=self.check_quorum, check_quorum=self.check_quorum)
 
     def line(self) -> str:
         words = [f"cluster {self.members}", f"clients={self.clients}", f"seed={self.seed}"]
+        if not self.check_quorum:
+            words.append("no-checkquorum")
         if self.faults != NetworkFaults():
             words.append(self.faults.describe())
         return " ".join(words)
@@ -58,7 +68,7 @@ class EtcdCluster:
     def _build(self, node_id: str, ids: tuple[str, ...], disk, rng):
         if node_id.startswith("c"):
             return self.parts.client(node_id, self.member_ids, self.log)
-        return self.parts.member(node_id, self.member_ids, disk, rng, raft_config=RaftConfig())
+        return self.parts.member(node_id, self.member_ids, disk, rng, raft_config=self.options.raft_config())
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -162,7 +172,7 @@ class EtcdCluster:
         if not all(self.client(c).idle for c in self.client_ids):
             return False
         revision = max((m.store.revision for m in map(self.member, self.member_ids) if m is not None), default=0)
-        return all(w.ended or (w.physical is not None and w.last_revision >= revision)
+        return all(w.ended or (w.physical is not None and w.caught_up_to >= revision)
                    for c in self.client_ids for w in self.client(c).watches.values())
 
     # ----- client commands ----------------------------------------------------------------

@@ -52,9 +52,10 @@ class EtcdMachine(RuleBasedStateMachine):
             self.counter.last = self
 
     @initialize(members=st.sampled_from([3, 3, 5]), clients=st.integers(2, 3), seed=st.integers(0, 2**16),
-                faults=network_faults, kinds=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=1))
-    def setup(self, members, clients, seed, faults, kinds) -> None:
-        self.cluster = EtcdCluster(EtcdOptions(members, clients, seed, faults), self.parts)
+                faults=network_faults, kinds=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=1),
+                check_quorum=st.booleans())
+    def setup(self, members, clients, seed, faults, kinds, check_quorum) -> None:
+        self.cluster = EtcdCluster(EtcdOptions(members, clients, seed, faults, check_quorum), self.parts)
         self.enabled = kinds
         self.cluster.tick(25)  # a leader, usually
 
@@ -80,7 +81,7 @@ class EtcdMachine(RuleBasedStateMachine):
 
     # ----- time ---------------------------------------------------------------------------
 
-    @rule(count=st.integers(1, 10))
+    @rule(count=st.sampled_from([1, 2, 3, 5, 10, 20, 40]))  # 20 and 40: long enough for an election
     def tick(self, count: int) -> None:
         self.cluster.tick(count)
 

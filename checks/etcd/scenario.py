@@ -2,7 +2,7 @@
 anything runs, so a malformed file changes nothing and answers `file:line: message`.
 
     area etcd
-    cluster 3 clients=2 seed=7 [delay=A..B drop=P]
+    cluster 3 clients=2 seed=7 [no-checkquorum] [delay=A..B drop=P]
     tick [K] | settle | campaign n1
     partition n1 c1 | n2 n3 c2 | isolate n1 | heal | crash n1 | restart n1
     c1 get KEY [serializable] [via=n2]
@@ -114,7 +114,7 @@ def _faults(command: Command, words: list[str], filename: str) -> NetworkFaults:
         elif name != "duplicate" or value not in ("0", "0.0"):
             raise ScenarioError(filename, command.line_no,
                                 f"unknown cluster option {word!r}; options are clients=N seed=N "
-                                f"delay=A..B drop=P (clients talk over TCP: no duplicates)")
+                                f"no-checkquorum delay=A..B drop=P (clients talk over TCP: no duplicates)")
     return NetworkFaults(*values["delay"], drop_rate=values["drop"])
 
 
@@ -124,15 +124,17 @@ def _options(command: Command, filename: str) -> EtcdOptions:
                             "an etcd scenario starts with `cluster N [clients=K] [seed=S]`")
     lines = _Lines(filename, EtcdOptions())
     members = lines.number(command, command.args[0], "cluster size", 1, MEMBERS_MAX)
-    clients, seed, rest = 2, 0, []
+    clients, seed, check_quorum, rest = 2, 0, True, []
     for word in command.args[1:]:
-        if word.startswith("clients="):
+        if word == "no-checkquorum":
+            check_quorum = False
+        elif word.startswith("clients="):
             clients = lines.number(command, word[8:], "clients", 1, CLIENTS_MAX)
         elif word.startswith("seed="):
             seed = lines.number(command, word[5:], "seed", 0, 2**63)
         else:
             rest.append(word)
-    return EtcdOptions(members, clients, seed, _faults(command, rest, filename))
+    return EtcdOptions(members, clients, seed, _faults(command, rest, filename), check_quorum)
 
 
 def _check_client(lines: _Lines, command: Command) -> None:
@@ -184,6 +186,8 @@ def _check(lines: _Lines, command: Command) -> None:
             raise lines.fail(command, "usage: partition n1 c1 | n2 n3 c2")
         for word in (w for g in groups for w in g):
             lines.node(command, word)
+    elif re.match(r"^c\d+$", name):
+        raise lines.fail(command, f"unknown client {name!r}; clients are {', '.join(lines.clients)}")
     elif name != "expect":
         raise lines.fail(command, f"unknown command {name!r}")
 

@@ -60,6 +60,7 @@ class LogicalWatch:
     physical: int | None = None
     resolved_start: int = 0  # the first revision of the first stream, once it was created
     last_revision: int = 0  # of the last event received
+    caught_up_to: int = 0  # the stream has delivered everything up to here (events or progress)
     last_heard: int = 0
     retry_at: int | None = None
     ended: bool = False
@@ -198,6 +199,7 @@ class EtcdClient:
         self.now += 1
         call = self.current
         if call is not None and self.now - call.sent_at >= self.config.request_timeout_ticks:
+
             self._finish("info")
         for logical_id in sorted(self.watches):
             self._tick_watch(self.watches[logical_id])
@@ -278,6 +280,9 @@ class EtcdClient:
             logical.resolved_start = logical.start_revision or response.header_revision + 1
         if response.events:
             logical.last_revision = response.events[-1].revision
+            logical.caught_up_to = max(logical.caught_up_to, logical.last_revision)
+        if response.progress:  # sent only once the stream has caught up
+            logical.caught_up_to = max(logical.caught_up_to, response.header_revision)
         if response.canceled:
             if response.compact_revision:
                 logical.ended = True  # clientv3 reports ErrCompacted; the watch is over

@@ -203,7 +203,9 @@ class EtcdMember(ReadIndexMixin, WatchStreamsMixin):
     def _notice_leadership(self) -> None:
         if self.is_leader and self._leader_term != self.raft.term:
             self._leader_term = self.raft.term
-            self.store.lease_promote(self.now)
+            # As etcd's lessor.Promote(extend): deadlines restart at now + TTL + an election
+            # timeout, so a client's keep-alive has time to find the new leader.
+            self.store.lease_promote(self.now + self.raft.config.election_timeout_ticks)
             self._revoking.clear()
         elif not self.is_leader and self._leader_term:
             self._leader_term = 0

@@ -241,10 +241,13 @@ def check_unique(history: History, stream: WatchStream) -> list[str]:
 
 def check_reliable(history: History, stream: WatchStream) -> list[str]:
     """Reliable: no gap. Every committed event that matches the watch, with a revision from
-    its start up to the last revision it delivered, is delivered (inside the history
-    window). Source: "API guarantees", Watch: Reliable; robustness validateReliable."""
+    its start up to before the last revision it delivered, is delivered (inside the history
+    window). The last revision's other events are Atomic's concern, not a gap: judged while
+    the stream is still running, they may be in the very next response, and that response
+    would then break Atomic, not Reliable. Source: "API guarantees", Watch: Reliable;
+    robustness validateReliable."""
     delivered = {event.ident for event in stream.events()}
-    missing = [e for e in expected_events(history, stream, _last_revision(stream))
+    missing = [e for e in expected_events(history, stream, _last_revision(stream) - 1)
                if e.ident not in delivered]
     return [f"reliable: event {event.ident} was never delivered" for event in missing]
 
@@ -318,7 +321,8 @@ def check_prev_kv(history: History, stream: WatchStream) -> list[str]:
 
 def check_compacted_start(history: History, stream: WatchStream) -> list[str]:
     """compacted-start: a watch whose start revision was compacted before it was created is
-    cancelled with compact_revision set, delivering nothing; it never silently starts later.
+    cancelled with compact_revision set, delivering nothing (no event, no progress
+    notification); it never silently starts later.
     A cancellation names a real compaction above the start. Source: "API", Watch
     (compact_revision); etcd bug watch-starts-after-compaction."""
     problems = []
@@ -330,7 +334,8 @@ def check_compacted_start(history: History, stream: WatchStream) -> list[str]:
                    or stream.start_revision >= cancel.compact_revision):
         problems.append(f"compacted-start: cancelled with compact_revision "
                         f"{cancel.compact_revision} for start {stream.start_revision}")
-    if stream.start_revision < before and (cancel is None or stream.events()):
+    spoke = stream.events() or any(r.progress for r in stream.responses)
+    if stream.start_revision < before and spoke:  # no word yet: the cancel may be on its way
         problems.append(f"compacted-start: start {stream.start_revision} was compacted (at "
                         f"{before}) but the watch was not cancelled before any event")
     return problems
