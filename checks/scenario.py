@@ -12,7 +12,7 @@ import attrs
 
 from checks.area import InputError
 
-__all__ = ["Command", "ScenarioError", "parse", "area_of_scenario", "DEFAULT_AREA"]
+__all__ = ["Command", "ScenarioError", "parse", "area_of_scenario", "expectation_failure", "DEFAULT_AREA"]
 
 DEFAULT_AREA = "raft"
 
@@ -54,3 +54,15 @@ def area_of_scenario(text: str, filename: str) -> str:
     if len(first.args) != 1:
         raise ScenarioError(filename, first.line_no, "usage: area NAME")
     return first.args[0]
+
+
+def expectation_failure(expect: tuple[str, ...] | None, violated: str | None) -> str | None:
+    """What an `expect held` / `expect violated ID` line says went otherwise, or None.
+    ``violated`` is the id of the invariant that broke, None if every one held."""
+    if expect is None:
+        return None
+    if expect == ("held",) and violated is not None:
+        return f"expected every invariant to hold, but {violated} broke"
+    if expect[0] == "violated" and violated != expect[1]:
+        return f"expected {expect[1]} to break, but {violated or 'nothing'} did"
+    return None

@@ -6,8 +6,8 @@ store feeds each committed revision to its watchers), plus the compactions it ru
 ``WatchRecorder`` wraps one watcher and turns what it hands over into responses: each
 ``poll()`` is one response (the store hands a revision's events over together), and
 ``progress()`` models etcd's RequestProgress on a synced watcher: a notification at the
-store's current revision once everything pending was taken. The store itself has no
-progress notifications yet.
+store's current revision once everything pending was taken (the store has none of its own;
+the replicated members send them, impl/etcd/watch_streams.py).
 """
 
 from __future__ import annotations

@@ -15,21 +15,7 @@ REFERENCE_EXAMPLES = 200
 SEED = 1
 
 
-# Known gaps, open in issue 4. read-without-read-index: since CheckQuorum/PreVote became the
-# default and `settle` stops once clients are done, the search no longer reaches a deposed leader
-# answering a read (it did in 734 test cases before); tests/test_etcd_cluster.py shows the checks
-# catch it when it happens. split-txn-events: with seed 1 the split txn is first seen across a
-# resumed watch, where the lost half shows as WATCH-RELIABLE rather than WATCH-ATOMIC.
-_NOT_FOUND_BY_SEARCH_YET = {"read-without-read-index", "split-txn-events"}
-
-
-def _case(bug):
-    if bug.name in _NOT_FOUND_BY_SEARCH_YET:
-        return pytest.param(bug, marks=pytest.mark.xfail(strict=True, reason="search does not reach it yet"))
-    return bug
-
-
-@pytest.mark.parametrize("bug", [_case(b) for b in all_bugs("etcd")], ids=lambda bug: bug.name)
+@pytest.mark.parametrize("bug", all_bugs("etcd"), ids=lambda bug: bug.name)
 def test_suite_finds_catalog_bug(bug):
     outcome = search(bug.override, SEED, budget_seconds=600, examples_max=EXAMPLES_MAX)
     assert outcome.violation is not None, f"{bug.name}: nothing found in {outcome.examples} test cases"

@@ -174,7 +174,7 @@ def test_deposed_leader_does_not_answer_a_linearizable_read():
 
 def test_deposed_leader_read_scenario_catches_a_leader_that_skips_the_quorum_check():
     """The same steps detect read-without-read-index: the test above can fail."""
-    from checks.raft.cluster import InvariantViolated
+    from checks.violation import InvariantViolated
     with pytest.raises(InvariantViolated) as caught:
         _deposed_leader_read(bug_by_name("read-without-read-index").override)
     assert caught.value.invariant.id == "KV-LINEARIZABLE"
@@ -396,7 +396,7 @@ def test_delete_of_a_missing_key_leaves_every_revision_and_a_txn_bumps_it_once()
 
 
 def test_bumping_the_revision_on_a_noop_delete_is_caught():
-    from checks.raft.cluster import InvariantViolated
+    from checks.violation import InvariantViolated
     cluster = _cluster(2, parts=bug_by_name("revision-bump-on-noop-delete").override)
     with pytest.raises(InvariantViolated) as caught:
         _do(cluster, "c1", "delete", "missing")

@@ -11,15 +11,15 @@ partitions.
 
 from __future__ import annotations
 
-import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from checks.etcd.cluster import EtcdCluster, EtcdOptions
+from checks.search import MachineCounter
 from impl.etcd.parts import EtcdParts
 from impl.sim.network import NetworkFaults
 
-__all__ = ["EtcdMachine", "MachineCounter", "SWARM_KINDS", "KEYS"]
+__all__ = ["EtcdMachine", "SWARM_KINDS", "KEYS"]
 
 SWARM_KINDS = ("partition", "crash", "watch", "progress", "compact", "lease", "serializable", "txn")
 KEYS = ("k/a", "k/b", "k/c")
@@ -33,12 +33,6 @@ network_faults = st.sampled_from([
 ])
 
 
-@attrs.define
-class MachineCounter:
-    created: int = 0
-    last: "EtcdMachine | None" = None
-
-
 class EtcdMachine(RuleBasedStateMachine):
     parts: EtcdParts = EtcdParts()
     counter: MachineCounter | None = None
@@ -48,8 +42,7 @@ class EtcdMachine(RuleBasedStateMachine):
         self.cluster: EtcdCluster | None = None
         self.enabled: frozenset[str] = frozenset()
         if self.counter is not None:
-            self.counter.created += 1
-            self.counter.last = self
+            self.counter.saw(self)
 
     @initialize(members=st.sampled_from([3, 3, 5]), clients=st.integers(2, 3), seed=st.integers(0, 2**16),
                 faults=network_faults, kinds=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=1),
@@ -176,6 +169,21 @@ class EtcdMachine(RuleBasedStateMachine):
         leader = self._leader()
         side = [leader] + [c for i, c in enumerate(self.cluster.client_ids) if clients_with_it >> i & 1]
         self.cluster.partition([side, [n for n in self.cluster.ids if n not in side]])
+
+    @precondition(lambda self: "partition" in self.enabled and self._leader() is not None)
+    @rule(key=st.sampled_from(KEYS), wait=st.sampled_from([10, 20, 30]))
+    def read_from_deposed_leader(self, key: str, wait: int) -> None:
+        """Jepsen's stale-read recipe: cut the leader off with the first client, let the
+        majority elect a new leader and take a write, then read through the old leader."""
+        old, reader = self._leader(), self.cluster.client_ids[0]
+        self.cluster.partition([[old, reader], [n for n in self.cluster.ids if n not in (old, reader)]])
+        self.cluster.tick(wait)
+        new = next((m for m in self.cluster.member_ids if m != old and self.cluster.member(m) is not None
+                    and self.cluster.member(m).is_leader), None)
+        writer = self.cluster.client_ids[1]
+        self.cluster.request(writer, "put", (key, self.cluster.next_value(writer)), new)
+        self.cluster.tick(5)
+        self.cluster.request(reader, "get", (key,), old)
 
     @precondition(lambda self: "partition" in self.enabled and self.cluster.world.network.blocked)
     @rule()

@@ -52,7 +52,7 @@ class Observation:
 
     # ----- applied entries ----------------------------------------------------------------
 
-    def collect_applied(self, world: World) -> EtcdView:
+    def collect_applied(self, world: World) -> tuple[AppliedStep, ...]:
         """The entries applied since the last call, on every live member."""
         steps = []
         for member_id in self.member_ids:
@@ -67,7 +67,7 @@ class Observation:
                 self.committed.setdefault(change.index, change)
                 steps.append(_step(member_id, change))
             self._seen[member_id] = (changes, len(changes))
-        return EtcdView(spec.History(()), applied=tuple(steps))
+        return tuple(steps)
 
     def history(self) -> spec.History:
         changes = [self.committed[index] for index in sorted(self.committed)]

@@ -24,7 +24,7 @@ import attrs
 
 from checks.etcd.cluster import EtcdCluster, EtcdOptions, InvariantViolated
 from impl.etcd.parts import EtcdParts
-from checks.scenario import Command, ScenarioError, parse
+from checks.scenario import Command, ScenarioError, expectation_failure, parse
 from impl.sim.network import NetworkFaults
 from spec.invariant import all_invariants
 
@@ -262,15 +262,6 @@ def run(scenario: EtcdScenario, parts: EtcdParts = EtcdParts()) -> ScenarioOutco
             _apply(cluster, command)
     except InvariantViolated as found:
         violation = found
-    return ScenarioOutcome(cluster, violation, _unmet(scenario.expect, violation))
+    broken = violation.invariant.id if violation is not None else None
+    return ScenarioOutcome(cluster, violation, expectation_failure(scenario.expect, broken))
 
-
-def _unmet(expect: tuple[str, ...] | None, violation: InvariantViolated | None) -> str | None:
-    if expect is None:
-        return None
-    if expect == ("held",) and violation is not None:
-        return f"expected every invariant to hold, but {violation.invariant.id} broke"
-    if expect[0] == "violated" and (violation is None or violation.invariant.id != expect[1]):
-        found = violation.invariant.id if violation else "nothing"
-        return f"expected {expect[1]} to break, but {found} did"
-    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import attrs
 
+from checks.violation import InvariantViolated
 from impl.raft.config import RaftConfig
 from impl.raft.messages import Entry
 from impl.raft.node import RaftNode
@@ -26,13 +27,6 @@ STABILIZE_DELIVERIES_MAX = 5_000  # a bound on `stabilize`, which delivers witho
 # ticks: twenty election timeouts covers several split votes on a perfect network.
 CONVERGE_BOUND_TICKS = 200
 CONVERGE_MARKER = "converge"
-
-
-class InvariantViolated(AssertionError):
-    def __init__(self, invariant: Invariant, message: str) -> None:
-        super().__init__(f"{invariant.id}: {message}")
-        self.invariant = invariant
-        self.message = message
 
 
 @attrs.frozen

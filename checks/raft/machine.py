@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from checks.raft.cluster import ClusterOptions, RaftCluster
+from checks.search import MachineCounter
 from impl.raft.node import RaftNode
 from impl.sim.network import NetworkFaults
 
-__all__ = ["RaftMachine", "FAULT_KINDS", "MachineCounter"]
+__all__ = ["RaftMachine", "FAULT_KINDS"]
 
 # Swarm testing (Groce et al., ISSTA 2012): each test case enables a random subset of the rule
 # kinds, so that a case without, say, ticks or stabilize can go deep into states that a case
@@ -62,14 +63,6 @@ swarm = st.one_of(st.sampled_from(SWARM_PROFILES),
                   st.frozensets(st.sampled_from(SWARM_KINDS), min_size=2).map(SwarmProfile))
 
 
-@attrs.define
-class MachineCounter:
-    """Counts the test cases a search ran and keeps the last machine (the failing run)."""
-
-    created: int = 0
-    last: "RaftMachine | None" = None
-
-
 class RaftMachine(RuleBasedStateMachine):
     node_class: type[RaftNode] = RaftNode
     counter: MachineCounter | None = None
@@ -79,8 +72,7 @@ class RaftMachine(RuleBasedStateMachine):
         self.cluster: RaftCluster | None = None
         self.enabled: frozenset[str] = frozenset()
         if self.counter is not None:
-            self.counter.created += 1
-            self.counter.last = self
+            self.counter.saw(self)
 
     @initialize(size=st.sampled_from([3, 5]), seed=st.integers(0, 2**16), pre_vote=st.booleans(),
                 check_quorum=st.booleans(), noop=st.booleans(), faults=network_faults,

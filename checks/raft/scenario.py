@@ -19,7 +19,7 @@ from collections.abc import Callable
 import attrs
 
 from checks.raft.cluster import ClusterOptions, InvariantViolated, RaftCluster
-from checks.scenario import Command, ScenarioError, parse
+from checks.scenario import Command, ScenarioError, expectation_failure, parse
 from impl.raft.node import RaftNode
 from impl.sim.network import NetworkFaults
 from spec.invariant import all_invariants
@@ -244,11 +244,6 @@ def run(scenario: RaftScenario, node_class: type[RaftNode] = RaftNode) -> Scenar
             _execute(cluster, command)
     except InvariantViolated as error:
         violation = error
-    return ScenarioOutcome(cluster, violation, _expectation_failure(scenario.expect, violation))
+    broken = violation.invariant.id if violation is not None else None
+    return ScenarioOutcome(cluster, violation, expectation_failure(scenario.expect, broken))
 
-
-def _expectation_failure(expect: tuple[str, ...] | None, violation: InvariantViolated | None) -> str | None:
-    got = "held" if violation is None else f"violated {violation.invariant.id}"
-    if expect is None or " ".join(expect) == got:
-        return None
-    return f"expected {' '.join(expect)}, got {got}"

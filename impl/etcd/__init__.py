@@ -1,11 +1,13 @@
 """The etcd-style store: a deterministic, sans-I/O MVCC key-value store with etcd v3.5's
 semantics (revisions, versions, ranges at past revisions, txns, compaction) and store-level
-watchers. See mvcc.py for the rules it keeps and the etcd documentation pages they come from.
+watchers (mvcc.py, watch.py), leases kept in ticks passed in by the caller (lease.py), and the
+replicated service around it: a member applies the store from its Raft log and serves reads,
+writes, watches and leases (member.py, read_index.py, watch_streams.py); a client follows the
+leader and records what it saw (client.py, client_log.py). registry.py lays out the API
+server's keys; bugs.py holds the catalog.
 
-Leases (lease.py) are kept with ticks passed in by the caller instead of a clock.
-
-Not modelled yet: nested txns, range sorting and revision filters, progress notifications,
-Raft replication, lease checkpoints.
+Not modelled: nested txns, range sorting and revision filters, lease checkpoints, snapshots
+(a restarted member replays its log from index 1), membership changes.
 """
 
 from impl.etcd.errors import (

@@ -119,7 +119,9 @@ class GapOnResume(EtcdClient):
 
     def _resume_revision(self, logical: LogicalWatch) -> int:
         if logical.last_revision:
-            return 0  # "from now" on the member it resumes on, which may be ahead of what we saw
+            # After the last header revision: but a stream that was still catching up had not
+            # sent every event up to its header yet, so those are skipped.
+            return logical.last_header + 1
         return logical.resolved_start or logical.start_revision
 
 
@@ -186,8 +188,9 @@ BUGS: tuple[Bug, ...] = (
         "etcd issue #15271 (watch going back in time after a partition and snapshot)",
         EtcdParts(member=CatchUpNewestFirst)),
     Bug("watch-gap-on-leader-change", "etcd", "WATCH-RELIABLE",
-        "When a member loses its leader and cancels the stream, the client resumes \"from now\" on "
-        "another member instead of from its last revision + 1, and misses what happened in between",
+        "When a member loses its leader and cancels the stream, the client resumes after the last "
+        "header revision it saw instead of after its last event, and misses the events the stream "
+        "had not caught up to",
         "etcd issues #17529 and #18089 (lost watch events); clientv3 resumes from the last revision + 1",
         EtcdParts(client=GapOnResume)),
     Bug("duplicate-event-on-resume", "etcd", "WATCH-UNIQUE",

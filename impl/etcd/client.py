@@ -61,6 +61,7 @@ class LogicalWatch:
     resolved_start: int = 0  # the first revision of the first stream, once it was created
     last_revision: int = 0  # of the last event received
     caught_up_to: int = 0  # the stream has delivered everything up to here (events or progress)
+    last_header: int = 0  # the highest header revision of any response: a member's revision then
     last_heard: int = 0
     retry_at: int | None = None
     ended: bool = False
@@ -276,6 +277,7 @@ class EtcdClient:
         logical.expected_seq += 1
         self.log.stream_response(self.id, response)
         logical.last_heard = self.now
+        logical.last_header = max(logical.last_header, response.header_revision)
         if response.created and not logical.resolved_start:
             logical.resolved_start = logical.start_revision or response.header_revision + 1
         if response.events:

@@ -152,4 +152,3 @@ class ReadIndexMixin:
         for read in self._reads:
             if self.now - read.probed_at >= self.config.probe_resend_ticks:
                 self._probe(read)
-        self._finish_reads()

@@ -33,7 +33,7 @@ __all__ = [
     "ALL_KEYS", "in_range", "complete_history", "expected_events",
     "check_filter", "check_ordered", "check_unique", "check_reliable", "check_atomic",
     "check_bookmarkable", "check_is_create", "check_prev_kv", "check_compacted_start",
-    "check_resumable", "check_resume_point", "check_same_watch", "merge_streams", "STREAM_GUARANTEES",
+    "check_resumable", "check_resume_point", "check_same_watch", "check_whole_revisions", "merge_streams", "STREAM_GUARANTEES",
 ]
 
 ALL_KEYS = b"\0"  # range_end b"\0": every key >= key
@@ -259,8 +259,26 @@ def check_atomic(history: History, stream: WatchStream) -> list[str]:
     for index, response in enumerate(stream.responses):
         for event in response.events:
             carriers[event.revision].add(index)
-    return [f"atomic: revision {revision} split over responses {sorted(indices)}"
-            for revision, indices in sorted(carriers.items()) if len(indices) > 1]
+    problems = [f"atomic: revision {revision} split over responses {sorted(indices)}"
+                for revision, indices in sorted(carriers.items()) if len(indices) > 1]
+    return problems + check_whole_revisions(history, stream)
+
+
+def check_whole_revisions(history: History, stream: WatchStream) -> list[str]:
+    """The part of Atomic that survives a broken stream: a revision the watch delivered some
+    events of, and then moved past, was delivered whole. (When a split response is followed
+    by a break, the client resumes after that revision and its other events never come.)"""
+    delivered = {event.ident for event in stream.events()}
+    seen = {event.revision for event in stream.events()}
+    expected: dict[int, list[Event]] = collections.defaultdict(list)
+    for event in expected_events(history, stream, _last_revision(stream) - 1):
+        expected[event.revision].append(event)
+    problems = []
+    for revision in sorted(seen & set(expected)):
+        missing = [e.ident for e in expected[revision] if e.ident not in delivered]
+        if missing:
+            problems.append(f"atomic: revision {revision} arrived without {missing}")
+    return problems
 
 
 def check_bookmarkable(history: History, stream: WatchStream) -> list[str]:

@@ -1,0 +1,85 @@
+"""A budgeted, seeded search with a Hypothesis state machine, shared by every simulated area.
+
+The search runs in chunks, each one Hypothesis run with its own seed derived from the user's seed
+and the chunk number, so a seed names one exact sequence of test cases. Hypothesis stops at the
+first failure (its generate phase only) and its final replay leaves the failing run on the last
+machine it built; the area then shrinks that run as scenario lines (checks/minimize.py), which is
+faster than shrinking Hypothesis' choices, and shorter.
+
+A machine class takes part by having a ``counter`` class attribute (a ``MachineCounter``) that
+its ``__init__`` updates, and a ``cluster`` attribute whose ``violation`` is the one it found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, Phase, Verbosity, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from checks.budget import Budget
+from checks.determinism import without_local_constants
+from checks.violation import InvariantViolated
+
+__all__ = ["MachineCounter", "SearchOutcome", "search_machine", "CHUNKS_MAX"]
+
+CHUNKS_MAX = 1_000_000  # a bound for the loop; the budget ends it long before
+
+
+@attrs.define
+class MachineCounter:
+    """Counts the test cases a search ran and keeps the last machine (the failing run)."""
+
+    created: int = 0
+    last: Any = None
+
+    def saw(self, machine: Any) -> None:
+        self.created += 1
+        self.last = machine
+
+
+@attrs.frozen
+class SearchOutcome:
+    examples: int
+    seconds: float
+    violation: InvariantViolated | None = None
+    cluster: Any = None  # the shrunk failing run
+
+
+def _chunk_settings(examples: int, steps: int) -> settings:
+    return settings(max_examples=examples, stateful_step_count=steps, deadline=None,
+                    database=None, derandomize=False, verbosity=Verbosity.quiet, print_blob=False,
+                    report_multiple_bugs=False, phases=[Phase.generate],
+                    suppress_health_check=list(HealthCheck))
+
+
+def search_machine(machine_class: Callable[[MachineCounter], type], shrink: Callable[[Any, Any], tuple],
+                   seed: int, budget_seconds: float, *, examples_per_chunk: int, steps: int,
+                   progress: Callable[[int, float], None] | None = None,
+                   examples_max: int | None = None) -> SearchOutcome:
+    """Search until a violation, the time budget, or ``examples_max`` test cases (a bound that,
+    unlike time, gives the same answer on any machine: tests use it). ``machine_class(counter)``
+    builds the machine class for a chunk; ``shrink(cluster, violation)`` returns the shrunk
+    (cluster, violation)."""
+    without_local_constants()
+    budget = Budget(budget_seconds)
+    examples = 0
+    for chunk in range(CHUNKS_MAX):
+        if budget.exhausted() or (examples_max is not None and examples >= examples_max):
+            break
+        counter = MachineCounter()
+        machine = machine_class(counter)
+        machine._hypothesis_internal_use_seed = seed * 1_000_003 + chunk
+        try:
+            run_state_machine_as_test(machine, settings=_chunk_settings(examples_per_chunk, steps))
+        except InvariantViolated as violation:
+            found = counter.last.cluster
+            cluster, shrunk = shrink(found, found.violation or violation)
+            # Hypothesis runs the failing test case once more to raise its error: not a new example.
+            return SearchOutcome(examples + max(1, counter.created - 1), budget.elapsed(), shrunk, cluster)
+        examples += counter.created
+        if progress is not None:
+            progress(examples, budget.elapsed())
+    return SearchOutcome(examples, budget.elapsed())
