@@ -33,8 +33,8 @@ def _state_lines(cluster: EtcdCluster) -> tuple[str, ...]:
     for client_id in cluster.client_ids:
         client = cluster.client(client_id)
         busy = "idle" if client.idle else f"waiting on #{client.current.request_id} at {client.current.target}"
-        watches = ", ".join(f"watch {w.id} on {w.member if w.physical else '-'} seen to {w.last_revision}"
-                            for w in client.watches.values())
+        watches = ", ".join(f"watch {w.id} on {w.member if w.physical else '-'}: events to revision "
+                            f"{w.last_revision}, member at {w.last_header}" for w in client.watches.values())
         lines.append(f"{client_id}  {busy}" + (f"; {watches}" if watches else ""))
     return tuple(lines)
 

@@ -124,14 +124,22 @@ class EtcdMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: "watch" in self.enabled)
     @rule(client=st.integers(0, 2), whole=st.booleans(), key=st.sampled_from(KEYS),
-          back=st.sampled_from([None, 0, 1, 3, 100]), prev_kv=st.booleans(), via=st.integers(0, ANY_MEMBER))
-    def watch(self, client: int, whole: bool, key: str, back: int | None, prev_kv: bool, via: int) -> None:
+          back=st.sampled_from([None, 0, 1, 3, 100]), prev_kv=st.booleans(), via=st.integers(0, ANY_MEMBER),
+          progress_after=st.sampled_from([None, 1, 2]))
+    def watch(self, client: int, whole: bool, key: str, back: int | None, prev_kv: bool, via: int,
+              progress_after: int | None) -> None:
+        """A watch, maybe from the past; maybe followed at once by a progress request, as the
+        API server's watch cache asks for one to serve a consistent list from its cache."""
         words = ["k/", "prefix"] if whole else [key]
         if back is not None:
             words.append(f"from={max(1, self._revision() - back)}")
         if prev_kv:
             words.append("prev-kv")
-        self.cluster.request(self._client(client), "watch", tuple(words), self._via(via))
+        name = self._client(client)
+        self.cluster.request(name, "watch", tuple(words), self._via(via))
+        if progress_after is not None and "progress" in self.enabled:
+            self.cluster.tick(progress_after)
+            self.cluster.request(name, "progress", ())
 
     @precondition(lambda self: "progress" in self.enabled)
     @rule(client=st.integers(0, 2))
@@ -142,6 +150,16 @@ class EtcdMachine(RuleBasedStateMachine):
     @rule(client=st.integers(0, 2), back=st.integers(0, 3))
     def compact(self, client: int, back: int) -> None:
         self.cluster.request(self._client(client), "compact", (str(max(1, self._revision() - back)),))
+
+    @precondition(lambda self: "compact" in self.enabled and "watch" in self.enabled)
+    @rule(client=st.integers(0, 2), via=st.integers(0, ANY_MEMBER))
+    def relist_after_compaction(self, client: int, via: int) -> None:
+        """What an informer does after its watch broke: watch again from an old revision, here
+        one the store has just compacted (the API server answers 410 Gone; etcd cancels)."""
+        name = self._client(client)
+        self.cluster.request(name, "compact", (str(self._revision()),))
+        self.cluster.settle()
+        self.cluster.request(name, "watch", ("k/", "prefix", "from=1"), self._via(via))
 
     @precondition(lambda self: "lease" in self.enabled)
     @rule(client=st.integers(0, 2), action=st.sampled_from(["lease-grant", "lease-put", "keep-alive", "revoke"]),

@@ -107,8 +107,8 @@ class CatchUpNewestFirst(EtcdMember):
     """Replaces WatchStreamsMixin._next_batch."""
 
     def _next_batch(self, stream: Stream) -> list[tuple[Event, ...]]:
-        batch = stream.queue[-self.config.watch_batch_revisions:]  # the newest revisions first
-        del stream.queue[-len(batch):]
+        batch = stream.queue[::-1]  # everything pending in one response, newest revision first
+        stream.queue.clear()
         return batch
 
 
@@ -148,7 +148,7 @@ _ETCD_DOCS = "etcd v3.5 docs"
 BUGS: tuple[Bug, ...] = (
     Bug("stale-follower-read", "etcd", "KV-LINEARIZABLE",
         "A follower answers a linearizable read from its own store instead of asking the leader "
-        "for a read index, so a lagging or cut-off follower returns old values.",
+        "for a read index, so a lagging or cut-off follower returns old values",
         "etcd v3.5 docs, \"API guarantees\" (linearizable reads); Jepsen etcd 3.4.3 analysis "
         "(2020): stale reads with serializable reads, the documented trade-off",
         EtcdParts(member=StaleFollowerRead)),
@@ -183,8 +183,8 @@ BUGS: tuple[Bug, ...] = (
         _ETCD_DOCS + ", \"API guarantees\", Watch: Atomic",
         EtcdParts(member=SplitTxnEvents)),
     Bug("catch-up-newest-first", "etcd", "WATCH-ORDERED",
-        "A watch catching up on history sends the newest pending revisions first, so the stream "
-        "goes back in time",
+        "A watch catching up on history gets all its pending revisions in one response, newest "
+        "first, so the stream goes back in time",
         "etcd issue #15271 (watch going back in time after a partition and snapshot)",
         EtcdParts(member=CatchUpNewestFirst)),
     Bug("watch-gap-on-leader-change", "etcd", "WATCH-RELIABLE",
