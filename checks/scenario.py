@@ -12,7 +12,7 @@ import attrs
 
 from checks.area import InputError
 
-__all__ = ["Command", "ScenarioError", "parse", "area_of_scenario", "expectation_failure", "DEFAULT_AREA"]
+__all__ = ["Command", "ScenarioError", "parse", "area_of_scenario", "expectation_failure", "parse_expect", "DEFAULT_AREA"]
 
 DEFAULT_AREA = "raft"
 
@@ -54,6 +54,21 @@ def area_of_scenario(text: str, filename: str) -> str:
     if len(first.args) != 1:
         raise ScenarioError(filename, first.line_no, "usage: area NAME")
     return first.args[0]
+
+
+def parse_expect(command: Command, filename: str, area: str) -> tuple[str, ...]:
+    """An `expect held` or `expect violated ID` line, ID one of ``area``'s invariants."""
+    from spec.invariant import all_invariants  # spec imports nothing from checks: no cycle
+
+    known = {inv.id for inv in all_invariants(area)}
+    if command.args == ("held",):
+        return ("held",)
+    if len(command.args) == 2 and command.args[0] == "violated":
+        if command.args[1] not in known:
+            raise ScenarioError(filename, command.line_no,
+                                f"unknown invariant {command.args[1]!r} for area {area}")
+        return tuple(command.args)
+    raise ScenarioError(filename, command.line_no, "usage: expect held | expect violated INVARIANT-ID")
 
 
 def expectation_failure(expect: tuple[str, ...] | None, violated: str | None) -> str | None:

@@ -54,7 +54,7 @@ MALFORMED = [
     ("cluster 3\ncrash c1\n", 2, "unknown member 'c1'"),
     ("cluster 3\npartition n1 | n9\n", 2, "unknown node 'n9'"),
     ("cluster 3\ntick 0\n", 2, "ticks must be an integer"),
-    ("cluster 3\nexpect violated RAFT-ELECTION-SAFETY\n", 2, "unknown etcd invariant"),
+    ("cluster 3\nexpect violated RAFT-ELECTION-SAFETY\n", 2, "unknown invariant 'RAFT-ELECTION-SAFETY' for area etcd"),
     ("cluster 3\nexpect maybe\n", 2, "usage: expect held"),
     ("c1 put a b\n", 1, "an etcd scenario starts with `cluster N"),
     ("# comment\n\ncluster 3\ntick\n\nc1 put a b c  # too many\n", 6, "usage: c1 put"),

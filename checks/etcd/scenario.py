@@ -24,9 +24,8 @@ import attrs
 
 from checks.etcd.cluster import EtcdCluster, EtcdOptions, InvariantViolated
 from impl.etcd.parts import EtcdParts
-from checks.scenario import Command, ScenarioError, expectation_failure, parse
+from checks.scenario import Command, ScenarioError, expectation_failure, parse, parse_expect
 from impl.sim.network import NetworkFaults
-from spec.invariant import all_invariants
 
 __all__ = ["EtcdScenario", "load", "run", "ScenarioOutcome", "CLIENT_VERBS"]
 
@@ -182,9 +181,10 @@ def _check(lines: _Lines, command: Command) -> None:
         lines.member(command, args[0])
     elif name == "partition":
         groups = _groups(args)
-        if len(groups) < 2 or any(not g for g in groups):
-            raise lines.fail(command, "usage: partition n1 c1 | n2 n3 c2")
-        for word in (w for g in groups for w in g):
+        named = [word for group in groups for word in group]
+        if len(groups) < 2 or any(not g for g in groups) or len(set(named)) != len(named):
+            raise lines.fail(command, "usage: partition n1 c1 | n2 n3 c2 (disjoint, non-empty groups)")
+        for word in named:
             lines.node(command, word)
     elif re.match(r"^c\d+$", name):
         raise lines.fail(command, f"unknown client {name!r}; clients are {', '.join(lines.clients)}")
@@ -202,17 +202,6 @@ def _groups(args: tuple[str, ...]) -> list[list[str]]:
     return groups
 
 
-def _expectation(lines: _Lines, command: Command) -> tuple[str, ...]:
-    known = {inv.id for inv in all_invariants("etcd")}
-    if command.args == ("held",):
-        return ("held",)
-    if len(command.args) == 2 and command.args[0] == "violated":
-        if command.args[1] not in known:
-            raise lines.fail(command, f"unknown etcd invariant {command.args[1]!r}")
-        return ("violated", command.args[1])
-    raise lines.fail(command, "usage: expect held | expect violated INVARIANT-ID")
-
-
 def load(text: str, filename: str) -> EtcdScenario:
     commands = parse(text, filename)
     if commands[0].name == "area":
@@ -225,7 +214,7 @@ def load(text: str, filename: str) -> EtcdScenario:
     for command in commands[1:]:
         _check(lines, command)
         if command.name == "expect":
-            expect = _expectation(lines, command)
+            expect = parse_expect(command, filename, "etcd")
     steps = tuple(c for c in commands[1:] if c.name != "expect")
     return EtcdScenario(options, steps, expect, filename)
 

@@ -19,10 +19,9 @@ from collections.abc import Callable
 import attrs
 
 from checks.raft.cluster import ClusterOptions, InvariantViolated, RaftCluster
-from checks.scenario import Command, ScenarioError, expectation_failure, parse
+from checks.scenario import Command, ScenarioError, expectation_failure, parse, parse_expect
 from impl.raft.node import RaftNode
 from impl.sim.network import NetworkFaults
-from spec.invariant import all_invariants
 
 __all__ = ["RaftScenario", "load", "run", "ScenarioOutcome"]
 
@@ -180,17 +179,6 @@ def _partition_groups(check: _Checker, command: Command) -> list[list[str]]:
     return groups
 
 
-def _parse_expect(command: Command, filename: str) -> tuple[str, ...]:
-    known = {inv.id for inv in all_invariants("raft")}
-    if command.args == ("held",):
-        return ("held",)
-    if len(command.args) == 2 and command.args[0] == "violated":
-        if command.args[1] not in known:
-            raise ScenarioError(filename, command.line_no, f"unknown invariant {command.args[1]!r}")
-        return tuple(command.args)
-    raise ScenarioError(filename, command.line_no, "usage: expect held | expect violated INVARIANT-ID")
-
-
 def load(text: str, filename: str) -> RaftScenario:
     commands = parse(text, filename)
     if commands[0].name == "area":
@@ -202,7 +190,7 @@ def load(text: str, filename: str) -> RaftScenario:
     steps, expect = [], None
     for command in commands[1:]:
         if command.name == "expect":
-            expect = _parse_expect(command, filename)
+            expect = parse_expect(command, filename, "raft")
         elif command.name in ("cluster", "area"):
             raise check.fail(command, f"`{command.name}` may only open the scenario")
         else:
