@@ -162,8 +162,9 @@ def _cmd_replay(args: argparse.Namespace, console: Console) -> int:
     bug = _resolve_bug(args.bug, [area_name])
     result = load_area(area_name).replay(text, str(args.file), bug, args.report)
     _print_result(result, args.json, console, replayed=True)
-    if result.note:
-        print(f"kinv: {args.file}: {result.note}", file=sys.stderr)
+    if result.note:  # a failed `expect` line: notes of state assertions already name file and line
+        where = "" if result.note.startswith(f"{args.file}:") else f"{args.file}: "
+        print(f"kinv: {where}{result.note}", file=sys.stderr)
         return EXIT_VIOLATED
     return EXIT_VIOLATED if result.result == "violated" else EXIT_HELD
 

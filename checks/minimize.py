@@ -2,9 +2,10 @@
 
 A scenario is a deterministic program: the same lines give the same run. So a counterexample
 can be made shorter by deleting lines, chunks first and then single lines, keeping each deletion
-after which the same invariant still breaks; then by dropping options from the `cluster` line.
+after which the same invariant still breaks (for an exception, the same exception at the same
+place: the violation's ``signature``); then by dropping options from the `cluster` line.
 The number of replays is bounded, so the result is the same on every machine. Each area gives
-the runner: scenario text in, the id of the invariant that broke (or None) out.
+the runner: scenario text in, the signature of what broke (or None) out.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from collections.abc import Callable
 
 from checks.scenario import ScenarioError
 
-__all__ = ["Oracle", "minimize_lines", "REPLAYS_MAX"]
+__all__ = ["Oracle", "minimize_lines", "drop_no_effect_lines", "REPLAYS_MAX"]
 
 REPLAYS_MAX = 4_000
 
 
 class Oracle:
-    def __init__(self, runner: Callable[[str], str | None], invariant_id: str,
+    def __init__(self, runner: Callable[[str], str | None], signature: str,
                  replays_max: int = REPLAYS_MAX) -> None:
         self.runner = runner
-        self.invariant_id = invariant_id
+        self.signature = signature
         self.replays = 0
         self.replays_max = replays_max
 
@@ -34,7 +35,7 @@ class Oracle:
             return False
         self.replays += 1
         try:
-            return self.runner("\n".join([header, *steps])) == self.invariant_id
+            return self.runner("\n".join([header, *steps])) == self.signature
         except ScenarioError:
             return False
 
@@ -75,4 +76,18 @@ def minimize_lines(lines: list[str], oracle: Oracle) -> list[str]:
         steps = _delete_chunks(oracle, header, steps)
         if (header, len(steps)) == before:
             break
+    return [header, *steps]
+
+
+def drop_no_effect_lines(lines: list[str], oracle: Oracle) -> list[str]:
+    """Delete the lines a lenient replay marked `maybe` (they found nothing to do once others were
+    gone) where the run still fails without them; the rest stay, marked, so the file replays."""
+    header, steps = lines[0], list(lines[1:])
+    index = len(steps) - 1
+    while index >= 0 and not oracle.exhausted():
+        if steps[index].startswith("maybe "):
+            candidate = steps[:index] + steps[index + 1:]
+            if oracle.fails(header, candidate):
+                steps = candidate
+        index -= 1
     return [header, *steps]

@@ -35,6 +35,7 @@ class Counterexample:
     state: tuple[str, ...]  # one line per component at the failure (each node's log, ...)
     participants: tuple[str, ...]
     seed: int | None
+    details: str | None = None  # the traceback of an IMPL-EXCEPTION
 
 
 def _numbered_trace(trace: tuple[TraceEvent, ...]) -> list[str]:
@@ -76,6 +77,8 @@ def render_markdown(cx: Counterexample, replay_command: str) -> str:
         parts += ["## The injected bug", "", f"`{cx.bug.name}`: {cx.bug.summary}. Seen in: {cx.bug.source}.", ""]
     if cx.seed is not None:
         parts += [f"Found with seed {cx.seed}.", ""]
+    if cx.details:
+        parts += ["## The exception", "", "```"] + cx.details.splitlines() + ["```", ""]
     parts += [f"## Shrunk steps ({len(cx.steps)})", ""] + [f"{i}. `{s}`" for i, s in enumerate(cx.steps, 1)] + [""]
     parts += ["## State at the failure", "", "```"] + list(cx.state) + ["```", ""]
     parts += ["## Sequence diagram", "", "```mermaid", render_mermaid(cx.trace, cx.participants), "```", ""]

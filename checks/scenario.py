@@ -1,7 +1,15 @@
 """The scenario language shared by every area: one command a line, `#` starts a comment.
 
-An area interprets the commands; this module only splits lines and reports malformed input as
-`file:line: message` (DESIGN.md, "Scenario files").
+An area interprets the commands; this module splits lines, expands `repeat`, reads the `maybe`
+mark, and reports malformed input as `file:line: message` (DESIGN.md, "Scenario files").
+
+- `repeat N COMMAND ...` runs COMMAND N times; `{i}` in it counts 1..N (`repeat 200 propose n1 v{i}`).
+- `maybe COMMAND ...`: the command may find nothing to do (deliver on an empty link, crash a node
+  that is down, propose to a follower). Without the mark that is an error at its line: a scenario
+  that silently does nothing is not testing what its author thinks.
+- `expect held` / `expect violated ID` say how the whole run must end; other `expect` lines are
+  state assertions of the area (`expect leader n1 term=4`, `expect get c1 k v`) that fail at their
+  line when the state differs.
 """
 
 from __future__ import annotations
@@ -12,14 +20,26 @@ import attrs
 
 from checks.area import InputError
 
-__all__ = ["Command", "ScenarioError", "parse", "area_of_scenario", "expectation_failure", "parse_expect", "DEFAULT_AREA"]
+__all__ = ["Command", "ScenarioError", "NoEffect", "AssertionFailed", "parse", "area_of_scenario",
+           "expectation_failure", "parse_expect", "is_outcome_expect", "DEFAULT_AREA", "REPEAT_MAX",
+           "LINES_MAX", "Strictness"]
 
 DEFAULT_AREA = "raft"
+REPEAT_MAX = 100_000
+LINES_MAX = 1_000_000  # commands after expanding `repeat`
 
 
 class ScenarioError(InputError):
     def __init__(self, filename: str, line_no: int, message: str) -> None:
         super().__init__(f"{filename}:{line_no}: {message}")
+
+
+class NoEffect(Exception):
+    """A command found nothing to do; an error unless its line is marked `maybe`."""
+
+
+class AssertionFailed(Exception):
+    """A state assertion (`expect leader n1 term=4`) does not hold; the message says what is."""
 
 
 @attrs.frozen
@@ -28,10 +48,31 @@ class Command:
     args: tuple[str, ...]
     line_no: int
     text: str
+    maybe: bool = False  # marked `maybe`: finding nothing to do is not an error
+
+
+def _expand(words: list[str], filename: str, line_no: int) -> list[list[str]]:
+    """`repeat N COMMAND` as N commands, `{i}` replaced by 1..N; any other line as itself."""
+    if words[0] != "repeat":
+        return [words]
+    if len(words) < 3 or not words[1].isdigit() or not 1 <= int(words[1]) <= REPEAT_MAX:
+        raise ScenarioError(filename, line_no, f"usage: repeat N COMMAND ... (N from 1 to {REPEAT_MAX})")
+    if words[2] in ("repeat", "expect"):
+        raise ScenarioError(filename, line_no, f"`{words[2]}` cannot be repeated")
+    return [[w.replace("{i}", str(i)) for w in words[2:]] for i in range(1, int(words[1]) + 1)]
+
+
+def _command(words: list[str], line_no: int, filename: str) -> Command:
+    maybe = words[0] == "maybe"
+    if maybe:
+        words = words[1:]
+        if not words or words[0] in ("maybe", "expect", "repeat", "cluster", "area"):
+            raise ScenarioError(filename, line_no, "usage: maybe COMMAND ... (a command that may do nothing)")
+    return Command(words[0], tuple(words[1:]), line_no, " ".join(words), maybe)
 
 
 def parse(text: str, filename: str) -> list[Command]:
-    commands = []
+    commands: list[Command] = []
     for line_no, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -40,7 +81,10 @@ def parse(text: str, filename: str) -> list[Command]:
             words = shlex.split(line)
         except ValueError as error:
             raise ScenarioError(filename, line_no, f"cannot split line: {error}") from None
-        commands.append(Command(words[0], tuple(words[1:]), line_no, line))
+        for expanded in _expand(words, filename, line_no):
+            commands.append(_command(expanded, line_no, filename))
+        if len(commands) > LINES_MAX:
+            raise ScenarioError(filename, line_no, f"more than {LINES_MAX} commands after `repeat`")
     if not commands:
         raise ScenarioError(filename, 1, "empty scenario: no commands")
     return commands
@@ -54,6 +98,11 @@ def area_of_scenario(text: str, filename: str) -> str:
     if len(first.args) != 1:
         raise ScenarioError(filename, first.line_no, "usage: area NAME")
     return first.args[0]
+
+
+def is_outcome_expect(command: Command) -> bool:
+    """`expect held` / `expect violated ID` (how the run ends), not a state assertion."""
+    return command.name == "expect" and bool(command.args) and command.args[0] in ("held", "violated")
 
 
 def parse_expect(command: Command, filename: str, area: str) -> tuple[str, ...]:
@@ -81,3 +130,19 @@ def expectation_failure(expect: tuple[str, ...] | None, violated: str | None) ->
     if expect[0] == "violated" and violated != expect[1]:
         return f"expected {expect[1]} to break, but {violated or 'nothing'} did"
     return None
+
+
+class Strictness:
+    """For a harness: whether a command that finds nothing to do is an error. A scenario file is
+    strict except on `maybe` lines; a search and the shrinker are lenient, and the harness marks
+    each such line it records `maybe`, so what it writes out replays strictly."""
+
+    allow_no_effect: bool = True
+
+    def no_effect(self, reason: str) -> None:
+        if not self.allow_no_effect:
+            raise NoEffect(reason)
+        if not self.lines[-1].startswith("maybe "):
+            self.lines[-1] = "maybe " + self.lines[-1]
+
+    lines: list[str]

@@ -55,6 +55,13 @@ def _chunk_settings(examples: int, steps: int) -> settings:
                     suppress_health_check=list(HealthCheck))
 
 
+def _shrunk(shrink: Callable[[Any, Any], tuple], found: Any, violation: InvariantViolated, created: int,
+            budget: Budget) -> SearchOutcome:
+    cluster, shrunk = shrink(found, violation)
+    # Hypothesis runs the failing test case once more to raise its error: not a new example.
+    return SearchOutcome(max(1, created - 1), budget.elapsed(), shrunk, cluster)
+
+
 def search_machine(machine_class: Callable[[MachineCounter], type], shrink: Callable[[Any, Any], tuple],
                    seed: int, budget_seconds: float, *, examples_per_chunk: int, steps: int,
                    progress: Callable[[int, float], None] | None = None,
@@ -76,9 +83,10 @@ def search_machine(machine_class: Callable[[MachineCounter], type], shrink: Call
             run_state_machine_as_test(machine, settings=_chunk_settings(examples_per_chunk, steps))
         except InvariantViolated as violation:
             found = counter.last.cluster
-            cluster, shrunk = shrink(found, found.violation or violation)
-            # Hypothesis runs the failing test case once more to raise its error: not a new example.
-            return SearchOutcome(examples + max(1, counter.created - 1), budget.elapsed(), shrunk, cluster)
+            return _shrunk(shrink, found, found.violation or violation, examples + counter.created, budget)
+        except Exception as error:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
+            found = counter.last.cluster
+            return _shrunk(shrink, found, found.exception_raised(error), examples + counter.created, budget)
         examples += counter.created
         if progress is not None:
             progress(examples, budget.elapsed())

@@ -1,14 +1,90 @@
-"""The error a harness raises when an invariant breaks, shared by every simulated area."""
+"""The error a harness raises when an invariant breaks, shared by every simulated area, and how
+an exception raised inside impl/ becomes one (IMPL-EXCEPTION: a finding, not a crash)."""
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
+from spec.general import IMPL_EXCEPTION
 from spec.invariant import Invariant
 
-__all__ = ["InvariantViolated"]
+__all__ = ["InvariantViolated", "RecordsFindings", "impl_exception", "PROJECT_ROOT"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_IMPL = PROJECT_ROOT / "impl"
+_OURS = (PROJECT_ROOT / "impl", PROJECT_ROOT / "checks", PROJECT_ROOT / "spec")
 
 
 class InvariantViolated(AssertionError):
-    def __init__(self, invariant: Invariant, message: str) -> None:
+    """``details`` is extra text for the report (the traceback of an IMPL-EXCEPTION)."""
+
+    def __init__(self, invariant: Invariant, message: str, details: str | None = None,
+                 raised_at: str | None = None) -> None:
         super().__init__(f"{invariant.id}: {message}")
         self.invariant = invariant
         self.message = message
+        self.details = details
+        self.raised_at = raised_at
+
+    @property
+    def signature(self) -> str:
+        """What shrinking must keep: the invariant, and for an exception where it was raised, so
+        that a shorter run must fail the same way, not merely with some other exception."""
+        return self.invariant.id if self.raised_at is None else f"{self.invariant.id}@{self.raised_at}"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder == path or folder in path.parents
+
+
+def _project_frames(error: BaseException) -> list[traceback.FrameSummary]:
+    return [frame for frame in traceback.extract_tb(error.__traceback__)
+            if any(_inside(Path(frame.filename).resolve(), ours) for ours in _OURS)]
+
+
+def _relative(frame: traceback.FrameSummary) -> str:
+    return Path(frame.filename).resolve().relative_to(PROJECT_ROOT).as_posix()
+
+
+def impl_exception(error: Exception) -> InvariantViolated | None:
+    """The IMPL-EXCEPTION finding for ``error`` if the innermost frame of ours that it passed
+    through is in impl/ (a stdlib call made from impl/ counts as impl/); None if it came from
+    checks/ or spec/: a defect of the suite itself, which must crash loudly instead.
+
+    Paths are relative to the project, so the report is the same on every checkout."""
+    frames = _project_frames(error)
+    if not frames or not _inside(Path(frames[-1].filename).resolve(), _IMPL):
+        return None
+    where = frames[-1]
+    raised_at = f"{_relative(where)}:{where.lineno}"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    message = f"{type(error).__name__}{': ' + text if text else ''} (raised at {raised_at} in {where.name})"
+    details = "\n".join(["Traceback (most recent call last), frames of this project:"]
+                        + [f'  {_relative(f)}:{f.lineno} in {f.name}\n    {f.line}' for f in frames]
+                        + [f"{type(error).__name__}: {error}"])
+    return InvariantViolated(IMPL_EXCEPTION, message, details, raised_at)
+
+
+class RecordsFindings:
+    """For a harness with a ``world`` and a ``violation``: how a finding is recorded, for a broken
+    invariant and for an exception out of impl/, so a search and a replay record them alike."""
+
+    world: object
+    violation: InvariantViolated | None
+
+    def _found(self, violation: InvariantViolated) -> InvariantViolated:
+        self.violation = violation
+        self.world.trace.record(self.world.now, "violation", None, f"{violation.invariant.id}: {violation.message}")
+        return violation
+
+    def fail(self, invariant: Invariant, message: str) -> None:
+        raise self._found(InvariantViolated(invariant, message))
+
+    def exception_raised(self, error: Exception) -> InvariantViolated:
+        """The IMPL-EXCEPTION finding for an exception a command raised; re-raises the exception
+        itself when it came from checks/ or spec/ (a defect of the suite, not a finding)."""
+        violation = impl_exception(error)
+        if violation is None:
+            raise error
+        return self._found(violation)

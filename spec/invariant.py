@@ -8,10 +8,15 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Invariant", "AREA_MODULES", "all_invariants", "invariant_by_id"]
+__all__ = ["Invariant", "AREA_MODULES", "ANY_SIMULATED_AREA", "SIMULATED_AREAS", "all_invariants",
+           "invariant_by_id"]
 
-# One module per area; each exposes INVARIANTS, a tuple of Invariant.
-AREA_MODULES: tuple[str, ...] = ("spec.raft", "spec.kv", "spec.rbac")
+# One module per area; each exposes INVARIANTS, a tuple of Invariant. spec.general holds those of
+# every simulated area.
+AREA_MODULES: tuple[str, ...] = ("spec.general", "spec.raft", "spec.kv", "spec.rbac")
+# The areas that run the implementation on the simulated world (rbac proves, it does not run).
+SIMULATED_AREAS: tuple[str, ...] = ("raft", "etcd", "apiserver", "controllers")
+ANY_SIMULATED_AREA = "simulated"  # the area of an invariant that every simulated area checks
 
 
 @attrs.frozen
@@ -42,7 +47,8 @@ def all_invariants(area: str | None = None) -> list[Invariant]:
                 raise
             continue  # an area not written yet
         found.extend(module.INVARIANTS)
-    return [inv for inv in found if area is None or inv.area == area]
+    return [inv for inv in found if area is None or inv.area == area
+            or (inv.area == ANY_SIMULATED_AREA and area in SIMULATED_AREAS)]
 
 
 def invariant_by_id(invariant_id: str) -> Invariant:

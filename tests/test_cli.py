@@ -64,11 +64,11 @@ def test_replay_json_and_report(tmp_path, capsys):
     code, out, err = _run(capsys, "replay", str(scenario), "--bug", "figure8-commit-previous-term",
                           "--report", str(tmp_path / "r"), "--json")
     row = json.loads(out)
-    assert code == 1 and row["result"] == "violated" and row["invariant"] == "RAFT-STATE-MACHINE-SAFETY"
+    assert code == 1 and row["result"] == "violated" and row["invariant"] == "RAFT-APPLIED-IS-COMMITTED"
     assert set(row) == {"area", "bug", "result", "invariant", "examples", "steps", "seconds", "seed", "report"}
     report = (tmp_path / "r" / "report.md").read_text()
     assert "```mermaid" in report and "## Shrunk steps" in report
     # the written counterexample replays to the same violation
     code, out, _ = _run(capsys, "replay", str(tmp_path / "r" / "counterexample.scenario"),
                         "--bug", "figure8-commit-previous-term", "--json")
-    assert code == 1 and json.loads(out)["invariant"] == "RAFT-STATE-MACHINE-SAFETY"
+    assert code == 1 and json.loads(out)["invariant"] == "RAFT-APPLIED-IS-COMMITTED"

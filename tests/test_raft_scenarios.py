@@ -16,7 +16,7 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 # (scenario file, bug or None, expected outcome)
 GOLDEN = [
     ("figure8.scenario", None, "held"),
-    ("figure8.scenario", "figure8-commit-previous-term", "violated RAFT-STATE-MACHINE-SAFETY"),
+    ("figure8.scenario", "figure8-commit-previous-term", "violated RAFT-APPLIED-IS-COMMITTED"),
     ("vote-not-persisted.scenario", None, "held"),
     ("vote-not-persisted.scenario", "vote-not-persisted", "violated RAFT-ELECTION-SAFETY"),
     ("partitioned-leader-rejoins.scenario", None, "held"),

@@ -8,9 +8,11 @@ from collections.abc import Callable
 import attrs
 import pytest
 
-from spec.raft import (INVARIANTS, LIVENESS, SAFETY, ClusterView, LivenessOutcome, NodeView, RaftHistory,
-                       committed_durable, election_safety, leader_append_only, leader_completeness, liveness,
-                       log_matching, state_machine_safety)
+from spec.raft import (FAULT_FREE, INVARIANTS, LIVENESS, SAFETY, ClusterView, LeaderWatch, LivenessOutcome,
+                       NodeView, RaftHistory, StepDown, applied_is_committed, checkquorum_stepdown,
+                       committed_durable, election_safety, leader_append_only, leader_completeness,
+                       leader_stable, liveness, liveness_bound_ticks, log_matching, prevote_no_disruption,
+                       state_machine_safety)
 
 A, B, C, X = (1, "a"), (1, "b"), (1, "c"), (1, "x")
 
@@ -252,6 +254,61 @@ def test_committed_durable_keeps_watching_after_the_leader_is_gone():
     assert reports == [[], ["committed entry 1=1:a is on the disks of only ['n1']; a majority is 2"]]
 
 
+# ----- RAFT-APPLIED-IS-COMMITTED --------------------------------------------------------------
+
+
+def test_applied_is_committed_holds_for_an_entry_a_leader_of_its_term_stored_on_a_majority():
+    reports = judge(applied_is_committed,
+                    cluster(leader("n1", [A]), node("n2", [A]), node("n3"), applies=[("n1", 1, A)]))
+    assert reports == [[]]
+
+
+def test_applied_is_committed_reports_figure8_an_earlier_term_entry_applied_by_counting():
+    old = (2, "b")
+    reports = judge(applied_is_committed,
+                    cluster(leader("n1", [A, old], term=4), node("n2", [A, old], term=4), node("n3", [A], term=4),
+                            applies=[("n1", 2, old)]))
+    assert reports == [["n1 applied 2=2:b, which is not committed: no leader of term 2 or later has stored it "
+                        "(or an entry after it) on a majority"]]
+
+
+def test_applied_is_committed_reports_an_entry_other_than_the_committed_one():
+    reports = judge(applied_is_committed,
+                    cluster(leader("n1", [A]), node("n2", [A]), node("n3", [B]), applies=[("n3", 1, B)]))
+    assert reports == [["n3 applied 1=1:b but the entry committed at index 1 (in term 1) is 1:a"]]
+
+
+# ----- the fault-free phase -------------------------------------------------------------------
+
+
+def test_liveness_bound_grows_with_the_entries_to_repair_and_the_terms_to_skip():
+    assert liveness_bound_ticks(10, 0, 0, 1) == 202
+    assert liveness_bound_ticks(10, 200, 2, 1) == 200 + 2 * (201 + 2)
+    assert liveness_bound_ticks(10, 200, 2, 64) == 200 + 2 * (4 + 2)
+
+
+def test_leader_stable_holds_when_nobody_campaigns_and_the_leader_stays():
+    assert leader_stable(LeaderWatch("n1", 3, 40, "n1", 3)) == []
+
+
+def test_leader_stable_reports_a_follower_that_campaigns_under_a_healthy_leader():
+    assert leader_stable(LeaderWatch("n1", 3, 40, "n1", 3, ("n2",))) == [
+        "n2 started an election within 40 fault-free ticks although leader n1 of term 3 was heard by every server"]
+
+
+def test_prevote_no_disruption_reports_a_rejoining_node_that_replaces_the_leader():
+    assert prevote_no_disruption(LeaderWatch("n1", 3, 40, "n1", 3, (), "n3")) == []
+    assert prevote_no_disruption(LeaderWatch("n1", 3, 40, None, 5, (), "n3")) == [
+        "leader n1 of term 3 was replaced: 40 ticks later no server leads (highest term 5), after n3 rejoined "
+        "from a partition (PreVote and CheckQuorum on)"]
+
+
+def test_checkquorum_stepdown_reports_a_cut_off_leader_that_still_leads():
+    assert checkquorum_stepdown(StepDown("n1", 2, 20, 13)) == []
+    assert checkquorum_stepdown(StepDown("n1", 2, 20, None)) == [
+        "leader n1 of term 2, cut off from every other server, still leads 20 ticks later (CheckQuorum on)"]
+
+
 # ----- RAFT-LIVENESS ------------------------------------------------------------------------
 
 
@@ -276,10 +333,11 @@ def test_liveness_reports_nodes_that_did_not_apply_the_proposal():
 # ----- the catalog --------------------------------------------------------------------------
 
 
-def test_every_safety_invariant_has_a_predicate_and_liveness_is_judged_separately():
-    assert [i.id for i in INVARIANTS] == [*(i.id for i in SAFETY), LIVENESS.id]
-    assert len({i.id for i in INVARIANTS}) == 7
-    assert all(callable(i.predicate) and i.area == "raft" and i.statement and i.source for i in SAFETY)
-    assert LIVENESS.predicate is None
+def test_every_invariant_has_a_predicate_and_the_fault_free_ones_are_judged_separately():
+    assert [i.id for i in INVARIANTS] == [*(i.id for i in SAFETY), *(i.id for i in FAULT_FREE)]
+    assert len({i.id for i in INVARIANTS}) == 11
+    assert all(callable(i.predicate) and i.area == "raft" and i.statement and i.source for i in INVARIANTS)
+    assert FAULT_FREE[0] is LIVENESS
     assert [i.predicate for i in SAFETY] == [election_safety, leader_append_only, log_matching,
-                                             leader_completeness, state_machine_safety, committed_durable]
+                                             leader_completeness, state_machine_safety, committed_durable,
+                                             applied_is_committed]

@@ -47,7 +47,8 @@ def counterexample_of(cluster: EtcdCluster, violation: InvariantViolated, bug: B
               "area etcd"]
     text = "\n".join(header + list(cluster.lines) + [f"expect violated {violation.invariant.id}"]) + "\n"
     return Counterexample("etcd", bug, violation.invariant, violation.message, steps, text,
-                          tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed)
+                          tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed,
+                          violation.details)
 
 
 def _result(bug: Bug | None, outcome_violation: InvariantViolated | None, cluster: EtcdCluster | None,

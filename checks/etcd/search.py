@@ -35,8 +35,8 @@ def shrink(found: EtcdCluster, parts: EtcdParts,
            violation: InvariantViolated) -> tuple[EtcdCluster, InvariantViolated]:
     def runner(text: str) -> str | None:
         broken = run(load(text, "<minimize>"), parts).violation
-        return broken.invariant.id if broken is not None else None
-    lines = minimize_lines(found.lines, Oracle(runner, violation.invariant.id, REPLAYS_MAX))
+        return broken.signature if broken is not None else None
+    lines = minimize_lines(found.lines, Oracle(runner, violation.signature, REPLAYS_MAX))
     outcome = run(load("\n".join(lines), "<counterexample>"), parts)
     if outcome.violation is None:
         return found, violation

@@ -42,7 +42,7 @@ def counterexample_of(cluster: RaftCluster, violation: InvariantViolated, bug: B
               f"# replay: kinv replay counterexample.scenario" + (f" --bug {bug.name}" if bug else "")]
     scenario_text = "\n".join(header + list(cluster.lines) + [expect]) + "\n"
     return Counterexample("raft", bug, violation.invariant, violation.message, steps, scenario_text,
-                          tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed)
+                          tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed, violation.details)
 
 
 class RaftArea:

@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import attrs
 
-from checks.violation import InvariantViolated
+from checks.raft import fault_free
+from checks.scenario import Strictness
+from checks.violation import InvariantViolated, RecordsFindings
 from impl.raft.config import RaftConfig
-from impl.raft.messages import Entry
 from impl.raft.node import RaftNode
 from impl.raft.storage import durable_log
 from impl.sim.network import Envelope, NetworkFaults
 from impl.sim.world import World
-from spec.invariant import Invariant
-from spec.raft import LIVENESS, SAFETY, ClusterView, EntryView, LivenessOutcome, NodeView, RaftHistory
-from spec.raft import liveness as liveness_predicate
+from spec.raft import SAFETY, ClusterView, EntryView, LivenessOutcome, NodeView, RaftHistory
 
-__all__ = ["ClusterOptions", "RaftCluster", "InvariantViolated", "CONVERGE_BOUND_TICKS"]
+__all__ = ["ClusterOptions", "RaftCluster", "InvariantViolated"]
 
 STABILIZE_DELIVERIES_MAX = 5_000  # a bound on `stabilize`, which delivers without ticking
-# After faults stop, a leader must exist and a proposal be applied everywhere within this many
-# ticks: twenty election timeouts covers several split votes on a perfect network.
-CONVERGE_BOUND_TICKS = 200
-CONVERGE_MARKER = "converge"
 
 
 @attrs.frozen
@@ -54,7 +49,7 @@ class ClusterOptions:
         return " ".join(words)
 
 
-class RaftCluster:
+class RaftCluster(RecordsFindings, Strictness):
     def __init__(self, options: ClusterOptions, node_class: type[RaftNode] = RaftNode) -> None:
         self.options = options
         self.node_class = node_class
@@ -66,7 +61,7 @@ class RaftCluster:
         self.lines: list[str] = [options.line()]
         self.violation: InvariantViolated | None = None
         self._last_fingerprint: tuple | None = None
-        self._applied_seen = {n: 0 for n in ids}
+        self._applied_seen = {n: (0, 0) for n in ids}  # (incarnation, applies of it seen so far)
         self._durable_cache: dict[str, tuple[object, int, tuple[EntryView, ...]]] = {}
         self._log_cache: dict[str, tuple[object, int, tuple[EntryView, ...]]] = {}
         self._proposal_count = 0
@@ -88,9 +83,12 @@ class RaftCluster:
                 continue
             nodes.append(NodeView(node_id, True, node.role, node.term, self._log(node), durable, node.commit_index,
                                   self.world.incarnations[node_id]))
-            for index, entry in node.applied[self._applied_seen[node_id]:]:
+            incarnation, seen = self._applied_seen[node_id]
+            if incarnation != self.world.incarnations[node_id]:  # a restarted node applies anew from 1
+                seen = 0
+            for index, entry in node.applied[seen:]:
                 applies.append((node_id, index, (entry.term, entry.data)))
-            self._applied_seen[node_id] = len(node.applied)
+            self._applied_seen[node_id] = (self.world.incarnations[node_id], len(node.applied))
         return ClusterView(tuple(nodes), tuple(applies))
 
     def _fingerprint(self) -> tuple:
@@ -133,12 +131,7 @@ class RaftCluster:
         for invariant in SAFETY:
             problems = invariant.predicate(self.history, view)
             if problems:
-                self._fail(invariant, problems[0])
-
-    def _fail(self, invariant: Invariant, message: str) -> None:
-        self.violation = InvariantViolated(invariant, message)
-        self.world.trace.record(self.world.now, "violation", None, f"{invariant.id}: {message}")
-        raise self.violation
+                self.fail(invariant, problems[0])
 
     def _record(self, line: str) -> None:
         self.lines.append(line)
@@ -153,8 +146,10 @@ class RaftCluster:
     def campaign(self, node_id: str) -> None:
         self._record(f"campaign {node_id}")
         node = self.world.nodes[node_id]
-        if node is not None:
-            self.world.apply(node_id, node.campaign())
+        if node is None or node.role == "leader":
+            self.no_effect(f"{node_id} is {'down' if node is None else 'already the leader'}")
+            return
+        self.world.apply(node_id, node.campaign())
 
     def propose(self, node_id: str, data: str | None = None) -> int | None:
         if data is None:
@@ -162,11 +157,11 @@ class RaftCluster:
             data = f"v{self._proposal_count}"
         self._record(f"propose {node_id} {data}")
         node = self.world.nodes[node_id]
-        if node is None:
+        if node is None or node.role != "leader":
+            self.no_effect(f"{node_id} is {'down' if node is None else 'not the leader: it refuses proposals'}")
             return None
         output, index = node.propose(data)
-        self.world.trace.record(self.world.now, "propose", node_id,
-                                f"{data} -> index {index}" if index else f"{data} refused (not leader)")
+        self.world.trace.record(self.world.now, "propose", node_id, f"{data} -> index {index}")
         self.world.apply(node_id, output)
         return index
 
@@ -183,10 +178,13 @@ class RaftCluster:
         typically into a later term."""
         queue = self._queue(verb, src, dst)
         self._record(f"{verb} {src}->{dst}" + (f" nth={nth}" if nth > 1 else ""))
-        if 1 <= nth <= len(queue):
-            actions = {"deliver": self.world.deliver, "release": self.world.deliver, "drop": self.world.drop,
-                       "duplicate": self.world.duplicate, "hold": self.world.hold}
-            actions[verb](queue[nth - 1])
+        if not 1 <= nth <= len(queue):
+            where = "held on" if verb == "release" else "in flight on"
+            self.no_effect(f"{len(queue)} message{'' if len(queue) == 1 else 's'} {where} {src}->{dst}")
+            return
+        actions = {"deliver": self.world.deliver, "release": self.world.deliver, "drop": self.world.drop,
+                   "duplicate": self.world.duplicate, "hold": self.world.hold}
+        actions[verb](queue[nth - 1])
 
     def on_envelope(self, verb: str, envelope: Envelope) -> None:
         """The same, for a message the caller picked: recorded as its link and position."""
@@ -214,6 +212,7 @@ class RaftCluster:
             self.world.deliver(self.world.network.in_flight[0])
 
     def partition(self, groups: list[list[str]]) -> None:
+        """Replaces every cut (Network.partition): the groups are what is connected now."""
         self._record("partition " + " | ".join(" ".join(g) for g in groups))
         self.world.network.partition(groups)
         self.world.trace.record(self.world.now, "partition", None, " | ".join(" ".join(g) for g in groups))
@@ -230,59 +229,22 @@ class RaftCluster:
 
     def crash(self, node_id: str) -> None:
         self._record(f"crash {node_id}")
-        if self.world.up(node_id):
-            self.world.crash(node_id)
+        if not self.world.up(node_id):
+            self.no_effect(f"{node_id} is already down")
+            return
+        self.world.crash(node_id)
 
     def restart(self, node_id: str) -> None:
         self._record(f"restart {node_id}")
-        if not self.world.up(node_id):
-            self.world.restart(node_id)
+        if self.world.up(node_id):
+            self.no_effect(f"{node_id} is up")
+            return
+        self.world.restart(node_id)
 
-    # ----- the liveness phase -------------------------------------------------------------
+    # ----- the fault-free phase ----------------------------------------------------------
 
     def converge(self) -> LivenessOutcome:
-        """Stop every fault, then demand progress within CONVERGE_BOUND_TICKS (RAFT-LIVENESS)."""
+        """Stop every fault, then demand progress, a stable leader, and (when on) PreVote and
+        CheckQuorum doing their jobs (checks/raft/fault_free.py)."""
         self._record("converge")
-        world = self.world
-        world.network.heal()
-        world.network.faults = NetworkFaults()
-        for node_id in self.ids:
-            if not world.up(node_id):
-                world.restart(node_id)
-        world.trace.record(world.now, "heal", None, "faults stop: links healed, nodes restarted, no loss")
-        outcome = self._run_until_applied(CONVERGE_BOUND_TICKS)
-        problems = liveness_predicate(outcome)
-        if problems:
-            self._fail(LIVENESS, problems[0])
-        return outcome
-
-    def _current_leader(self) -> str | None:
-        live = [self.world.nodes[n] for n in self.ids if self.world.up(n)]
-        top_term = max(node.term for node in live)
-        leaders = [node.id for node in live if node.role == "leader" and node.term == top_term]
-        return leaders[0] if leaders else None
-
-    def _run_until_applied(self, bound_ticks: int) -> LivenessOutcome:
-        leader, index, term = None, None, None
-        for _ in range(bound_ticks):
-            self.world.tick()
-            current = self._current_leader()
-            if current is not None and (index is None or self.world.nodes[current].term != term):
-                node = self.world.nodes[current]
-                output, accepted = node.propose(CONVERGE_MARKER)
-                self.world.apply(current, output)
-                if accepted is not None:
-                    leader, index, term = current, accepted, node.term
-            if index is not None and not self._missing(index, term):
-                return LivenessOutcome(bound_ticks, leader, index, ())
-        return LivenessOutcome(bound_ticks, leader, index, self._missing(index, term) if index else tuple(self.ids))
-
-    def _missing(self, index: int, term: int) -> tuple[str, ...]:
-        marker = Entry(term, CONVERGE_MARKER)
-        return tuple(node_id for node_id in self.ids
-                     if not self._has_applied(self.world.nodes[node_id], index, marker))
-
-    @staticmethod
-    def _has_applied(node: RaftNode, index: int, entry: Entry) -> bool:
-        return (node.applied_index >= index and node.log.last_index >= index
-                and node.log.entry(index) == entry)
+        return fault_free.converge(self)

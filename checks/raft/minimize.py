@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from checks.minimize import REPLAYS_MAX, Oracle, minimize_lines
+from checks.minimize import REPLAYS_MAX, Oracle, drop_no_effect_lines, minimize_lines
 from checks.raft.scenario import load, run
 from impl.raft.node import RaftNode
 
 __all__ = ["minimize", "REPLAYS_MAX"]
 
 
-def minimize(lines: list[str], node_class: type[RaftNode], invariant_id: str) -> list[str]:
-    """``lines`` is a whole failing scenario (the `cluster` line first); returns a shorter one."""
+def minimize(lines: list[str], node_class: type[RaftNode], signature: str) -> list[str]:
+    """``lines`` is a whole failing scenario (the `cluster` line first); returns a shorter one that
+    replays strictly: a line left with nothing to do is deleted, or marked `maybe`."""
     def runner(text: str) -> str | None:
-        violation = run(load(text, "<minimize>"), node_class).violation
-        return violation.invariant.id if violation is not None else None
-    return minimize_lines(lines, Oracle(runner, invariant_id))
+        violation = run(load(text, "<minimize>"), node_class, lenient=True).violation
+        return violation.signature if violation is not None else None
+    oracle = Oracle(runner, signature)
+    shorter = minimize_lines(lines, oracle)
+    marked = run(load("\n".join(shorter), "<minimize>"), node_class, lenient=True).cluster.lines
+    return drop_no_effect_lines(marked, oracle)

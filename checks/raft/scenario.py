@@ -6,9 +6,11 @@ nothing and answers `file:line: message`.
     campaign n1 | propose n1 DATA | tick [K] | stabilize | converge
     deliver [n1->n2 [nth=K]] | drop [n1->n2 [nth=K]] | duplicate n1->n2 [nth=K]
     hold n1->n2 [nth=K] | release n1->n2 [nth=K]   (a long delay: held until released)
-    partition n1 n2 | n3 n4 n5 | isolate n1 | block n1->n2 | heal
+    partition n1 n2 | n3 n4 n5 (replaces every cut) | isolate n1 | block n1->n2 (adds one) | heal
     crash n3 | restart n3
     expect held | expect violated RAFT-STATE-MACHINE-SAFETY
+    expect leader n1 [term=T] | expect role|term|commit|applied|log NODE ...   (checks/raft/expect.py)
+    repeat N COMMAND ({i} counts 1..N) | maybe COMMAND (may find nothing to do)
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from collections.abc import Callable
 import attrs
 
 from checks.raft.cluster import ClusterOptions, InvariantViolated, RaftCluster
-from checks.scenario import Command, ScenarioError, expectation_failure, parse, parse_expect
+from checks.raft.expect import check_assertion, validate_assertion
+from checks.scenario import (
+    AssertionFailed, Command, NoEffect, ScenarioError, expectation_failure, is_outcome_expect, parse, parse_expect,
+)
 from impl.raft.node import RaftNode
 from impl.sim.network import NetworkFaults
 
@@ -189,8 +194,11 @@ def load(text: str, filename: str) -> RaftScenario:
     check = _Checker(filename, tuple(f"n{i}" for i in range(1, options.size + 1)))
     steps, expect = [], None
     for command in commands[1:]:
-        if command.name == "expect":
+        if is_outcome_expect(command):
             expect = parse_expect(command, filename, "raft")
+        elif command.name == "expect":
+            validate_assertion(command, filename, check.ids)
+            steps.append(command)
         elif command.name in ("cluster", "area"):
             raise check.fail(command, f"`{command.name}` may only open the scenario")
         else:
@@ -220,18 +228,38 @@ def _execute(cluster: RaftCluster, command: Command) -> None:
         "restart": lambda: cluster.restart(args[0]),
         "stabilize": cluster.stabilize,
         "converge": cluster.converge,
+        "expect": lambda: check_assertion(command, cluster.world.nodes[args[1]]),
     }
     actions[name]()
 
 
-def run(scenario: RaftScenario, node_class: type[RaftNode] = RaftNode) -> ScenarioOutcome:
-    cluster = RaftCluster(scenario.options, node_class)
-    violation = None
-    try:
-        for command in scenario.steps:
+def _run_steps(cluster: RaftCluster, scenario: RaftScenario, lenient: bool) -> None:
+    for command in scenario.steps:
+        cluster.allow_no_effect = lenient or command.maybe
+        try:
             _execute(cluster, command)
+        except NoEffect as nothing:
+            raise ScenarioError(scenario.filename, command.line_no,
+                                f"{command.text}: {nothing} (mark the line `maybe` if that is expected)") from None
+        except AssertionFailed as failed:
+            raise AssertionFailed(f"{scenario.filename}:{command.line_no}: {command.text}: {failed}") from None
+
+
+def run(scenario: RaftScenario, node_class: type[RaftNode] = RaftNode, lenient: bool = False) -> ScenarioOutcome:
+    """Run every line. ``lenient`` (searches, shrinking): a line that finds nothing to do is
+    recorded `maybe` instead of being an error."""
+    cluster = RaftCluster(scenario.options, node_class)
+    violation, failed_assertion = None, None
+    try:
+        _run_steps(cluster, scenario, lenient)
     except InvariantViolated as error:
         violation = error
+    except AssertionFailed as failed:
+        failed_assertion = str(failed)
+    except ScenarioError:
+        raise
+    except Exception as error:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
+        violation = cluster.exception_raised(error)
     broken = violation.invariant.id if violation is not None else None
-    return ScenarioOutcome(cluster, violation, expectation_failure(scenario.expect, broken))
+    return ScenarioOutcome(cluster, violation, failed_assertion or expectation_failure(scenario.expect, broken))
 

@@ -26,7 +26,7 @@ def search(node_class: type[RaftNode], seed: int, budget_seconds: float,
         return type("RaftMachine", (RaftMachine,), {"node_class": node_class, "counter": counter})
 
     def shrink(found: RaftCluster, violation: InvariantViolated) -> tuple[RaftCluster, InvariantViolated]:
-        lines = minimize(found.lines, node_class, violation.invariant.id)
+        lines = minimize(found.lines, node_class, violation.signature)
         outcome = run(load("\n".join(lines), "<counterexample>"), node_class)
         if outcome.violation is None:  # cannot happen for a deterministic run; keep what was found
             return found, violation

@@ -105,9 +105,40 @@ class RejectDoesNotBacktrack(RaftNode):
         return self.next_index[src]  # retries the same prevLogIndex forever
 
 
+class CommitPastLogEnd(RaftNode):
+    """Replaces ReplicationMixin._follower_commit_target."""
+
+    def _follower_commit_target(self, m: Message, last_new: int) -> int:
+        return m.commit  # the leader's commit index, although our log may end before it
+
+
+class FollowerIgnoresHeartbeats(RaftNode):
+    """Replaces ReplicationMixin._heard_from_leader."""
+
+    def _heard_from_leader(self, src: str) -> None:
+        self.leader_id = src  # the election timer keeps running: the follower campaigns anyway
+
+
+class PreVoteBumpsTerm(RaftNode):
+    """Replaces ElectionMixin._become_pre_candidate."""
+
+    def _become_pre_candidate(self) -> None:
+        self.term += 1  # the "pre" vote enters the new term for real, so a cut-off node's term climbs
+        self.voted_for = None
+        super()._become_pre_candidate()
+
+
+class LeaderNeverForgetsActivity(RaftNode):
+    """Replaces ReplicationMixin._quorum_active."""
+
+    def _quorum_active(self) -> bool:
+        return len(self.recent_active) + 1 >= self.quorum  # followers heard once count forever
+
+
 PAPER = "Raft paper"
+THESIS = "Ongaro, Consensus: Bridging Theory and Practice (2014)"
 BUGS: tuple[Bug, ...] = (
-    Bug("figure8-commit-previous-term", "raft", "RAFT-STATE-MACHINE-SAFETY",
+    Bug("figure8-commit-previous-term", "raft", "RAFT-APPLIED-IS-COMMITTED",
         "a leader commits an entry of an earlier term by counting replicas",
         f"{PAPER} §5.4.2 and Figure 8; PySyncObj #169", CommitPreviousTerm),
     Bug("vote-not-persisted", "raft", "RAFT-ELECTION-SAFETY",
@@ -131,7 +162,7 @@ BUGS: tuple[Bug, ...] = (
         "a follower advances its commit index from leaderCommit before checking that its log matches the leader's",
         f"{PAPER} §5.3 receiver rules 2 and 5; REFERENCE.md pattern 4", 
         CommitBeyondMatch),
-    Bug("stale-reply-moves-match-index", "raft", "RAFT-STATE-MACHINE-SAFETY",
+    Bug("stale-reply-moves-match-index", "raft", "RAFT-APPLIED-IS-COMMITTED",
         "a leader takes a stale AppendEntries reply as acknowledging its whole log, so matchIndex passes what "
         "the follower holds and the leader commits entries a majority does not have",
         f"{PAPER} §5.3 (matchIndex); REFERENCE.md pattern 8", StaleReplyMovesMatchIndex),
@@ -145,4 +176,20 @@ BUGS: tuple[Bug, ...] = (
     Bug("reject-does-not-backtrack", "raft", "RAFT-LIVENESS",
         "a leader does not move nextIndex back after a rejected AppendEntries, so a lagging follower never catches up",
         f"{PAPER} §5.3 (decrement nextIndex and retry); MIT 6.5840 'fast backup' test", RejectDoesNotBacktrack),
+    Bug("commit-past-log-end", "raft", "IMPL-EXCEPTION",
+        "a follower sets its commit index to the leader's, past the end of its own log, and trips over it",
+        f"{PAPER} §5.3 receiver rule 5 (min of leaderCommit and the last new entry); etcd-raft's "
+        "'tocommit(%d) is out of range [lastIndex(%d)]' panic", CommitPastLogEnd),
+    Bug("follower-ignores-heartbeats", "raft", "RAFT-LEADER-STABLE",
+        "a follower does not reset its election timer on a valid AppendEntries, so it campaigns against a "
+        "healthy leader", f"{PAPER} §5.2; redpanda #30817 (a follower in recovery did not refresh its election "
+        "timer on AppendEntries and kept campaigning against a live leader)",
+        FollowerIgnoresHeartbeats),
+    Bug("prevote-bumps-term", "raft", "RAFT-PREVOTE-NO-DISRUPTION",
+        "a pre-candidate enters the next term for real, so a node cut off by a partition comes back with a "
+        "higher term and deposes the leader", f"{THESIS} §9.6; etcd-raft's PreVote", PreVoteBumpsTerm),
+    Bug("leader-never-forgets-activity", "raft", "RAFT-CHECKQUORUM-STEPDOWN",
+        "a leader's CheckQuorum counts every follower it ever heard from, so a leader cut off by a partition "
+        "never steps down", f"{THESIS} §6.2; etcd-raft's checkQuorum (RecentActive reset each election "
+        "timeout)", LeaderNeverForgetsActivity),
 )

@@ -31,13 +31,19 @@ class ReplicationMixin:
         self.election_elapsed += 1
         if self.config.check_quorum and self.election_elapsed >= self.config.election_timeout_ticks:
             self.election_elapsed = 0
-            if len(self.recent_active) + 1 < self.quorum:
+            if not self._quorum_active():
                 self._become_follower(self.term, None)  # we may be the stale side of a partition
                 return
-            self.recent_active = set()
         if self.heartbeat_elapsed >= self.config.heartbeat_ticks:
             self.heartbeat_elapsed = 0
             self._broadcast_append()
+
+    def _quorum_active(self) -> bool:
+        """CheckQuorum: has a quorum answered since the last check? Each check starts afresh, so a
+        leader cut off now steps down within two election timeouts."""
+        active = len(self.recent_active) + 1 >= self.quorum
+        self.recent_active = set()
+        return active
 
     def _propose(self, data: str) -> int:
         index = self.log.append(Entry(self.term, data))
@@ -104,9 +110,13 @@ class ReplicationMixin:
             return  # only possible if Election Safety is already broken; the checks report that
         if self.role != Role.FOLLOWER:
             self._become_follower(self.term, src)  # a leader of our term exists: stop campaigning
+        self._heard_from_leader(src)
+        self._accept_append(src, m)
+
+    def _heard_from_leader(self, src: str) -> None:
+        """A valid AppendEntries: the leader is alive, so the election timer starts over (§5.2)."""
         self.leader_id = src
         self.election_elapsed = 0
-        self._accept_append(src, m)
 
     def _accept_append(self, src: str, m: Message) -> None:
         if m.index < self.commit_index:

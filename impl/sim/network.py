@@ -104,7 +104,10 @@ class Network:
         return [e for e in self.held if e.src == src and e.dst == dst]
 
     def partition(self, groups: Iterable[Iterable[str]]) -> None:
-        """Cut every link between different groups, both ways; links inside a group stay."""
+        """Replace every cut: links between different groups are cut both ways, every other link
+        (inside a group, or to a node no group names) is open. As Jepsen's partition nemesis: a
+        new partition is the whole network's shape, not one more cut on top of the last."""
+        self.blocked.clear()
         groups = [sorted(g) for g in groups]
         for i, group in enumerate(groups):
             for other in groups[i + 1:]:

@@ -1,8 +1,10 @@
-"""The Raft invariants: the five properties of the paper's Figure 3, durability of committed
-entries across crashes, and bounded liveness after faults stop.
+"""The Raft invariants: the five properties of the paper's Figure 3, that only committed entries
+are applied, durability of committed entries across crashes, and what must hold once faults
+stop: bounded progress, a stable leader, PreVote and CheckQuorum doing their jobs.
 
-Each predicate takes ``(history, view)`` after the history has recorded the view, and returns
-the violations it sees as messages (empty when the invariant holds).
+Each safety predicate takes ``(history, view)`` after the history has recorded the view; each
+fault-free-phase predicate takes what that phase saw. Both return the violations they see as
+messages (empty when the invariant holds).
 """
 
 from __future__ import annotations
@@ -10,10 +12,18 @@ from __future__ import annotations
 import bisect
 
 from spec.invariant import Invariant
-from spec.raft.observation import ClusterView, EntryView, LivenessOutcome, NodeView, RaftHistory
+from spec.raft.observation import ClusterView, EntryView, LeaderWatch, LivenessOutcome, NodeView, RaftHistory, StepDown
 
-__all__ = ["INVARIANTS", "SAFETY", "LIVENESS", "ClusterView", "NodeView", "RaftHistory", "LivenessOutcome",
-           "EntryView"]
+__all__ = ["INVARIANTS", "SAFETY", "LIVENESS", "LEADER_STABLE", "PREVOTE_NO_DISRUPTION", "CHECKQUORUM_STEPDOWN",
+           "FAULT_FREE", "ClusterView", "NodeView", "RaftHistory", "LivenessOutcome", "LeaderWatch", "StepDown", "EntryView",
+           "liveness_bound_ticks", "ELECTION_TIMEOUTS_TO_ELECT", "STABLE_WINDOW_TIMEOUTS", "STEPDOWN_TIMEOUTS",
+           "PREVOTE_ISOLATION_TIMEOUTS"]
+
+# The bounds of the fault-free phase, in election timeouts (etcd-raft's electionTimeout ticks).
+ELECTION_TIMEOUTS_TO_ELECT = 20  # several split votes on a perfect network
+STABLE_WINDOW_TIMEOUTS = 4  # two of the longest randomized timeouts: any timer that is not reset fires
+STEPDOWN_TIMEOUTS = 2  # a quorum check every timeout: the first may still count replies from before the cut
+PREVOTE_ISOLATION_TIMEOUTS = 3  # long enough for the cut-off follower to time out and pre-campaign
 
 PAPER = "Ongaro & Ousterhout, In Search of an Understandable Consensus Algorithm (2014)"
 
@@ -97,6 +107,18 @@ def state_machine_safety(history: RaftHistory, view: ClusterView) -> list[str]:
     return []
 
 
+def applied_is_committed(history: RaftHistory, view: ClusterView) -> list[str]:
+    for node_id, index, entry in view.new_applies:
+        committed = history.committed.get(index)
+        if committed is None:
+            return [f"{node_id} applied {index}={_show(entry)}, which is not committed: no leader of term "
+                    f"{entry[0]} or later has stored it (or an entry after it) on a majority"]
+        if committed[0] != entry:
+            return [f"{node_id} applied {index}={_show(entry)} but the entry committed at index {index} "
+                    f"(in term {committed[1]}) is {_show(committed[0])}"]
+    return []
+
+
 def committed_durable(history: RaftHistory, view: ClusterView) -> list[str]:
     committed = history.committed_log
     # Fast path: when every disk holds a prefix of the committed log, the majority-th longest
@@ -113,15 +135,56 @@ def committed_durable(history: RaftHistory, view: ClusterView) -> list[str]:
     return []
 
 
+def liveness_bound_ticks(election_timeout_ticks: int, longest_log: int, terms_in_logs: int,
+                         max_entries_per_message: int) -> int:
+    """Ticks within which a healed cluster must elect a leader and apply a new entry everywhere:
+    ELECTION_TIMEOUTS_TO_ELECT election timeouts, plus one round trip (2 ticks) per message needed
+    to ship the longest log (and the new entry) at ``max_entries_per_message`` a message, plus one
+    round trip per term in the logs (a follower's conflicting suffix is skipped a term at a time)."""
+    messages = -(-(longest_log + 1) // max_entries_per_message)
+    return ELECTION_TIMEOUTS_TO_ELECT * election_timeout_ticks + 2 * (messages + terms_in_logs)
+
+
 def liveness(outcome: LivenessOutcome) -> list[str]:
+    bound = f"{outcome.bound_ticks} ticks" + (f" ({outcome.bound_formula})" if outcome.bound_formula else "")
     if outcome.leader is None:
-        return [f"no leader within {outcome.bound_ticks} ticks of healing every fault"]
+        return [f"no leader within {bound} of healing every fault"]
     if outcome.proposal_index is None:
         return [f"leader {outcome.leader} did not accept a proposal"]
     if outcome.missing:
         return [f"proposal at index {outcome.proposal_index} (accepted by {outcome.leader}) not applied on "
-                f"{', '.join(outcome.missing)} within {outcome.bound_ticks} ticks"]
+                f"{', '.join(outcome.missing)} within {bound}"]
     return []
+
+
+def _leader_change(watch: LeaderWatch) -> str | None:
+    if (watch.leader_after, watch.term_after) == (watch.leader, watch.term):
+        return None
+    after = f"{watch.leader_after} leads term {watch.term_after}" if watch.leader_after else \
+        f"no server leads (highest term {watch.term_after})"
+    return f"leader {watch.leader} of term {watch.term} was replaced: {watch.window_ticks} ticks later {after}"
+
+
+def leader_stable(watch: LeaderWatch) -> list[str]:
+    if watch.campaigners:
+        return [f"{', '.join(watch.campaigners)} started an election within {watch.window_ticks} fault-free ticks "
+                f"although leader {watch.leader} of term {watch.term} was heard by every server"]
+    change = _leader_change(watch)
+    return [change] if change else []
+
+
+def prevote_no_disruption(watch: LeaderWatch) -> list[str]:
+    change = _leader_change(watch)
+    if change is None:
+        return []
+    return [f"{change}, after {watch.isolated} rejoined from a partition (PreVote and CheckQuorum on)"]
+
+
+def checkquorum_stepdown(outcome: StepDown) -> list[str]:
+    if outcome.stepped_down_after is not None:
+        return []
+    return [f"leader {outcome.leader} of term {outcome.term}, cut off from every other server, still leads "
+            f"{outcome.bound_ticks} ticks later (CheckQuorum on)"]
 
 
 SAFETY: tuple[Invariant, ...] = (
@@ -160,14 +223,54 @@ SAFETY: tuple[Invariant, ...] = (
         "combination of crashes can lose it.",
         f"{PAPER}, §5.1 and Figure 2 (persist before responding); etcd robustness tests (lost writes on kill)",
         "An acknowledged write that a crash can erase was never really committed.", committed_durable),
+    Invariant(
+        "RAFT-APPLIED-IS-COMMITTED", "raft",
+        "A server applies the entry at an index only once that entry is committed, and it applies exactly the "
+        "committed entry. (Committed as the paper defines it: stored on a majority by the leader of its term, "
+        "or before such an entry; checked at the moment of applying, not when a later leader overwrites it.)",
+        f"{PAPER}, §5.3 and §5.4.2 (Figure 8); Figure 2, 'Rules for Servers' (apply committed entries)",
+        "An entry applied before it is committed can still be overwritten by a later leader: the state machine "
+        "has then executed a command the cluster never agreed on.", applied_is_committed),
 )
 
 LIVENESS = Invariant(
     "RAFT-LIVENESS", "raft",
-    "Once faults stop (partitions healed, crashed servers restarted, no loss) and a majority is "
-    "connected, within a bounded number of ticks there is a leader, and a proposal it accepts is "
-    "committed and applied on every server.",
+    "Once faults stop (partitions healed, crashed servers restarted, no loss) and a majority is connected, "
+    "there is a leader, and a proposal it accepts is applied on every server, within 20 election timeouts "
+    "plus 2 ticks (one round trip) per message needed to ship the longest log at the per-message entry limit "
+    "and per term in the logs: 20 x 10 + 2 x (ceil((longest log + 1) / max-entries) + terms) ticks.",
     f"{PAPER}, §5.6 (timing and availability); MIT 6.5840 lab 3 agreement tests",
-    "A cluster that is safe but never makes progress is down.", None)
+    "A cluster that is safe but never makes progress is down.", liveness)
 
-INVARIANTS: tuple[Invariant, ...] = (*SAFETY, LIVENESS)
+LEADER_STABLE = Invariant(
+    "RAFT-LEADER-STABLE", "raft",
+    "On a fault-free network, once every server has applied an entry of the leader of term T (so each has "
+    "heard from it), no server starts an election and the leader of term T keeps leading, for at least "
+    f"{STABLE_WINDOW_TIMEOUTS} election timeouts ({STABLE_WINDOW_TIMEOUTS} x 10 ticks).",
+    f"{PAPER}, §5.2 (followers remain followers while they receive valid RPCs from a leader) and §9.3 "
+    "(leader election should be rare); etcd-raft's tickElection",
+    "An election stops all writes for at least a timeout; a follower that campaigns while the leader is "
+    "healthy makes the cluster unavailable again and again for no reason.", leader_stable)
+
+PREVOTE_NO_DISRUPTION = Invariant(
+    "RAFT-PREVOTE-NO-DISRUPTION", "raft",
+    "With PreVote and CheckQuorum on, a follower cut off from every other server for "
+    f"{PREVOTE_ISOLATION_TIMEOUTS} election timeouts and then reconnected does not disturb a healthy leader: "
+    f"for {STABLE_WINDOW_TIMEOUTS} election timeouts after the heal, the same server leads in the same term.",
+    "Ongaro, Consensus: Bridging Theory and Practice (2014), §9.6 (Preventing disruptions when a server "
+    "rejoins the cluster); etcd-raft's PreVote and CheckQuorum",
+    "Without it, a server with a flaky link raises the term each time it comes back and forces an election "
+    "that stops every write in the cluster.", prevote_no_disruption)
+
+CHECKQUORUM_STEPDOWN = Invariant(
+    "RAFT-CHECKQUORUM-STEPDOWN", "raft",
+    f"With CheckQuorum on, a leader cut off from every other server steps down within {STEPDOWN_TIMEOUTS} "
+    f"election timeouts ({STEPDOWN_TIMEOUTS} x 10 ticks) of the cut.",
+    "Ongaro, Consensus: Bridging Theory and Practice (2014), §6.2 (a leader steps down if an election timeout "
+    "elapses without a successful round of heartbeats to a majority); etcd-raft's checkQuorum",
+    "A leader on the minority side of a partition that keeps believing it leads keeps taking requests it "
+    "can never commit, and serves reads that leases or ReadIndex shortcuts may answer stale.",
+    checkquorum_stepdown)
+
+FAULT_FREE: tuple[Invariant, ...] = (LIVENESS, LEADER_STABLE, PREVOTE_NO_DISRUPTION, CHECKQUORUM_STEPDOWN)
+INVARIANTS: tuple[Invariant, ...] = (*SAFETY, *FAULT_FREE)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["EntryView", "NodeView", "ClusterView", "RaftHistory", "LivenessOutcome", "election_label"]
+__all__ = ["EntryView", "NodeView", "ClusterView", "RaftHistory", "LivenessOutcome", "LeaderWatch", "StepDown",
+           "election_label"]
 
 EntryView = tuple[int, str]  # (term, data)
 
@@ -103,3 +104,30 @@ class LivenessOutcome:
     leader: str | None
     proposal_index: int | None
     missing: tuple[str, ...]  # nodes that had not applied the proposal when the bound ran out
+    bound_formula: str = ""  # how the bound was computed from the work to repair
+
+
+@attrs.frozen
+class LeaderWatch:
+    """A fault-free window watched from a healthy leader: ``leader`` of ``term`` at the start,
+    who led (and in which term) at the end, and which servers started an election meanwhile.
+    ``isolated`` names a follower cut off for part of the window (the PreVote probe)."""
+
+    leader: str
+    term: int
+    window_ticks: int
+    leader_after: str | None
+    term_after: int
+    campaigners: tuple[str, ...] = ()
+    isolated: str | None = None
+
+
+@attrs.frozen
+class StepDown:
+    """A leader cut off from every other server, watched for ``bound_ticks``: the tick (counted
+    from the cut) at which it stopped leading, or None if it still led when the bound ran out."""
+
+    leader: str
+    term: int
+    bound_ticks: int
+    stepped_down_after: int | None

@@ -1,0 +1,167 @@
+"""The fault-free phase of a Raft run (TigerBeetle's VOPR: a safety phase full of faults, then a
+liveness phase that heals and demands convergence within a bound). The `converge` command:
+
+1. every fault stops (links healed, crashed servers restarted, no loss); within a bound that grows
+   with the work to repair, a leader accepts a proposal and every server applies it (RAFT-LIVENESS);
+2. the network stays fault-free for a window: nobody campaigns, the leader stays (RAFT-LEADER-STABLE);
+3. with PreVote and CheckQuorum on, one follower is cut off and comes back: the leader must stay
+   (RAFT-PREVOTE-NO-DISRUPTION);
+4. with CheckQuorum on, the leader is cut off: it must step down in time (RAFT-CHECKQUORUM-STEPDOWN).
+
+The harness runs each step; spec/raft judges what it saw.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from impl.raft.messages import Entry
+from impl.raft.node import RaftNode
+from impl.sim.network import NetworkFaults
+from spec.raft import (
+    CHECKQUORUM_STEPDOWN, LEADER_STABLE, LIVENESS, PREVOTE_ISOLATION_TIMEOUTS, PREVOTE_NO_DISRUPTION,
+    STABLE_WINDOW_TIMEOUTS, STEPDOWN_TIMEOUTS, LeaderWatch, LivenessOutcome, StepDown, liveness_bound_ticks,
+)
+
+if TYPE_CHECKING:
+    from checks.raft.cluster import RaftCluster
+
+__all__ = ["converge", "CONVERGE_MARKER"]
+
+CONVERGE_MARKER = "converge"
+_CAMPAIGNING = ("pre-candidate", "candidate")
+
+
+def converge(cluster: RaftCluster) -> LivenessOutcome:
+    """Heal everything, then run the four checks above in order; the first that fails raises."""
+    _stop_faults(cluster)
+    outcome = _progress(cluster)
+    _judge(cluster, LIVENESS, outcome)
+    watch = _watch_leader(cluster, outcome.leader, STABLE_WINDOW_TIMEOUTS * _timeout(cluster))
+    _judge(cluster, LEADER_STABLE, watch)
+    options = cluster.options
+    if options.pre_vote and options.check_quorum:
+        _judge(cluster, PREVOTE_NO_DISRUPTION, _rejoin_follower(cluster, outcome.leader))
+    if options.check_quorum:
+        _judge(cluster, CHECKQUORUM_STEPDOWN, _cut_off_leader(cluster, outcome.leader))
+    return outcome
+
+
+def _judge(cluster: RaftCluster, invariant, observed) -> None:
+    problems = invariant.predicate(observed)
+    if problems:
+        cluster.fail(invariant, problems[0])
+
+
+def _timeout(cluster: RaftCluster) -> int:
+    return cluster.options.raft_config().election_timeout_ticks
+
+
+def _stop_faults(cluster: RaftCluster) -> None:
+    world = cluster.world
+    world.network.heal()
+    world.network.faults = NetworkFaults()
+    for node_id in cluster.ids:
+        if not world.up(node_id):
+            world.restart(node_id)
+    world.trace.record(world.now, "heal", None, "faults stop: links healed, nodes restarted, no loss")
+
+
+# ----- 1. progress (RAFT-LIVENESS) ------------------------------------------------------------
+
+def _bound(cluster: RaftCluster) -> tuple[int, str]:
+    logs = [cluster.world.nodes[n].log.all() for n in cluster.ids]
+    longest = max(len(log) for log in logs)
+    terms = len({entry.term for log in logs for entry in log})
+    per_message = cluster.options.max_entries
+    ticks = liveness_bound_ticks(_timeout(cluster), longest, terms, per_message)
+    return ticks, (f"20 election timeouts + 2 x (ceil({longest + 1} entries / {per_message} a message) + "
+                   f"{terms} terms)")
+
+
+def _progress(cluster: RaftCluster) -> LivenessOutcome:
+    bound, formula = _bound(cluster)
+    world = cluster.world
+    leader, index, term = None, None, None
+    for _ in range(bound):
+        world.tick()
+        current = _current_leader(cluster)
+        if current is not None and (index is None or world.nodes[current].term != term):
+            node = world.nodes[current]
+            output, accepted = node.propose(CONVERGE_MARKER)
+            world.apply(current, output)
+            if accepted is not None:
+                leader, index, term = current, accepted, node.term
+        if index is not None and not _missing(cluster, index, term):
+            return LivenessOutcome(bound, leader, index, (), formula)
+    missing = _missing(cluster, index, term) if index else tuple(cluster.ids)
+    return LivenessOutcome(bound, leader, index, missing, formula)
+
+
+def _current_leader(cluster: RaftCluster) -> str | None:
+    live = [cluster.world.nodes[n] for n in cluster.ids if cluster.world.up(n)]
+    top_term = max(node.term for node in live)
+    leaders = [node.id for node in live if node.role == "leader" and node.term == top_term]
+    return leaders[0] if leaders else None
+
+
+def _missing(cluster: RaftCluster, index: int, term: int) -> tuple[str, ...]:
+    marker = Entry(term, CONVERGE_MARKER)
+    return tuple(node_id for node_id in cluster.ids if not _has_applied(cluster.world.nodes[node_id], index, marker))
+
+
+def _has_applied(node: RaftNode, index: int, entry: Entry) -> bool:
+    return node.applied_index >= index and node.log.last_index >= index and node.log.entry(index) == entry
+
+
+# ----- 2. and 3. a leader that must stay (RAFT-LEADER-STABLE, RAFT-PREVOTE-NO-DISRUPTION) -------
+
+def _watch_leader(cluster: RaftCluster, leader: str, ticks: int, isolated: str | None = None) -> LeaderWatch:
+    world = cluster.world
+    term = world.nodes[leader].term
+    campaigners: set[str] = set()
+    for _ in range(ticks):
+        world.tick()
+        campaigners |= {n for n in cluster.ids if world.nodes[n].role in _CAMPAIGNING}
+    after = _current_leader(cluster)
+    top_term = max(world.nodes[n].term for n in cluster.ids)
+    return LeaderWatch(leader, term, ticks, after, top_term, tuple(sorted(campaigners)), isolated)
+
+
+def _rejoin_follower(cluster: RaftCluster, leader: str) -> LeaderWatch:
+    """Cut the last follower off long enough to time out, heal, and watch the leader."""
+    follower = [n for n in cluster.ids if n != leader][-1]
+    world = cluster.world
+    term = world.nodes[leader].term
+    _cut(cluster, follower, "PreVote probe: a follower cut off")
+    for _ in range(PREVOTE_ISOLATION_TIMEOUTS * _timeout(cluster)):
+        world.tick()
+    world.network.heal()
+    world.trace.record(world.now, "heal", None, f"PreVote probe: {follower} rejoins")
+    watch = _watch_leader(cluster, leader, STABLE_WINDOW_TIMEOUTS * _timeout(cluster), follower)
+    return LeaderWatch(leader, term, watch.window_ticks, watch.leader_after, watch.term_after, (), follower)
+
+
+# ----- 4. a leader that must go (RAFT-CHECKQUORUM-STEPDOWN) ---------------------------------
+
+def _cut_off_leader(cluster: RaftCluster, leader: str) -> StepDown:
+    """The steps before kept ``leader`` leading (or failed): cut it off and count the ticks."""
+    world = cluster.world
+    term = world.nodes[leader].term
+    bound = STEPDOWN_TIMEOUTS * _timeout(cluster)
+    _cut(cluster, leader, "CheckQuorum probe: the leader cut off")
+    stepped_down_after = None
+    for tick in range(1, bound + 1):
+        world.tick()
+        if world.nodes[leader].role != "leader" or world.nodes[leader].term != term:
+            stepped_down_after = tick
+            break
+    world.network.heal()
+    world.trace.record(world.now, "heal", None, "CheckQuorum probe over")
+    return StepDown(leader, term, bound, stepped_down_after)
+
+
+def _cut(cluster: RaftCluster, node_id: str, why: str) -> None:
+    world = cluster.world
+    world.network.partition([[node_id], [n for n in cluster.ids if n != node_id]])
+    world.trace.record(world.now, "partition", None, f"{why}: {node_id} | the rest")
