@@ -51,9 +51,13 @@ class CheckResult:
     seed: int | None
     report: str | None
     note: str | None = None  # e.g. an unmet `expect` line; shown on stderr, not part of --json
+    # What happened to the messages of the run replayed (a replay, or a check's counterexample):
+    # {"sent"|"delivered"|"dropped"|"rejected": {kind: count}}; None where nothing was replayed.
+    messages: dict | None = None
+    trace: tuple[str, ...] = ()  # the numbered trace of a replay, for `kinv replay --trace`; not in --json
 
     def as_json(self) -> dict:
-        return attrs.asdict(self, filter=lambda field, _: field.name != "note")
+        return attrs.asdict(self, filter=lambda field, _: field.name not in ("note", "trace"))
 
 
 class Area(Protocol):

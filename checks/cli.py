@@ -71,6 +71,8 @@ def _build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path, metavar="FILE")
     replay.add_argument("--bug", metavar="NAME")
     replay.add_argument("--report", type=Path, metavar="DIR")
+    replay.add_argument("--trace", nargs="?", const="-", metavar="FILE",
+                        help="print the numbered trace of the run (or write it to FILE), whether it held or not")
     replay.add_argument("--json", action="store_true")
     replay.set_defaults(func=_cmd_replay)
 
@@ -162,11 +164,24 @@ def _cmd_replay(args: argparse.Namespace, console: Console) -> int:
     bug = _resolve_bug(args.bug, [area_name])
     result = load_area(area_name).replay(text, str(args.file), bug, args.report)
     _print_result(result, args.json, console, replayed=True)
+    if args.trace is not None:
+        _write_trace(result.trace, args.trace)
     if result.note:  # a failed `expect` line: notes of state assertions already name file and line
         where = "" if result.note.startswith(f"{args.file}:") else f"{args.file}: "
         print(f"kinv: {where}{result.note}", file=sys.stderr)
         return EXIT_VIOLATED
     return EXIT_VIOLATED if result.result == "violated" else EXIT_HELD
+
+
+def _write_trace(lines: tuple[str, ...], destination: str) -> None:
+    text = "\n".join(lines) + "\n"
+    if destination == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(destination).write_text(text)
+    except OSError as error:
+        raise InputError(f"{destination}: cannot write the trace: {error}") from None
 
 
 def _cmd_bugs(args: argparse.Namespace, console: Console) -> int:

@@ -15,7 +15,8 @@ from impl.catalog import Bug
 from impl.sim.trace import TraceEvent
 from spec.invariant import Invariant
 
-__all__ = ["Counterexample", "render_markdown", "render_mermaid", "write_report", "SCENARIO_NAME", "REPORT_NAME"]
+__all__ = ["Counterexample", "render_markdown", "render_mermaid", "write_report", "numbered_trace", "SCENARIO_NAME",
+           "REPORT_NAME"]
 
 SCENARIO_NAME = "counterexample.scenario"
 REPORT_NAME = "report.md"
@@ -38,8 +39,9 @@ class Counterexample:
     details: str | None = None  # the traceback of an IMPL-EXCEPTION
 
 
-def _numbered_trace(trace: tuple[TraceEvent, ...]) -> list[str]:
-    skipped = max(0, len(trace) - TRACE_LINES_MAX)
+def numbered_trace(trace: tuple[TraceEvent, ...], lines_max: int | None = None) -> list[str]:
+    """One numbered line per event; beyond ``lines_max``, the tail (what explains a failure)."""
+    skipped = max(0, len(trace) - lines_max) if lines_max is not None else 0
     lines = [f"({skipped} earlier events omitted)"] if skipped else []
     lines += [f"{number:>4}. {event.line()}" for number, event in enumerate(trace, start=1) if number > skipped]
     return lines
@@ -82,7 +84,7 @@ def render_markdown(cx: Counterexample, replay_command: str) -> str:
     parts += [f"## Shrunk steps ({len(cx.steps)})", ""] + [f"{i}. `{s}`" for i, s in enumerate(cx.steps, 1)] + [""]
     parts += ["## State at the failure", "", "```"] + list(cx.state) + ["```", ""]
     parts += ["## Sequence diagram", "", "```mermaid", render_mermaid(cx.trace, cx.participants), "```", ""]
-    parts += ["## Trace", "", "```"] + _numbered_trace(cx.trace) + ["```", ""]
+    parts += ["## Trace", "", "```"] + numbered_trace(cx.trace, TRACE_LINES_MAX) + ["```", ""]
     parts += ["## Replay", "", f"`{SCENARIO_NAME}` in this folder runs to the same failure:", "",
               f"    {replay_command}", ""]
     return "\n".join(parts)

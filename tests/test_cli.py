@@ -65,10 +65,33 @@ def test_replay_json_and_report(tmp_path, capsys):
                           "--report", str(tmp_path / "r"), "--json")
     row = json.loads(out)
     assert code == 1 and row["result"] == "violated" and row["invariant"] == "RAFT-APPLIED-IS-COMMITTED"
-    assert set(row) == {"area", "bug", "result", "invariant", "examples", "steps", "seconds", "seed", "report"}
+    assert set(row) == {"area", "bug", "result", "invariant", "examples", "steps", "seconds", "seed", "report",
+                        "messages"}
+    assert row["messages"]["delivered"]["AppendEntries"] > 0 and row["messages"]["rejected"]["RequestVoteReply"] > 0
     report = (tmp_path / "r" / "report.md").read_text()
     assert "```mermaid" in report and "## Shrunk steps" in report
     # the written counterexample replays to the same violation
     code, out, _ = _run(capsys, "replay", str(tmp_path / "r" / "counterexample.scenario"),
                         "--bug", "figure8-commit-previous-term", "--json")
     assert code == 1 and json.loads(out)["invariant"] == "RAFT-APPLIED-IS-COMMITTED"
+
+
+def test_replay_trace_prints_or_writes_the_trace_of_a_run_that_holds(tmp_path, capsys):
+    scenario = tmp_path / "s.scenario"
+    scenario.write_text("cluster 3 seed=1\ncampaign n1\nstabilize\nexpect held\n")
+    code, out, _ = _run(capsys, "replay", str(scenario), "--trace")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("held") and lines[1].startswith("   1. t=0")
+    assert any("role      n1       candidate -> leader t1" in line for line in lines)
+    code, out, _ = _run(capsys, "replay", str(scenario), "--trace", str(tmp_path / "trace.txt"), "--json")
+    assert code == 0 and json.loads(out)["messages"]["sent"] == {"AppendEntries": 2, "AppendEntriesReply": 2,
+                                                                 "RequestVote": 2, "RequestVoteReply": 2}
+    assert (tmp_path / "trace.txt").read_text().splitlines() == lines[1:]
+
+
+def test_a_line_that_does_nothing_is_an_input_error(tmp_path, capsys):
+    scenario = tmp_path / "s.scenario"
+    scenario.write_text("cluster 3 seed=1\ncrash n2\ncrash n2\n")
+    code, _, err = _run(capsys, "replay", str(scenario))
+    assert code == 2 and err.strip() == (f"kinv: {scenario}:3: crash n2: n2 is already down "
+                                         "(mark the line `maybe` if that is expected)")

@@ -8,7 +8,7 @@ from checks.area import CheckRequest, CheckResult, default_report_dir
 from checks.etcd.cluster import EtcdCluster, InvariantViolated
 from checks.etcd.scenario import load, run
 from checks.etcd.search import search
-from checks.report import Counterexample, write_report
+from checks.report import Counterexample, numbered_trace, write_report
 from impl.catalog import Bug
 from impl.etcd.parts import EtcdParts
 
@@ -55,11 +55,14 @@ def _result(bug: Bug | None, outcome_violation: InvariantViolated | None, cluste
             examples: int, steps: int | None, seconds: float, seed: int | None, folder: Path | None,
             note: str | None = None) -> CheckResult:
     bug_name = bug.name if bug else None
+    replayed = {} if cluster is None else {"messages": cluster.world.counts.as_json(),
+                                           "trace": tuple(numbered_trace(tuple(cluster.world.trace.events)))}
     if outcome_violation is None:
-        return CheckResult("etcd", bug_name, "held", None, examples, steps, seconds, seed, None, note=note)
+        return CheckResult("etcd", bug_name, "held", None, examples, steps, seconds, seed, None, note=note,
+                           **replayed)
     write_report(counterexample_of(cluster, outcome_violation, bug, seed), folder)
     return CheckResult("etcd", bug_name, "violated", outcome_violation.invariant.id, examples,
-                       len(cluster.lines) - 1, seconds, seed, str(folder), note=note)
+                       len(cluster.lines) - 1, seconds, seed, str(folder), note=note, **replayed)
 
 
 class EtcdArea:

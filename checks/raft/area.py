@@ -8,7 +8,7 @@ from checks.area import CheckRequest, CheckResult, default_report_dir
 from checks.raft.cluster import InvariantViolated, RaftCluster
 from checks.raft.scenario import load, run
 from checks.raft.search import search
-from checks.report import Counterexample, write_report
+from checks.report import Counterexample, numbered_trace, write_report
 from impl.catalog import Bug
 from impl.raft.node import RaftNode
 from impl.raft.storage import durable_log
@@ -58,21 +58,24 @@ class RaftArea:
         folder = request.report_dir or default_report_dir("raft", request.bug, request.seed)
         write_report(cx, folder)
         return CheckResult("raft", bug_name, "violated", outcome.violation.invariant.id, outcome.examples,
-                           len(cx.steps), round(outcome.seconds, 1), request.seed, str(folder))
+                           len(cx.steps), round(outcome.seconds, 1), request.seed, str(folder),
+                           messages=outcome.cluster.world.counts.as_json())
 
     def replay(self, text: str, filename: str, bug: Bug | None, report_dir: Path | None) -> CheckResult:
         scenario = load(text, filename)
         outcome = run(scenario, _node_class(bug))
         bug_name = bug.name if bug else None
         steps = len(outcome.cluster.lines) - 1
+        world = outcome.cluster.world
+        replayed = {"note": outcome.expectation_failure, "messages": world.counts.as_json(),
+                    "trace": tuple(numbered_trace(tuple(world.trace.events)))}
         if outcome.violation is None:
-            return CheckResult("raft", bug_name, "held", None, 1, steps, 0.0, None, None,
-                               note=outcome.expectation_failure)
+            return CheckResult("raft", bug_name, "held", None, 1, steps, 0.0, None, None, **replayed)
         cx = counterexample_of(outcome.cluster, outcome.violation, bug, None)
         folder = report_dir or default_report_dir("raft", bug, None)
         write_report(cx, folder)
         return CheckResult("raft", bug_name, "violated", outcome.violation.invariant.id, 1, steps, 0.0, None,
-                           str(folder), note=outcome.expectation_failure)
+                           str(folder), **replayed)
 
 
 AREA = RaftArea()

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from impl.sim.counts import MessageCounts
 from impl.sim.disk import Disk
 from impl.sim.network import Envelope, Network, NetworkFaults
 from impl.sim.trace import TraceRecorder
@@ -63,6 +64,7 @@ class World:
         self.nodes: dict[str, Node | None] = {n: factory(n, self.node_ids, self.disks[n], self.rng)
                                               for n in self.node_ids}
         self.delivered_count = 0
+        self.counts = MessageCounts()
         self.incarnations = {n: 0 for n in self.node_ids}  # restarts so far, per node
         # Called after every change of state (a node's output, a crash, a restart), so that a
         # checker sees every intermediate state, not just the state between commands.
@@ -88,6 +90,9 @@ class World:
             outcomes = self.network.send(node_id, dst, message, self.now, self.rng)
             for outcome in outcomes:
                 kind = "send" if outcome.startswith("#") else "drop"
+                self.counts.sent(message)
+                if kind == "drop":
+                    self.counts.count("dropped", message)
                 self.trace.record(self.now, kind, node_id, f"{describe(message)} {outcome}", peer=dst)
         self._changed()
 
@@ -97,19 +102,23 @@ class World:
         text = f"{describe(envelope.message)} #{envelope.id}"
         if node is None or not self.network.link_open(envelope.src, envelope.dst):
             why = "receiver down" if node is None else "partitioned"
+            self.counts.count("dropped", envelope.message)
             self.trace.record(self.now, "drop", envelope.src, f"{text} ({why})", peer=envelope.dst)
             return
         self.trace.record(self.now, "deliver", envelope.src, text, peer=envelope.dst)
         self.delivered_count += 1
+        self.counts.count("delivered", envelope.message)
         self.apply(envelope.dst, node.step(envelope.src, envelope.message))
 
     def drop(self, envelope: Envelope) -> None:
         self.network.remove(envelope)
+        self.counts.count("dropped", envelope.message)
         self.trace.record(self.now, "drop", envelope.src, f"{describe(envelope.message)} #{envelope.id}",
                           peer=envelope.dst)
 
     def duplicate(self, envelope: Envelope) -> None:
         copy = self.network.duplicate(envelope, self.now)
+        self.counts.count("sent", envelope.message)  # the network sends it twice
         self.trace.record(self.now, "duplicate", envelope.src, f"{describe(envelope.message)} #{copy.id}",
                           peer=envelope.dst)
 
