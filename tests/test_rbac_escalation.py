@@ -80,6 +80,40 @@ def test_impersonation():
     assert not guard.can_impersonate(ivy, UserInfo("bob"))
 
 
+def _switcher_guard(extra_rules=()):
+    """A namespaced Role naming impersonate on users, groups and service accounts, bound in ns."""
+    role = Role("Role", "switcher", "ns", rules=(R(["impersonate"], ["users", "groups", "serviceaccounts"]),) + extra_rules)
+    binding = Binding("RoleBinding", "switcher", RoleRef("Role", "switcher"), (Subject("User", "eve"),), "ns")
+    return EscalationGuard(RBACAuthorizer(Policy((role,), (binding,))))
+
+
+def test_a_rolebinding_never_grants_impersonation_of_users_or_groups():
+    """The impersonation filter asks for users and groups with no namespace, so only a
+    ClusterRoleBinding can grant them, whatever namespace the impersonated request goes to."""
+    guard, eve = _switcher_guard(), UserInfo.authenticated("eve")
+    for namespace in ("", "ns", "other"):
+        assert not guard.can_impersonate(eve, UserInfo("alice"), namespace)
+        assert not guard.can_impersonate(eve, UserInfo("system:serviceaccount:ns:robot", ("system:masters",)), namespace)
+    # A service account is asked in its own namespace: the RoleBinding of that namespace grants it.
+    assert guard.can_impersonate(eve, UserInfo("system:serviceaccount:ns:robot"), "other")
+    assert not guard.can_impersonate(eve, UserInfo("system:serviceaccount:other:robot"), "ns")
+
+
+def test_uid_and_extras_are_asked_in_authentication_k8s_io():
+    guard = _switcher_guard()
+    asked = guard.impersonation_requests(UserInfo("eve"), UserInfo("alice", ("devs",)), "ns", uid="42",
+                                         extra=(("scopes", "view"),))
+    assert [(r.api_group, r.resource, r.subresource, r.name, r.namespace) for r in asked] == [
+        ("", "users", "", "alice", ""), ("", "groups", "", "devs", ""),
+        ("authentication.k8s.io", "uids", "", "42", ""), ("authentication.k8s.io", "userextras", "scopes", "view", "")]
+    holder = Role("ClusterRole", "all", rules=(R(["impersonate"], ["users", "groups"]),
+                                               R(["impersonate"], ["uids", "userextras/scopes"], ["authentication.k8s.io"])))
+    crb = Binding("ClusterRoleBinding", "all", RoleRef("ClusterRole", "all"), (Subject("User", "eve"),))
+    guard = EscalationGuard(RBACAuthorizer(Policy((holder,), (crb,))))
+    assert guard.can_impersonate(UserInfo("eve"), UserInfo("alice"), uid="42", extra=(("scopes", "view"),))
+    assert not guard.can_impersonate(UserInfo("eve"), UserInfo("alice"), extra=(("other", "x"),))
+
+
 # --- the escalations analysis -------------------------------------------------------------------
 
 def test_transitive_escalation_reaches_a_fixpoint():

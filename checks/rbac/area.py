@@ -1,17 +1,20 @@
 """The ``rbac`` area of ``kinv check``.
 
-A run has three phases, stopping at the first violation:
+A run checks every property on the sample world, then on worlds Hypothesis generates from the
+seed, stopping at the first violation. On each world:
 
-1. the equivalence proof (RBAC-MATCHES-MODEL) on the sample world's policy, which has the shape
-   of the default admin/edit/view roles;
-2. the chain properties on the sample world: RBAC-NEVER-DENIES, RBAC-CHAIN-FIRST-DECISIVE and
-   RBAC-NODE-OWN-OBJECTS proved by z3 over the world's finite universe (every name the policy,
-   node graph, Node rules and webhook mention plus a fresh value per field; see
-   ``checks.rbac.properties``), then RBAC-NO-ESCALATION and RBAC-IMPERSONATION-AUTHORIZED checked
-   over a grid of identities and bindings;
-3. the equivalence proof on policies Hypothesis generates from the seed, as many as the budget
-   buys (``EXAMPLES_PER_SECOND``; the count, not the clock, bounds the search, so a seed and
-   budget give the same run every time).
+1. the equivalence proof (RBAC-MATCHES-MODEL) on its policy;
+2. RBAC-NEVER-DENIES, RBAC-CHAIN-FIRST-DECISIVE and RBAC-NODE-OWN-OBJECTS proved by z3 over the
+   world's finite universe (every name the policy, node graph, Node rules and webhook mention
+   plus a fresh value per field; see ``checks.rbac.properties``);
+3. RBAC-IDENTITY-GROUPS, RBAC-NO-ESCALATION and RBAC-IMPERSONATION-AUTHORIZED checked over a grid
+   of credentials, identities, roles and bindings (``checks.rbac.privileges``).
+
+The sample world has the shape of the default admin/edit/view roles; a generated world is a small
+policy of corner cases with a role of escalation and impersonation powers bound in it, and a
+small node graph (``checks.rbac.strategies.worlds``). As many are generated as the budget buys
+(``EXAMPLES_PER_SECOND``; the count, not the clock, bounds the search, so a seed and budget give
+the same run every time).
 
 A violation writes ``report.md`` and ``policy.yaml`` to the report folder; the report carries the
 ``kinv rbac can-i`` line that asks the reference the same question.
@@ -32,15 +35,15 @@ from checks.rbac.components import Components
 from checks.rbac.equivalence import Mismatch, prove_equivalent
 from checks.rbac.properties import Violation, check_world
 from checks.rbac.report import write_report
-from checks.rbac.strategies import policies
-from checks.rbac.world import sample_world
+from checks.rbac.strategies import worlds
+from checks.rbac.world import World, sample_world
 from impl.apiserver.authz.rbac import Policy
 from impl.catalog import Bug
 
-__all__ = ["AREA", "RbacArea", "EXAMPLES_PER_SECOND", "search_generated"]
+__all__ = ["AREA", "RbacArea", "EXAMPLES_PER_SECOND", "search_generated", "check_everything"]
 
-EXAMPLES_PER_SECOND = 40  # about what one core proves per second; the budget buys this many
-EXAMPLES_MIN, EXAMPLES_MAX = 50, 50_000
+EXAMPLES_PER_SECOND = 5  # generated worlds one shared core checks per second, every property on each
+EXAMPLES_MIN, EXAMPLES_MAX = 20, 10_000
 
 
 @attrs.frozen
@@ -57,23 +60,36 @@ class _Stop(Exception):
     pass
 
 
-def search_generated(components: Components, examples_max: int, seed: int, progress=None) -> tuple[int, Found | None]:
-    """Prove equivalence on up to ``examples_max`` generated policies; shrink the first failure."""
+def check_everything(world: World, components: Components) -> Found | None:
+    """Every property on one world: the equivalence proof first, then the chain and grid properties."""
+    mismatch = prove_equivalent(components.authorizer(world.policy))
+    if mismatch is not None:
+        return Found("RBAC-MATCHES-MODEL", world.policy, mismatch=mismatch)
+    violation = check_world(world, components)
+    if violation is not None:
+        return Found(violation.invariant, world.policy, violation=violation)
+    return None
+
+
+def search_generated(components: Components, examples_max: int, seed: int, progress=None,
+                     shrink: bool = True) -> tuple[int, Found | None]:
+    """Check every property on up to ``examples_max`` generated worlds; shrink the first failure
+    (unless ``shrink`` is false: then the first failure as drawn)."""
     without_local_constants()
     count, failing = [0], []
     started = monotonic_seconds()
 
     @hypothesis_seed(seed)
     @settings(max_examples=examples_max, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck), phases=(Phase.generate, Phase.shrink))
-    @given(policies())
-    def prove(policy: Policy) -> None:
+              suppress_health_check=list(HealthCheck), phases=(Phase.generate, Phase.shrink)[:2 if shrink else 1])
+    @given(worlds())
+    def prove(world: World) -> None:
         count[0] += 1
         if progress is not None:
             progress(count[0], monotonic_seconds() - started)  # display only
-        mismatch = prove_equivalent(components.authorizer(policy))
-        if mismatch is not None:
-            failing.append(Found("RBAC-MATCHES-MODEL", policy, mismatch=mismatch))
+        found = check_everything(world, components)
+        if found is not None:
+            failing.append(found)
             raise _Stop()
 
     with reporting.with_reporter(lambda *_: None):
@@ -87,20 +103,10 @@ def search_generated(components: Components, examples_max: int, seed: int, progr
 class RbacArea:
     name = "rbac"
 
-    def _world_phase(self, components: Components) -> Found | None:
-        world = sample_world()
-        mismatch = prove_equivalent(components.authorizer(world.policy))
-        if mismatch is not None:
-            return Found("RBAC-MATCHES-MODEL", world.policy, mismatch=mismatch)
-        violation = check_world(world, components)
-        if violation is not None:
-            return Found(violation.invariant, world.policy, violation=violation)
-        return None
-
     def check(self, request: CheckRequest) -> CheckResult:
         started = monotonic_seconds()
         components = Components.with_bug(request.bug)
-        found = self._world_phase(components)
+        found = check_everything(sample_world(), components)
         examples = 1
         if found is None:
             budget = min(max(int(request.budget_seconds * EXAMPLES_PER_SECOND), EXAMPLES_MIN), EXAMPLES_MAX)

@@ -10,6 +10,7 @@ import attrs
 
 from impl.apiserver.authz.chain import UnionAuthorizer
 from impl.apiserver.authz.escalation import EscalationGuard
+from impl.apiserver.authz.identity import Authenticator
 from impl.apiserver.authz.node import NodeAuthorizer
 from impl.apiserver.authz.rbac import Policy, RBACAuthorizer, RbacSemantics
 from impl.catalog import Bug
@@ -17,7 +18,7 @@ from impl.catalog import Bug
 __all__ = ["Components"]
 
 _SLOTS = (("semantics", RbacSemantics), ("rbac", RBACAuthorizer), ("chain", UnionAuthorizer),
-          ("node", NodeAuthorizer), ("guard", EscalationGuard))
+          ("node", NodeAuthorizer), ("guard", EscalationGuard), ("authenticator", Authenticator))
 
 
 @attrs.frozen
@@ -27,6 +28,7 @@ class Components:
     chain: type = UnionAuthorizer
     node: type = NodeAuthorizer
     guard: type = EscalationGuard
+    authenticator: type = Authenticator
 
     @classmethod
     def with_bug(cls, bug: Bug | None) -> "Components":

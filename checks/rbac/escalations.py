@@ -3,7 +3,7 @@
 Direct findings (the classic list of rbac-police, KubiScan and krane): a subject can
 
 - read secrets cluster-wide (get/list/watch secrets through a ClusterRoleBinding);
-- impersonate users, groups or service accounts;
+- impersonate users or groups (cluster-wide only: a RoleBinding never grants it) or service accounts;
 - ``bind`` or ``escalate`` roles; create or patch (Cluster)RoleBindings;
 - use ``nodes/proxy`` (kubelet API) or ``pods/exec``; mint ``serviceaccounts/token``;
 - create pods or workloads in a namespace with a service account more powerful than the subject
@@ -45,8 +45,12 @@ class Risk:
 RISKS: tuple[Risk, ...] = (
     Risk("secrets-cluster-wide", "read secrets in every namespace", ("get", "list", "watch"),
          (("", "secrets", ""),), cluster_wide_only=True),
-    Risk("impersonate", "impersonate users, groups or service accounts", ("impersonate",),
-         (("", "users", ""), ("", "groups", ""), ("", "serviceaccounts", ""))),
+    # Users, groups, uids and extras are impersonated with no namespace, so only a ClusterRoleBinding
+    # grants it; a service account is asked in its own namespace (impersonation.go).
+    Risk("impersonate", "impersonate users or groups", ("impersonate",),
+         (("", "users", ""), ("", "groups", ""), ("authentication.k8s.io", "uids", ""),
+          ("authentication.k8s.io", "userextras", "*")), cluster_wide_only=True),
+    Risk("impersonate-serviceaccounts", "impersonate service accounts", ("impersonate",), (("", "serviceaccounts", ""),)),
     Risk("bind", "bind roles it does not hold", ("bind",), ((RBAC_GROUP, "roles", ""), (RBAC_GROUP, "clusterroles", ""))),
     Risk("escalate", "write roles with permissions it does not hold", ("escalate",),
          ((RBAC_GROUP, "roles", ""), (RBAC_GROUP, "clusterroles", ""))),

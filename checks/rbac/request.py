@@ -62,6 +62,10 @@ _BUILTINS: tuple[tuple[str, str, bool, tuple[str, ...]], ...] = (
     ("endpointslices", "discovery.k8s.io", True, ("endpointslice",)),
     ("events", "events.k8s.io", True, ()),
     ("apiservices", "apiregistration.k8s.io", False, ("apiservice",)),
+    # What impersonation is authorized on (impersonation.go): no API serves these, and every one but
+    # serviceaccounts is asked with no namespace, so only a ClusterRoleBinding grants it.
+    ("users", "", False, ("user",)), ("groups", "", False, ("group",)),
+    ("uids", "authentication.k8s.io", False, ("uid",)), ("userextras", "authentication.k8s.io", False, ()),
 )
 
 BUILTIN_RESOURCES: dict[str, ResourceType] = {}

@@ -8,12 +8,15 @@ subjects, and ClusterRoles that aggregate each other in chains (``admin`` <- ``e
 
 from __future__ import annotations
 
+import attrs
 from hypothesis import strategies as st
 
+from checks.rbac.world import World
+from impl.apiserver.authz.node import NodeGraph, PodRefs
 from impl.apiserver.authz.rbac import Policy
-from impl.apiserver.authz.types import Binding, LabelSelector, PolicyRule, Role, RoleRef, Subject
+from impl.apiserver.authz.types import RBAC_GROUP, Binding, LabelSelector, PolicyRule, Role, RoleRef, Subject
 
-__all__ = ["rules", "policies", "NAMESPACES", "ROLE_NAMES"]
+__all__ = ["rules", "policies", "worlds", "NAMESPACES", "ROLE_NAMES", "POWER_RULES", "NODES"]
 
 VERBS = ("get", "list", "create", "watch", "*")
 API_GROUPS = ("", "apps", "*")
@@ -94,3 +97,55 @@ def policies(draw) -> Policy:
     roles = {(r.namespace, r.name): r for r in draw(st.lists(_role(), max_size=2))}
     bindings = [draw(_binding(i)) for i in range(draw(st.integers(1, 4)))]
     return Policy(tuple(cluster_roles) + tuple(roles.values()), tuple(bindings))
+
+
+# What escalation and impersonation hinge on: writing roles and bindings, bind, escalate and
+# impersonate, wide and narrowed by name, so a generated world gives the grid checks work.
+POWER_RULES = (
+    PolicyRule(("impersonate",), ("",), ("users", "groups")),
+    PolicyRule(("impersonate",), ("",), ("users",), ("alice",)),
+    PolicyRule(("impersonate",), ("",), ("groups",), ("devs", "system:masters")),
+    PolicyRule(("impersonate",), ("",), ("serviceaccounts",)),
+    PolicyRule(("create", "update"), (RBAC_GROUP,), ("rolebindings",)),
+    PolicyRule(("create",), (RBAC_GROUP,), ("roles", "clusterroles")),
+    PolicyRule(("create",), (RBAC_GROUP,), ("clusterrolebindings",)),
+    PolicyRule(("bind",), (RBAC_GROUP,), ("clusterroles", "roles"), ("view", "edit")),
+    PolicyRule(("bind", "escalate"), (RBAC_GROUP,), ("roles",)),
+    PolicyRule(("*",), (RBAC_GROUP,), ("*",)),
+)
+NODES = ("n1", "n2")
+
+
+@st.composite
+def _powers(draw) -> tuple[Role, Binding]:
+    """One role of power rules, bound once (cluster-wide, or in a namespace)."""
+    rules = tuple(draw(st.lists(st.sampled_from(POWER_RULES), min_size=1, max_size=3, unique=True)))
+    cluster = draw(st.booleans())
+    namespace = "" if cluster else draw(st.sampled_from(NAMESPACES))
+    role = Role("ClusterRole" if cluster or draw(st.booleans()) else "Role", "powers", namespace, rules=rules)
+    if role.kind == "ClusterRole":
+        role = attrs.evolve(role, namespace="")
+    binding = Binding("ClusterRoleBinding" if cluster else "RoleBinding", "powers", RoleRef(role.kind, "powers"),
+                      (draw(_subject(cluster)),), namespace)
+    return role, binding
+
+
+@st.composite
+def _graph(draw) -> NodeGraph:
+    """One or two pods on the two nodes, referencing the names rules use, and a bound volume."""
+    pods = []
+    for index in range(draw(st.integers(1, 2))):
+        pods.append(PodRefs(draw(st.sampled_from(NAMESPACES)), f"pod{index}", draw(st.sampled_from(NODES)),
+                            secrets=tuple(draw(st.lists(st.sampled_from(NAMES), max_size=1))),
+                            configmaps=tuple(draw(st.lists(st.sampled_from(NAMES), max_size=1))),
+                            claims=tuple(draw(st.lists(st.sampled_from(NAMES), max_size=1)))))
+    volumes = tuple(((p.namespace, c), f"pv-{c}") for p in pods[:1] for c in p.claims)
+    return NodeGraph(tuple(pods), volumes)
+
+
+@st.composite
+def worlds(draw):
+    """A generated policy with a role of power rules bound in it, and a small node graph."""
+    policy = draw(policies())
+    role, binding = draw(_powers())
+    return World(Policy(policy.roles + (role,), policy.bindings + (binding,)), draw(_graph()), NODES)

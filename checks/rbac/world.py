@@ -3,7 +3,8 @@
 Its policy has the shape of the default Kubernetes roles: ``admin``, ``edit`` and ``view`` are
 aggregated ClusterRoles built from labelled parts (``admin`` gathers ``edit``, which gathers
 ``view``), bound per namespace with RoleBindings, beside the corner cases a matcher can get
-wrong: ``*/scale``, resourceNames, exact and prefix URLs, a bare ServiceAccount subject. Its
+wrong: ``*/scale``, resourceNames, exact and prefix URLs, a bare ServiceAccount subject, and a
+Role that names ``impersonate`` on users and groups (which only a ClusterRoleBinding grants). Its
 node graph has two pods on two nodes that mount secrets of the same name in different
 namespaces. The chain is the API server's privileged-groups check (system:masters), Node, a
 webhook that forbids the ``contractors`` group to touch secrets (and is unreachable for
@@ -138,6 +139,17 @@ kind: RoleBinding
 metadata: {name: viewers, namespace: team-b}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: devs}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: user-switcher, namespace: team-b}
+rules: [{apiGroups: [""], resources: [users, groups, serviceaccounts], verbs: [impersonate]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: eve-switches-users, namespace: team-b}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: user-switcher}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: eve}]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding

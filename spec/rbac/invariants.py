@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from spec.invariant import Invariant
+from spec.rbac.identity import expected_identity
 
 __all__ = [
     "INVARIANTS", "first_decisive", "rbac_never_denies", "chain_first_decisive", "node_reads_own_objects",
-    "no_escalation", "matches_model", "impersonation_authorized",
+    "no_escalation", "matches_model", "impersonation_authorized", "identity_groups",
 ]
 
 AREA = "rbac"
@@ -62,6 +63,21 @@ def impersonation_authorized(observations: Sequence[tuple[str, str, bool, bool]]
             for requester, target, allowed, holds in observations if allowed and not holds]
 
 
+def identity_groups(observations: Sequence[tuple[str, str, str, tuple[str, ...], str, str, tuple[str, ...]]]) -> list[str]:
+    """Observations: (credential kind, name, namespace, groups it names, how it reads, the user
+    name authentication gave, the groups it gave)."""
+    found = []
+    for kind, name, namespace, claimed, described, user, groups in observations:
+        wanted_user, wanted_groups = expected_identity(kind, name, namespace, claimed)
+        missing, extra = sorted(wanted_groups - set(groups)), sorted(set(groups) - wanted_groups)
+        if user != wanted_user or missing or extra:
+            found.append(f"{described} authenticated as {user} in groups {', '.join(groups) or 'none'}; expected "
+                         f"{wanted_user} in exactly {', '.join(sorted(wanted_groups))}"
+                         + (f" (missing {', '.join(missing)})" if missing else "")
+                         + (f" (extra {', '.join(extra)})" if extra else ""))
+    return found
+
+
 INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         id="RBAC-MATCHES-MODEL", area=AREA,
@@ -107,9 +123,26 @@ INVARIANTS: tuple[Invariant, ...] = (
         predicate=no_escalation),
     Invariant(
         id="RBAC-IMPERSONATION-AUTHORIZED", area=AREA,
-        statement=("A user may act as another identity only if it holds the impersonate verb on that user (or "
-                   "service account) and on every group the impersonated identity claims."),
-        source="Kubernetes documentation, Authenticating (User impersonation)",
-        why="If claimed groups are not checked, whoever may impersonate one user can claim system:masters.",
+        statement=("A user may act as another identity only if it holds the impersonate verb on each attribute it "
+                   "claims: the user (cluster-wide) or the service account (in that account's namespace), every "
+                   "group, the uid and every extra value (cluster-wide). So a RoleBinding can grant impersonation "
+                   "of service accounts of its namespace, never of users or groups, whatever namespace the "
+                   "impersonated request goes to."),
+        source="Kubernetes documentation, Authenticating (User impersonation); k8s.io/apiserver "
+               "pkg/endpoints/filters/impersonation.go (only a ServiceAccount is asked in a namespace)",
+        why="If claimed groups are not checked, or a namespace's RoleBinding grants impersonation of users, whoever "
+            "may impersonate one user can claim system:masters.",
         predicate=impersonation_authorized),
+    Invariant(
+        id="RBAC-IDENTITY-GROUPS", area=AREA,
+        statement=("Authentication gives each kind of identity exactly its groups: a client certificate or token "
+                   "user gets the groups it names plus system:authenticated; a service account NS/NAME is user "
+                   "system:serviceaccount:NS:NAME in system:serviceaccounts, system:serviceaccounts:NS and "
+                   "system:authenticated; a request without credentials is system:anonymous in "
+                   "system:unauthenticated only."),
+        source="Kubernetes documentation, Authenticating (Users in Kubernetes; Service account tokens; Anonymous "
+               "requests); k8s.io/apiserver pkg/authentication/group and pkg/authentication/serviceaccount",
+        why="RBAC bindings name groups: an anonymous request in system:authenticated gets everything bound to "
+            "signed-in users, and a service account in another namespace's group gets that namespace's grants.",
+        predicate=identity_groups),
 )

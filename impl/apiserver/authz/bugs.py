@@ -2,7 +2,7 @@
 
 Read each override next to the method it replaces (named in its docstring). The ``rbac`` area
 plugs an override in by what it subclasses: ``RbacSemantics`` (the matchers), ``RBACAuthorizer``,
-``UnionAuthorizer``, ``NodeAuthorizer`` or ``EscalationGuard``.
+``UnionAuthorizer``, ``NodeAuthorizer``, ``EscalationGuard`` or ``Authenticator``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from collections.abc import Sequence
 
 from impl.apiserver.authz.chain import UnionAuthorizer
 from impl.apiserver.authz.escalation import EscalationGuard
+from impl.apiserver.authz.identity import Authenticator
 from impl.apiserver.authz.node import NodeAuthorizer
 from impl.apiserver.authz.rbac import ALL, RBACAuthorizer, RbacSemantics
-from impl.apiserver.authz.types import Binding, Decision, PolicyRule, Request, Role, UserInfo
+from impl.apiserver.authz.types import (
+    AUTHENTICATED, UNAUTHENTICATED, Binding, Decision, PolicyRule, Request, Role, UserInfo,
+)
 from impl.catalog import Bug
 
 __all__ = ["BUGS"]
@@ -104,11 +107,30 @@ class BindWithoutCoverageCheck(EscalationGuard):
 
 
 class ImpersonateSkipsGroups(EscalationGuard):
-    """Replaces ``can_impersonate``: checks the user being impersonated but not the groups it
-    claims, so permission to act as one user lets you claim ``system:masters``."""
+    """Replaces ``impersonation_requests``: checks the user being impersonated but not the groups
+    it claims, so permission to act as one user lets you claim ``system:masters``."""
 
-    def can_impersonate(self, user: UserInfo, target: UserInfo) -> bool:
-        return super().can_impersonate(user, UserInfo(target.name))
+    def impersonation_requests(self, user: UserInfo, target: UserInfo, namespace: str = "", uid: str = "",
+                               extra=()) -> list[Request]:
+        asked = super().impersonation_requests(user, target, namespace, uid, extra)
+        return [request for request in asked if request.resource != "groups"]
+
+
+class ImpersonateUsersInNamespace(EscalationGuard):
+    """Replaces ``impersonation_namespace``: asks for ``impersonate`` on users and groups in the
+    namespace of the impersonated request, so a RoleBinding in ``team-a`` that grants impersonate
+    on users lets its holder be anyone, ``system:masters`` included, in ``team-a``."""
+
+    def impersonation_namespace(self, resource: str, own_namespace: str, request_namespace: str) -> str:
+        return own_namespace or request_namespace
+
+
+class AnonymousIsAuthenticated(Authenticator):
+    """Replaces ``anonymous_groups``: puts anonymous requests in ``system:authenticated`` too, so
+    every binding meant for signed-in users is open to anyone who can reach the API server."""
+
+    def anonymous_groups(self) -> tuple[str, ...]:
+        return (UNAUTHENTICATED, AUTHENTICATED)
 
 
 BUGS: tuple[Bug, ...] = (
@@ -149,4 +171,12 @@ BUGS: tuple[Bug, ...] = (
         "impersonation checks the user but not the groups it claims",
         "Kubernetes documentation, Authenticating (User impersonation: each impersonated attribute is authorized)",
         ImpersonateSkipsGroups),
+    Bug("impersonate-users-in-namespace", AREA, "RBAC-IMPERSONATION-AUTHORIZED",
+        "impersonation of users and groups is asked in the request's namespace, so a RoleBinding grants it",
+        "k8s.io/apiserver pkg/endpoints/filters/impersonation.go (only a ServiceAccount is asked in a namespace); "
+        "the mistake kube-invariants' own `kinv rbac can-i` made (issue 9)", ImpersonateUsersInNamespace),
+    Bug("anonymous-in-authenticated-group", AREA, "RBAC-IDENTITY-GROUPS",
+        "anonymous requests are also put in system:authenticated",
+        "Kubernetes documentation, Authenticating (Anonymous requests: system:anonymous in system:unauthenticated "
+        "only); k8s.io/apiserver pkg/authentication/group", AnonymousIsAuthenticated),
 )

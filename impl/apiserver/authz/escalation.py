@@ -10,7 +10,9 @@ Sources: kubernetes/kubernetes ``pkg/registry/rbac/escalation_check.go`` and
 - Creating or updating a binding is allowed when the user holds every permission of the role it
   refers to (in the binding's namespace), or may ``bind`` that role.
 - Members of ``system:masters`` skip both checks.
-- ``impersonate`` on ``users``, ``groups`` and ``serviceaccounts`` lets a user act as them.
+- ``impersonate`` on ``users``, ``groups`` and ``serviceaccounts`` (and ``uids``, ``userextras``
+  in authentication.k8s.io) lets a user act as them. Only a service account is asked in a
+  namespace (its own); the rest are asked cluster-wide, so a RoleBinding never grants them.
 
 "Holds" is checked the way Kubernetes does: the new rules are broken into single-verb,
 single-resource, single-name atoms, and each atom must be covered by one rule the user has.
@@ -25,7 +27,9 @@ from impl.apiserver.authz.types import (
     MASTERS, RBAC_GROUP, Binding, PolicyRule, Request, Role, UserInfo, parse_service_account_user,
 )
 
-__all__ = ["EscalationGuard", "breakdown", "rule_covers", "covers", "FULL_AUTHORITY"]
+__all__ = ["EscalationGuard", "breakdown", "rule_covers", "covers", "FULL_AUTHORITY", "AUTHENTICATION_GROUP"]
+
+AUTHENTICATION_GROUP = "authentication.k8s.io"
 
 FULL_AUTHORITY = (
     PolicyRule(verbs=(ALL,), api_groups=(ALL,), resources=(ALL,)),
@@ -113,13 +117,33 @@ class EscalationGuard:
         granted = role.rules if role is not None else ()
         return not covers(self.held_rules(user, binding.namespace), granted)
 
-    def can_impersonate(self, user: UserInfo, target: UserInfo) -> bool:
-        """Acting as ``target`` needs ``impersonate`` on its user (or service account) and on
-        every group it claims (k8s.io/apiserver ``endpoints/filters/impersonation.go``)."""
+    def can_impersonate(self, user: UserInfo, target: UserInfo, namespace: str = "", uid: str = "",
+                        extra: tuple[tuple[str, str], ...] = ()) -> bool:
+        """May ``user`` send a request in ``namespace`` acting as ``target`` (its user name and the
+        groups it claims), with ``uid`` and ``extra`` (key, value) pairs? Every impersonated
+        attribute needs its own ``impersonate`` (k8s.io/apiserver ``endpoints/filters/impersonation.go``)."""
+        wanted = self.impersonation_requests(user, target, namespace, uid, extra)
+        return all(any(True for _ in self.authorizer.grants(request)) for request in wanted)
+
+    def impersonation_requests(self, user: UserInfo, target: UserInfo, namespace: str = "", uid: str = "",
+                               extra: tuple[tuple[str, str], ...] = ()) -> list[Request]:
+        """The filter's checks, one per attribute: the service account (core ``serviceaccounts``,
+        in its namespace) or the user (``users``), each group (``groups``), the uid (``uids``) and
+        each extra value (``userextras``, the key as subresource, both in authentication.k8s.io)."""
         account = parse_service_account_user(target.name)
         if account is not None:
-            first = Request(user=user, verb="impersonate", resource="serviceaccounts", namespace=account[0], name=account[1])
+            asked = [("", "serviceaccounts", "", account[1], account[0])]
         else:
-            first = Request(user=user, verb="impersonate", resource="users", name=target.name)
-        wanted = [first] + [Request(user=user, verb="impersonate", resource="groups", name=g) for g in target.groups]
-        return all(any(True for _ in self.authorizer.grants(request)) for request in wanted)
+            asked = [("", "users", "", target.name, "")]
+        asked += [("", "groups", "", group, "") for group in target.groups]
+        asked += [(AUTHENTICATION_GROUP, "uids", "", uid, "")] if uid else []
+        asked += [(AUTHENTICATION_GROUP, "userextras", key, value, "") for key, value in extra]
+        return [Request(user=user, verb="impersonate", api_group=group, resource=resource, subresource=sub, name=name,
+                        namespace=self.impersonation_namespace(resource, own, namespace))
+                for group, resource, sub, name, own in asked]
+
+    def impersonation_namespace(self, resource: str, own_namespace: str, request_namespace: str) -> str:
+        """Where the filter asks: a service account in its own namespace; users, groups, uids and
+        extras in none, so only a ClusterRoleBinding can grant them, whatever namespace the
+        impersonated request goes to."""
+        return own_namespace if resource == "serviceaccounts" else ""

@@ -124,15 +124,13 @@ class UserInfo:
 
     @classmethod
     def authenticated(cls, name: str, groups: tuple[str, ...] = ()) -> "UserInfo":
-        """A user as the API server sees it after authentication (REFERENCE.md, identities):
+        """A user as the API server sees it after authentication (``identity.Authenticator``):
         every authenticated user is in ``system:authenticated``; a service account is also in
         ``system:serviceaccounts`` and ``system:serviceaccounts:NS``; anonymous is in
         ``system:unauthenticated`` instead."""
-        extra = [UNAUTHENTICATED] if name == ANONYMOUS else [AUTHENTICATED]
-        account = parse_service_account_user(name)
-        if account is not None:
-            extra += ["system:serviceaccounts", f"system:serviceaccounts:{account[0]}"]
-        return cls(name=name, groups=tuple(dict.fromkeys(tuple(groups) + tuple(extra))))
+        from impl.apiserver.authz.identity import Authenticator, credential_for  # identity builds on this module
+
+        return Authenticator().authenticate(credential_for(name, tuple(groups)))
 
 
 @attrs.frozen
