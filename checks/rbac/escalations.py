@@ -4,7 +4,9 @@ Direct findings (the classic list of rbac-police, KubiScan and krane): a subject
 
 - read secrets cluster-wide (get/list/watch secrets through a ClusterRoleBinding);
 - impersonate users or groups (cluster-wide only: a RoleBinding never grants it) or service accounts;
-- ``bind`` or ``escalate`` roles; create or patch (Cluster)RoleBindings;
+- ``bind`` or ``escalate`` roles; create or patch (Cluster)RoleBindings (patch only where the
+  rule names them: patch on ``*`` alone is refused by the escalation check);
+- write mutating or validating admission webhook configurations;
 - use ``nodes/proxy`` (kubelet API) or ``pods/exec``; mint ``serviceaccounts/token``;
 - create pods or workloads in a namespace with a service account more powerful than the subject
   (the pod runs with that account's token).
@@ -40,6 +42,7 @@ class Risk:
     verbs: tuple[str, ...]
     targets: tuple[tuple[str, str, str], ...]  # (api group, resource, subresource)
     cluster_wide_only: bool = False
+    named_only_verbs: tuple[str, ...] = ()  # verbs that count only when the rule names the resource, not by "*"
 
 
 RISKS: tuple[Risk, ...] = (
@@ -54,8 +57,16 @@ RISKS: tuple[Risk, ...] = (
     Risk("bind", "bind roles it does not hold", ("bind",), ((RBAC_GROUP, "roles", ""), (RBAC_GROUP, "clusterroles", ""))),
     Risk("escalate", "write roles with permissions it does not hold", ("escalate",),
          ((RBAC_GROUP, "roles", ""), (RBAC_GROUP, "clusterroles", ""))),
+    # "patch" on "*" is what many controllers hold; the API server's escalation check refuses any
+    # binding change that grants more than the writer holds, so it is no path by itself.
     Risk("write-bindings", "create or patch role bindings", ("create", "update", "patch"),
-         ((RBAC_GROUP, "rolebindings", ""), (RBAC_GROUP, "clusterrolebindings", ""))),
+         ((RBAC_GROUP, "rolebindings", ""), (RBAC_GROUP, "clusterrolebindings", "")), named_only_verbs=("patch",)),
+    # A webhook sees (and a mutating one rewrites) every request it selects, secrets and tokens
+    # included, and can refuse any; whoever writes its configuration steers the cluster.
+    Risk("admission-webhooks", "write admission webhook configurations (see or rewrite every request)",
+         ("create", "update", "patch"), (("admissionregistration.k8s.io", "mutatingwebhookconfigurations", ""),
+                                         ("admissionregistration.k8s.io", "validatingwebhookconfigurations", "")),
+         cluster_wide_only=True),
     Risk("nodes-proxy", "reach the kubelet API through nodes/proxy", ("get", "create"), (("", "nodes", "proxy"),)),
     Risk("pods-exec", "run commands in pods (pods/exec)", ("create", "get"), (("", "pods", "exec"),)),
     Risk("serviceaccount-token", "mint service account tokens", ("create",), (("", "serviceaccounts", "token"),)),
@@ -141,7 +152,8 @@ def _risk_findings(subject: Subject, holdings: _Holdings) -> list[Finding]:
             for index, rule in enumerate(role.rules):
                 names = rule.resource_names or ("",)
                 hits = [(v, t) for v in risk.verbs for t in risk.targets for n in names
-                        if _allows(holdings.authorizer, [rule], v, t[0], t[1], t[2], scope, n)]
+                        if (v not in risk.named_only_verbs or t[1] in rule.resources)
+                        and _allows(holdings.authorizer, [rule], v, t[0], t[1], t[2], scope, n)]
                 if hits:
                     limited = f" (only {', '.join(rule.resource_names)})" if rule.resource_names else ""
                     detail = f"{risk.description}{limited}: {binding.describe()}, rule #{index}"

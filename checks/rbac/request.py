@@ -13,7 +13,13 @@ import attrs
 
 from impl.apiserver.authz.types import Request, UserInfo
 
-__all__ = ["ResourceType", "BUILTIN_RESOURCES", "resolve_type", "build_request", "identity", "can_i_command"]
+__all__ = ["ResourceType", "BUILTIN_RESOURCES", "resolve_type", "is_builtin_type", "build_request", "identity",
+           "can_i_command", "KNOWN_RESOURCE_VERBS", "KNOWN_URL_VERBS"]
+
+# The verbs kubectl auth can-i knows (kubectl pkg/cmd/auth/cani.go); it warns about any other.
+KNOWN_RESOURCE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "use",
+                        "bind", "impersonate", "escalate", "approve", "sign", "attest", "*")
+KNOWN_URL_VERBS = ("get", "put", "post", "head", "options", "delete", "patch", "*")
 
 
 @attrs.frozen
@@ -87,6 +93,14 @@ def resolve_type(text: str) -> ResourceType:
         plural = BUILTIN_RESOURCES[head].resource if head in BUILTIN_RESOURCES else head
         return _BY_GROUP.get((plural, group), ResourceType(plural, group, True))
     return ResourceType(text, "", True)
+
+
+def is_builtin_type(text: str) -> bool:
+    """Does kubectl's discovery of a stock cluster know ``text`` (``pods``, ``deploy``,
+    ``leases.coordination.k8s.io``)?"""
+    head, _, group = text.partition(".")
+    plural = BUILTIN_RESOURCES[head].resource if head in BUILTIN_RESOURCES else head
+    return text in BUILTIN_RESOURCES or (plural, group) in _BY_GROUP
 
 
 def identity(user: str, groups: list[str] | tuple[str, ...]) -> UserInfo:

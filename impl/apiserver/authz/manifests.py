@@ -4,15 +4,20 @@ clusterrolebindings -A -o yaml`` writes it: single documents, multi-document str
 
 Objects of other kinds are skipped, so a whole-cluster dump loads. An invalid RBAC object stops
 the load with one line, ``FILE: KIND NAMESPACE/NAME: what is wrong``, following the checks of
-``pkg/apis/rbac/validation``. A namespaced object without a namespace lands in ``default``, as
-``kubectl apply`` would put it.
+``pkg/apis/rbac/validation``. A namespaced object without a namespace lands in the default
+namespace (``default``, or the one given, as ``kubectl apply -n NS`` does); ``Loaded.defaulted``
+names those objects, so a caller can say so. An unrendered Helm template is refused with a hint
+to render it first. YAML is read with libyaml's C parser when PyYAML has it (``CSafeLoader``).
 """
 
 from __future__ import annotations
 
+import importlib.resources
+import re
 from pathlib import Path
 from typing import Any
 
+import attrs
 import yaml
 
 from impl.apiserver.authz.rbac import Policy
@@ -20,7 +25,8 @@ from impl.apiserver.authz.types import (
     RBAC_GROUP, Binding, LabelSelector, LabelSelectorRequirement, PolicyRule, Role, RoleRef, Subject,
 )
 
-__all__ = ["ManifestError", "load_policy", "policy_from_objects", "policy_from_text", "policy_to_yaml", "MANIFEST_SUFFIXES"]
+__all__ = ["ManifestError", "Loaded", "load_manifests", "bootstrap_policy", "with_bootstrap", "load_policy", "policy_from_objects", "policy_from_text",
+           "policy_to_yaml", "MANIFEST_SUFFIXES", "HELM_HINT"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 ROLE_KINDS = ("Role", "ClusterRole")
@@ -28,6 +34,11 @@ BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
 SUBJECT_KINDS = ("User", "Group", "ServiceAccount")
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 DEFAULT_NAMESPACE = "default"
+BOOTSTRAP_FOLDER = "bootstrap-policy"
+# libyaml's parser is about ten times faster than the pure-Python one on multi-megabyte installs.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+TEMPLATE_MARK = "{{"
+HELM_HINT = "an unrendered Helm template ({{ ... }}); render it first (helm template RELEASE CHART > rendered.yaml) and pass that file"
 
 
 class ManifestError(ValueError):
@@ -38,19 +49,54 @@ class _Invalid(ValueError):
     """Raised deep in parsing; ``_parse_object`` adds the file and object to the message."""
 
 
-def load_policy(paths: list[str | Path]) -> Policy:
-    """Every RBAC object in the given files and folders, as one policy."""
-    policy = Policy()
+@attrs.frozen
+class Loaded:
+    """A loaded policy and the namespaced objects that had no namespace (described)."""
+
+    policy: Policy
+    defaulted: tuple[str, ...] = ()
+
+
+def load_manifests(paths: list[str | Path], default_namespace: str | None = None) -> Loaded:
+    """Every RBAC object in the given files and folders, as one policy; objects without a
+    namespace get ``default_namespace`` (``default`` when None)."""
+    policy, defaulted = Policy(), []
     for path in _manifest_files(paths):
         try:
             text = path.read_text()
         except (OSError, UnicodeDecodeError) as error:
             raise ManifestError(f"{path}: cannot read: {error.__class__.__name__}") from None
-        loaded = policy_from_text(text, str(path))
+        loaded = policy_from_text(text, str(path), default_namespace, defaulted)
         # The same object in two files would make the answer depend on the order of the files.
         _reject_duplicates(list(policy.roles + loaded.roles), list(policy.bindings + loaded.bindings), str(path))
         policy = policy.merged(loaded)
+    return Loaded(policy, tuple(defaulted))
+
+
+def bootstrap_policy() -> Policy:
+    """The default policy of a fresh cluster (package data, from kubernetes/kubernetes'
+    bootstrap policy; see ``bootstrap-policy/README.md``)."""
+    folder = importlib.resources.files("impl.apiserver.authz") / BOOTSTRAP_FOLDER
+    policy = Policy()
+    for name in sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".yaml")):
+        policy = policy.merged(policy_from_text((folder / name).read_text(), f"<bootstrap policy>/{name}"))
     return policy
+
+
+def with_bootstrap(policy: Policy) -> Policy:
+    """``policy`` on top of the bootstrap policy, as every real cluster has it; an object of the
+    user's with the same kind, namespace and name replaces the default one (a dump of a real
+    cluster holds its own copy of each)."""
+    defaults = bootstrap_policy()
+    roles = {r.key for r in policy.roles}
+    bindings = {(b.kind, b.namespace, b.name) for b in policy.bindings}
+    return Policy(tuple(r for r in defaults.roles if r.key not in roles) + policy.roles,
+                  tuple(b for b in defaults.bindings if (b.kind, b.namespace, b.name) not in bindings) + policy.bindings)
+
+
+def load_policy(paths: list[str | Path], default_namespace: str | None = None) -> Policy:
+    """Every RBAC object in the given files and folders, as one policy."""
+    return load_manifests(paths, default_namespace).policy
 
 
 def _manifest_files(paths: list[str | Path]) -> list[Path]:
@@ -66,29 +112,74 @@ def _manifest_files(paths: list[str | Path]) -> list[Path]:
     return files
 
 
-def policy_from_text(text: str, filename: str) -> Policy:
+def policy_from_text(text: str, filename: str, default_namespace: str | None = None,
+                     defaulted: list[str] | None = None) -> Policy:
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = _load_documents(text)
     except yaml.YAMLError as error:
+        if TEMPLATE_MARK in text:
+            raise ManifestError(f"{filename}:{_first_line_with(text, TEMPLATE_MARK)}: {HELM_HINT}") from None
         mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
+        where = f":{mark.line + 1 + getattr(error, 'line_offset', 0)}" if mark is not None else ""
         problem = getattr(error, "problem", None) or "malformed YAML"
         raise ManifestError(f"{filename}{where}: invalid YAML: {problem}") from None
-    return policy_from_objects(documents, filename)
+    return policy_from_objects(documents, filename, default_namespace, defaulted)
 
 
-def policy_from_objects(documents: list[Any], filename: str) -> Policy:
-    """Parse already-decoded documents (dicts; ``kind: List`` is flattened)."""
+_RBAC_KIND = re.compile(r"""kind["']?\s*:\s*["']?(?:Cluster)?Role(?:Binding)?\b""")
+_DOCUMENT_MARKER = re.compile(r"^---[ \t]*$", re.MULTILINE)
+SKIPPABLE_CHARS_MIN = 16_384  # a document this long that names no RBAC kind is not even parsed
+
+
+def _load_documents(text: str) -> list[Any]:
+    """Every document of the stream. A long document that names no RBAC kind (a CRD's schema, in
+    an install manifest) stands as ``{}`` without being parsed: building its values is what costs,
+    and it is skipped anyway. Every other document is parsed in full, so its errors still show."""
+    documents: list[Any] = []
+    line = 0
+    for chunk in _DOCUMENT_MARKER.split(text):
+        if len(chunk) >= SKIPPABLE_CHARS_MIN and not _RBAC_KIND.search(chunk):
+            documents.append({})
+        else:
+            documents.extend(_documents_of(chunk, line))
+        line += chunk.count("\n") + 1  # and the marker's line
+    return documents
+
+
+def _documents_of(chunk: str, line: int) -> list[Any]:
+    try:
+        return list(yaml.load_all(chunk, Loader=_LOADER))
+    except yaml.YAMLError as error:
+        error.line_offset = line  # the chunk's lines count from its own first line
+        raise
+
+
+def _first_line_with(text: str, mark: str) -> int:
+    return text[:text.index(mark)].count("\n") + 1
+
+
+def policy_from_objects(documents: list[Any], filename: str, default_namespace: str | None = None,
+                        defaulted: list[str] | None = None) -> Policy:
+    """Parse already-decoded documents (dicts; ``kind: List`` is flattened). Namespaced objects
+    without a namespace get ``default_namespace`` and are named in ``defaulted``."""
     roles: list[Role] = []
     bindings: list[Binding] = []
     for index, obj in _flatten(documents, filename):
-        parsed = _parse_object(obj, filename, index)
+        parsed = _parse_object(obj, filename, index, default_namespace or DEFAULT_NAMESPACE)
+        if isinstance(parsed, (Role, Binding)) and defaulted is not None and not _namespace_of(obj) \
+                and parsed.kind in ("Role", "RoleBinding"):
+            defaulted.append(f"{parsed.kind} {parsed.name}")
         if isinstance(parsed, Role):
             roles.append(parsed)
         elif isinstance(parsed, Binding):
             bindings.append(parsed)
     _reject_duplicates(roles, bindings, filename)
     return Policy(tuple(roles), tuple(bindings))
+
+
+def _namespace_of(obj: dict) -> str:
+    meta = obj.get("metadata")
+    return meta.get("namespace") or "" if isinstance(meta, dict) else ""
 
 
 def _flatten(documents: list[Any], filename: str):
@@ -116,15 +207,17 @@ def _describe(obj: dict, index: str) -> str:
     return f"{obj.get('kind', '<no kind>')} {namespace}{name}"
 
 
-def _parse_object(obj: dict, filename: str, index: str) -> Role | Binding | None:
+def _parse_object(obj: dict, filename: str, index: str, default_namespace: str = DEFAULT_NAMESPACE) -> Role | Binding | None:
     kind = obj.get("kind")
     api_version = str(obj.get("apiVersion", ""))
     if kind not in ROLE_KINDS + BINDING_KINDS:
         return None  # not RBAC: skipped, so a whole-cluster dump loads
+    if TEMPLATE_MARK in repr(obj):  # a quoted template parses as YAML; its names would be template text
+        raise ManifestError(f"{filename}: {_describe(obj, index)}: {HELM_HINT}")
     try:
         if not api_version.startswith(RBAC_GROUP + "/"):
             raise _Invalid(f"apiVersion must be {RBAC_GROUP}/v1, got {api_version!r}")
-        name, namespace, labels = _metadata(obj, kind)
+        name, namespace, labels = _metadata(obj, kind, default_namespace)
         if kind in ROLE_KINDS:
             return _parse_role(obj, kind, name, namespace, labels)
         return _parse_binding(obj, kind, name, namespace)
@@ -132,7 +225,7 @@ def _parse_object(obj: dict, filename: str, index: str) -> Role | Binding | None
         raise ManifestError(f"{filename}: {_describe(obj, index)}: {error}") from None
 
 
-def _metadata(obj: dict, kind: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+def _metadata(obj: dict, kind: str, default_namespace: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         raise _Invalid("metadata must be a mapping")
@@ -140,7 +233,7 @@ def _metadata(obj: dict, kind: str) -> tuple[str, str, tuple[tuple[str, str], ..
     if not isinstance(name, str) or not name:
         raise _Invalid("metadata.name is required")
     namespaced = kind in ("Role", "RoleBinding")
-    namespace = meta.get("namespace") or (DEFAULT_NAMESPACE if namespaced else "")
+    namespace = meta.get("namespace") or (default_namespace if namespaced else "")
     if not isinstance(namespace, str):
         raise _Invalid("metadata.namespace must be a string")
     if not namespaced:
