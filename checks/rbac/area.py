@@ -42,7 +42,7 @@ from impl.catalog import Bug
 
 __all__ = ["AREA", "RbacArea", "EXAMPLES_PER_SECOND", "search_generated", "check_everything"]
 
-EXAMPLES_PER_SECOND = 5  # generated worlds one shared core checks per second, every property on each
+EXAMPLES_PER_SECOND = 4  # generated worlds one shared core checks per second, every property on each
 EXAMPLES_MIN, EXAMPLES_MAX = 20, 10_000
 
 

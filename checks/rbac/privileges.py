@@ -6,9 +6,10 @@ who authentication says a request is, who may grant what, who may act as whom.
   it names and of one it does not; an anonymous request) is authenticated by the authenticator
   under check, and the spec's rule judges the user and the exact set of groups it got.
 - RBAC-NO-ESCALATION: every identity writes every role of the policy, bound to itself in every
-  namespace and cluster-wide, and a copy of every role's rules as a new Role (in every namespace)
-  or ClusterRole (also aggregated); where the guard under check lets it, z3 looks for a request
-  the write would grant that the identity cannot make today.
+  namespace and cluster-wide, and new roles: a copy of every role's rules and each rule it holds
+  widened one step (every name, every verb), as a Role in every namespace and as a ClusterRole
+  (also aggregated); where the guard under check lets it, z3 looks for a request the write would
+  grant that the identity cannot make today.
 - RBAC-IMPERSONATION-AUTHORIZED: every identity asks to act as every user and service account the
   policy names, claiming no group, each group, ``system:masters``, a uid and an extra value, for
   a request in every namespace and cluster-wide; where the guard lets it, every impersonated
@@ -166,16 +167,29 @@ def _candidate_bindings(world: World, user: UserInfo) -> list[Binding]:
     return found
 
 
-def _candidate_roles(world: World) -> list[Role]:
-    """A copy of every role's rules as a new Role in every namespace (resource rules only: a Role
-    cannot hold URLs) and as a ClusterRole, and one aggregated ClusterRole."""
+def _candidate_roles(world: World, user: UserInfo) -> list[Role]:
+    """What ``user`` might write: a copy of every role's rules, and each rule it holds widened one
+    step (every name instead of some, every verb), each as a new Role in every namespace (resource
+    rules only: a Role cannot hold URLs) and as a ClusterRole; and one aggregated ClusterRole.
+    The widened rules sit just past what the user holds, where a coverage check can slip."""
+    reference = RBACAuthorizer(world.policy)  # only picks payloads; the guard under check judges them
+    payloads = [(f"copy-of-{role.name}", role.rules) for role in reference.roles()]
+    held = [rule for namespace in _namespaces(world) for _, role in reference.rules_for(user, namespace)
+            for rule in role.rules]
+    payloads += [(f"widened-{index}", (rule,)) for index, rule in enumerate(dict.fromkeys(
+        widened for rule in held for widened in _widened(rule)))]
     found = [Role("ClusterRole", "new-aggregated", aggregation=(LabelSelector(),))]
-    for role in RBACAuthorizer(world.policy).roles():  # the reference's effective rules: only a payload
-        rules = role.rules
-        found.append(Role("ClusterRole", f"copy-of-{role.name}", rules=rules))
+    for name, rules in payloads:
+        found.append(Role("ClusterRole", name, rules=rules))
         namespaced = tuple(r for r in rules if not r.non_resource_urls)
-        found += [Role("Role", f"copy-of-{role.name}", ns, rules=namespaced) for ns in _namespaces(world)[1:] if namespaced]
+        found += [Role("Role", name, ns, rules=namespaced) for ns in _namespaces(world)[1:] if namespaced]
     return found
+
+
+def _widened(rule: PolicyRule) -> list[PolicyRule]:
+    """The rule for every name (when it lists some), and for every verb (when it does not already)."""
+    found = [attrs.evolve(rule, resource_names=())] if rule.resource_names else []
+    return found + ([attrs.evolve(rule, verbs=("*",))] if "*" not in rule.verbs else [])
 
 
 def _may(authorizer, user: UserInfo, verb: str, resource: str, namespace: str, name: str = "") -> bool:
@@ -209,7 +223,7 @@ def _binding_observations(world, components, oracle, authorizer, guard, user) ->
 
 def _role_observations(world, components, oracle, authorizer, guard, user) -> list:
     observations = []
-    for role in _candidate_roles(world):
+    for role in _candidate_roles(world, user):
         resource = "roles" if role.kind == "Role" else "clusterroles"
         if not _may(authorizer, user, "create", resource, role.namespace) or not guard.can_write_role(user, role):
             continue

@@ -3,7 +3,8 @@
 Vocabularies are tiny on purpose, so that rules, requests and names collide: wildcards next to
 exact names, ``*/scale`` beside ``deployments/scale``, resourceNames on list-capable verbs,
 URLs with and without a trailing ``*``, RoleBindings to ClusterRoles, bare ServiceAccount
-subjects, and ClusterRoles that aggregate each other in chains (``admin`` <- ``edit`` <- ``view``).
+subjects, and ClusterRoles that aggregate each other in chains (``admin`` <- ``edit`` <- ``view``)
+through matchLabels or matchExpressions, some with stale rules of their own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from hypothesis import strategies as st
 from checks.rbac.world import World
 from impl.apiserver.authz.node import NodeGraph, PodRefs
 from impl.apiserver.authz.rbac import Policy
-from impl.apiserver.authz.types import RBAC_GROUP, Binding, LabelSelector, PolicyRule, Role, RoleRef, Subject
+from impl.apiserver.authz.types import (
+    RBAC_GROUP, Binding, LabelSelector, LabelSelectorRequirement, PolicyRule, Role, RoleRef, Subject,
+)
 
 __all__ = ["rules", "policies", "worlds", "NAMESPACES", "ROLE_NAMES", "POWER_RULES", "NODES"]
 
@@ -50,14 +53,28 @@ _CANONICAL = {"admin": ((), "to-admin"), "edit": (("to-admin",), "to-edit"), "vi
 
 
 @st.composite
+def _selector(draw, label: str) -> LabelSelector:
+    """Selects ``label``: by matchLabels, or by a matchExpression (In, NotIn, Exists, DoesNotExist),
+    whose operators a matcher can get wrong on roles without the key."""
+    operator = draw(st.sampled_from(("matchLabels", "In", "NotIn", "Exists", "DoesNotExist")))
+    if operator == "matchLabels":
+        return LabelSelector(match_labels=((label, "true"),))
+    values = ("true",) if operator in ("In", "NotIn") else ()
+    return LabelSelector(match_expressions=(LabelSelectorRequirement(label, operator, values),))
+
+
+@st.composite
 def _cluster_role(draw, name: str) -> Role:
     if draw(st.booleans()):
         labels, selects = _CANONICAL[name]
     else:
         labels = tuple(draw(st.lists(st.sampled_from(LABELS), max_size=1, unique=True)))
         selects = draw(st.sampled_from(LABELS)) if draw(st.booleans()) else None
-    aggregation = None if selects is None else (LabelSelector(match_labels=((selects, "true"),)),)
-    own = () if aggregation is not None else tuple(draw(st.lists(rules(), min_size=1, max_size=2)))
+    aggregation = None if selects is None else (draw(_selector(selects)),)
+    # An aggregated role may carry rules of its own, as a dump shows them: the aggregation
+    # controller overwrites them, so they grant nothing beyond what the selected roles grant.
+    stale = aggregation is not None and draw(st.integers(0, 3)) == 0
+    own = tuple(draw(st.lists(rules(), min_size=1, max_size=2))) if aggregation is None or stale else ()
     return Role(kind="ClusterRole", name=name, rules=own, labels=tuple((k, "true") for k in labels),
                 aggregation=aggregation)
 

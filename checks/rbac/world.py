@@ -5,8 +5,8 @@ aggregated ClusterRoles built from labelled parts (``admin`` gathers ``edit``, w
 ``view``), bound per namespace with RoleBindings, beside the corner cases a matcher can get
 wrong: ``*/scale``, resourceNames, exact and prefix URLs, a bare ServiceAccount subject, and a
 Role that names ``impersonate`` on users and groups (which only a ClusterRoleBinding grants). Its
-node graph has two pods on two nodes that mount secrets of the same name in different
-namespaces. The chain is the API server's privileged-groups check (system:masters), Node, a
+node graph has two pods on two nodes that mount secrets and claims of the same name in
+different namespaces. The chain is the API server's privileged-groups check (system:masters), Node, a
 webhook that forbids the ``contractors`` group to touch secrets (and is unreachable for
 ``/flaky``), then RBAC.
 """
@@ -179,7 +179,8 @@ class World:
 def sample_world() -> World:
     graph = NodeGraph(
         pods=(PodRefs("team-a", "web", "node-1", secrets=("db-password",), configmaps=("app-config",), claims=("data",)),
-              PodRefs("team-b", "api", "node-2", secrets=("db-password", "api-token"), configmaps=("api-config",))),
+              PodRefs("team-b", "api", "node-2", secrets=("db-password", "api-token"), configmaps=("api-config",),
+                      claims=("data",))),
         volumes=((("team-a", "data"), "pv-data"),),
     )
     return World(policy_from_text(SAMPLE_POLICY_YAML, "<sample policy>"), graph, ("node-1", "node-2", "node-3"))

@@ -4,7 +4,8 @@ RBAC compares request fields with the strings a policy mentions, and nothing els
 requests that can be told apart are the ones built from those strings plus, per field, one fresh
 value the policy never mentions ("other"): every unmentioned verb behaves like ``other-verb``.
 URLs also need, for each URL the policy mentions, one longer path below it, so that "is a prefix
-of" has a witness (``/healthz`` vs ``/healthz/other``).
+of" has a witness (``/healthz`` vs ``/healthz/other``); a service account subject likewise gets
+its namesake in the fresh namespace (``system:serviceaccount:other-ns:NAME``).
 
 The universe reads policies by shape only (spec/ imports nothing from impl/): roles with
 ``kind, name, namespace, rules, labels, aggregation``; rules with ``verbs, api_groups, resources,
@@ -85,6 +86,9 @@ def _users_and_groups(policies) -> tuple[set[str], set[str]]:
                     groups.add(subject.name)
                 elif subject.kind == "ServiceAccount" and (subject.namespace or binding.namespace):
                     users.add(service_account_user(subject.namespace or binding.namespace, subject.name))
+                    # The same account name in a namespace nobody mentions: what tells a namespace
+                    # compared from one compared by name alone.
+                    users.add(service_account_user(OTHER + "-ns", subject.name))
     return users, groups
 
 
