@@ -18,3 +18,12 @@ def test_measure_prints_every_figure():
     text = "\n".join(lines)
     for word in ("can-i", "who-can", "diff", "escalations", "ratio"):
         assert word in text
+
+
+def test_install_manifest_has_the_size_and_the_rbac_objects(tmp_path):
+    from bench.rbac import install_manifest
+    from impl.apiserver.authz.manifests import load_manifests
+
+    path = install_manifest(tmp_path, 300_000)
+    assert path.stat().st_size >= 300_000
+    assert len(load_manifests([path], "argocd").policy.roles) == 9

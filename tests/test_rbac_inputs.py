@@ -3,10 +3,10 @@ objects, roles outside the input, full diffs, unknown words, -f anywhere, --json
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
+from bench.rbac import install_manifest
 from checks.rbac.cli import paths_last
 from impl.apiserver.authz.manifests import bootstrap_policy, load_manifests
 from tests.test_rbac_cli import HERE, SHAPE, run
@@ -165,29 +165,11 @@ def test_unrendered_helm_template_is_one_line_with_a_hint(capsys, name, line):
     assert line in err and "unrendered Helm template" in err and "helm template" in err
 
 
-def _install_manifest(folder: Path, size: int) -> Path:
-    """An install manifest of ``size`` bytes the way real ones are: a few huge CRD schemas, some
-    small objects, and the RBAC objects of Argo CD's install."""
-    schema = "".join(f"              field{i}:\n                description: a field of the schema, number {i}\n"
-                     f"                type: string\n" for i in range(400))
-    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: things.example.com}\n"
-           "spec:\n  versions:\n  - name: v1\n    schema:\n      openAPIV3Schema:\n        properties:\n"
-           "          spec:\n            properties:\n" + schema)
-    parts, total = [Path(ARGOCD).read_text()], 0
-    while total < size:
-        parts.append(crd)
-        parts.append("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {a: b}\n")
-        total += len(crd) + 60
-    path = folder / "install.yaml"
-    path.write_text("\n---\n".join(parts))
-    return path
-
-
 def test_a_two_megabyte_install_loads_fast(tmp_path):
     """Issue 9: can-i on a 2 MB install took 3-4 s with the pure-Python YAML loader. Only documents
     that can hold RBAC objects are built now (libyaml's parser when PyYAML has it); the bound here
     is loose (shared CI cores), the figure in the closing note is measured on Argo CD's manifest."""
-    path = _install_manifest(tmp_path, 2_000_000)
+    path = install_manifest(tmp_path, 2_000_000)
     assert path.stat().st_size >= 2_000_000
     started = time.perf_counter()
     loaded = load_manifests([path], "argocd")
