@@ -23,6 +23,8 @@ from checks.lincheck.search import (CONFIGURATIONS_MAX, LINEARIZABLE, NOT_LINEAR
 from checks.lincheck.window import Window, shortest_window
 from spec.kv.model import Model
 
+WINDOW_CONFIGURATIONS_MIN = 50_000  # the least budget for explaining a failure with its window
+
 __all__ = ["Outcome", "check_history", "check_operations", "HistoryError", "Operation", "Call", "Window",
            "parse_history", "read_history", "LINEARIZABLE", "NOT_LINEARIZABLE", "UNKNOWN"]
 
@@ -44,14 +46,15 @@ class Outcome:
 def check_operations(calls: Sequence[Call], model: Model,
                      configurations_max: int = CONFIGURATIONS_MAX) -> Outcome:
     """Check paired calls (after dropping unknown writes nobody observed); explain a failure
-    with its window."""
+    with its window, found within a budget proportionate to the search that found the failure
+    (at least WINDOW_CONFIGURATIONS_MIN): explaining costs a few times deciding, not more."""
     calls = drop_unobserved_unknowns(list(calls))
     verdict = check_partitioned(calls, model, configurations_max)
     if verdict.result != NOT_LINEARIZABLE:
         return Outcome(verdict, len(calls))
     part = partition_by_key(calls)[verdict.key] if model.keyed else list(calls)
-    return Outcome(verdict, len(calls), shortest_window(part, model, verdict.key, configurations_max,
-                                                               verdict.frontier))
+    budget = min(configurations_max, max(WINDOW_CONFIGURATIONS_MIN, 2 * verdict.configurations))
+    return Outcome(verdict, len(calls), shortest_window(part, model, verdict.key, budget, verdict.frontier))
 
 
 def check_history(operations: Sequence[Operation], model: Model, filename: str = "<history>",

@@ -19,12 +19,15 @@ from typing import Any
 
 import attrs
 
+from checks.lincheck.edn import dumps
 from checks.lincheck.history import Operation
+from checks.lincheck.search import part_model
 from spec.kv.model import Model
 
-__all__ = ["Simulation", "simulate", "format_edn", "format_log"]
+__all__ = ["Simulation", "simulate", "format_edn", "format_log", "APPEND_MIX"]
 
 INFO_PERCENT = 3  # chance per completion that the client times out (outcome unknown)
+APPEND_MIX = ("get",) * 5 + ("append",) * 5 + ("put",)  # as in porcupine's c50 history: about 9% puts
 
 
 @attrs.frozen
@@ -51,6 +54,9 @@ class _World:
     rng: random.Random
     threads: int
     stale_after: int | None
+    values: int | None = None
+    info_percent: int = INFO_PERCENT
+    functions: tuple[str, ...] = ()
     store: dict = attrs.Factory(dict)
     processes: list = attrs.Factory(list)
     pending: dict = attrs.Factory(dict)
@@ -61,35 +67,49 @@ class _World:
     stale_read_index: int | None = None
 
 
+def _fresh_value(world: _World) -> Any:
+    """The next unique value, or one of ``values`` small ones (as Jepsen's etcd test writes 0-4);
+    an integer, or a string like porcupine's for the append model."""
+    if world.values is None:
+        value, world.next_value = world.next_value, world.next_value + 1
+    else:
+        value = world.rng.randrange(world.values)
+    return f"x {value} y" if "append" in world.model.functions else value
+
+
+def _other_value(world: _World) -> Any:
+    """A value a compare-and-set may expect instead of the current one."""
+    if world.values is None:
+        return world.rng.randrange(1, world.next_value)
+    return world.rng.randrange(world.values)
+
+
 def _new_operation(world: _World, thread: int, keys: int) -> Operation:
     model, rng = world.model, world.rng
-    f = rng.choice(model.functions)
+    f = rng.choice(world.functions or model.functions)
     key = f"k{rng.randrange(keys)}" if model.keyed else None
     value: Any = None
-    if f in ("write", "cas"):
-        value, world.next_value = world.next_value, world.next_value + 1
+    if f not in model.read_only and f != "delete":
+        value = _fresh_value(world)
     if f == "cas":
         current = world.store.get(key)
-        value = (current if rng.random() < 0.6 else rng.randrange(1, world.next_value), value)
+        value = (current if rng.random() < 0.6 else _other_value(world), value)
     return Operation(world.processes[thread], "invoke", f, value, key, len(world.events))
 
 
 def _apply(world: _World, pending: _Pending) -> None:
-    """The linearization point: the store answers the operation."""
-    op, current = pending.operation, world.store.get(pending.operation.key)
-    if op.f == "read":
+    """The linearization point: the store answers the operation, as the model says."""
+    op, model = pending.operation, part_model(world.model)
+    current = world.store.get(op.key, model.initial)
+    if op.f in model.read_only:
         stale = _stale_value(world, op) if _wants_stale(world, op) else None
         if stale is not None:
             world.stale_read_index = op.index
         pending.result = current if stale is None else stale
-    elif op.f == "write":
-        world.store[op.key] = op.value
-    elif op.f == "delete":
-        world.store.pop(op.key, None)
-    elif current == op.value[0]:
-        world.store[op.key] = op.value[1]
     else:
-        pending.outcome = "fail"
+        ok, world.store[op.key] = model.step(current, op)
+        pending.outcome = "ok" if ok else "fail"
+        pending.result = world.store[op.key]
     pending.applied = True
 
 
@@ -112,13 +132,13 @@ def _stale_value(world: _World, op: Operation) -> Hashable:
 
 def _complete(world: _World, thread: int, pending: _Pending) -> None:
     op = pending.operation
-    timed_out = world.rng.randrange(100) < INFO_PERCENT and op.index != world.stale_read_index
+    timed_out = world.rng.randrange(100) < world.info_percent and op.index != world.stale_read_index
     outcome = "info" if timed_out else pending.outcome
-    value = pending.result if op.f == "read" and outcome == "ok" else op.value
+    reads = op.f in world.model.read_only
+    value = pending.result if reads and outcome == "ok" else op.value
     world.events.append(attrs.evolve(op, type=outcome, value=value, index=len(world.events)))
-    if outcome == "ok" and op.f in ("write", "cas"):
-        new = op.value if op.f == "write" else op.value[1]
-        world.writes.setdefault(op.key, []).append((op.index, len(world.events) - 1, new))
+    if outcome == "ok" and not reads and op.f != "delete":
+        world.writes.setdefault(op.key, []).append((op.index, len(world.events) - 1, pending.result))
     del world.pending[thread]
     if timed_out:
         world.processes[thread] += world.threads
@@ -139,11 +159,15 @@ def _step(world: _World, thread: int, operations: int, keys: int) -> None:
 
 
 def simulate(rng: random.Random, model: Model, operations: int, threads: int = 4, keys: int = 1,
-             stale_after: int | None = None) -> Simulation:
+             stale_after: int | None = None, values: int | None = None,
+             info_percent: int = INFO_PERCENT, functions: tuple[str, ...] = ()) -> Simulation:
     """A history of ``operations`` calls by ``threads`` concurrent clients over ``keys`` keys
     (keyed models); with ``stale_after``, the first read invoked at or after that position that
-    can be made stale returns a value already overwritten."""
-    world = _World(model, rng, threads, stale_after, processes=list(range(threads)))
+    can be made stale returns a value already overwritten (certainly so only with unique values:
+    ``values`` None). ``values``: write values from ``range(values)`` instead of unique ones;
+    ``info_percent``: the chance in percent that a completion is a timeout; ``functions``: what
+    clients call, drawn uniformly (repeat one to weigh it; default: each of the model's)."""
+    world = _World(model, rng, threads, stale_after, values, info_percent, functions, processes=list(range(threads)))
     steps_max = 3 * operations + 10 * threads  # each call needs three steps of its thread
     for _ in range(steps_max * threads):
         if world.invoked >= operations and not world.pending:
@@ -155,27 +179,17 @@ def simulate(rng: random.Random, model: Model, operations: int, threads: int = 4
     return Simulation(tuple(world.events), world.stale_read_index)
 
 
-def _edn(value: Any) -> str:
-    if value is None:
-        return "nil"
-    if isinstance(value, tuple):
-        return "[" + " ".join(_edn(item) for item in value) + "]"
-    if isinstance(value, str):
-        return ":" + value if value.isidentifier() else '"' + value.replace('"', '\\"') + '"'
-    return str(value)
-
-
 def _wrapped(op: Operation, keyed: bool) -> Any:
     return (op.key, op.value) if keyed else op.value
 
 
 def format_edn(operations, keyed: bool = False) -> str:
     """One Jepsen operation map per line."""
-    return "".join(f"{{:process {op.process}, :type :{op.type}, :f :{op.f}, :value {_edn(_wrapped(op, keyed))}, "
+    return "".join(f"{{:process {op.process}, :type :{op.type}, :f :{op.f}, :value {dumps(_wrapped(op, keyed))}, "
                    f":index {op.index}}}\n" for op in operations)
 
 
 def format_log(operations, keyed: bool = False) -> str:
     """Jepsen's ``jepsen.util`` log lines: process, type, f, value, tab separated."""
-    return "".join(f"INFO  jepsen.util - {op.process}\t:{op.type}\t:{op.f}\t{_edn(_wrapped(op, keyed))}\n"
+    return "".join(f"INFO  jepsen.util - {op.process}\t:{op.type}\t:{op.f}\t{dumps(_wrapped(op, keyed))}\n"
                    for op in operations)

@@ -19,9 +19,11 @@ with the positions (in history order) of its invocation and completion.
 Unknown-outcome calls are what makes the search explode: each stays open forever, so every later
 call is concurrent with it (the cost Knossos is known for). ``drop_unobserved_unknowns`` removes
 those that cannot matter: an unknown write (or compare-and-set) of a value that no read returns
-and no compare-and-set expects. Applying it puts the register in a state from which no read and
-no compare-and-set can succeed, only writes, which succeed anyway; so any linearization that
-applies it stays one without it. With Jepsen's mostly distinct values, most of them go.
+and no compare-and-set expects, an unknown put that no get starts with, an unknown append that
+no get contains. Applying one puts the register in a state from which no read and no
+compare-and-set can succeed, only writes (puts, appends), which succeed anyway; so any
+linearization that applies it stays one without it. With Jepsen's mostly distinct values, most
+of them go.
 """
 
 from __future__ import annotations
@@ -91,33 +93,41 @@ class Call:
 
 
 def _check_value(op: Operation, model: Model, filename: str) -> None:
+    """The function must be the model's; the value is checked where it means something: on an
+    invocation (what was asked) and on a read's :ok (what was read). A completion's value is
+    otherwise ignored, as Knossos does: Jepsen writes ``:timed-out`` or an error there."""
     if op.f not in model.functions:
         raise HistoryError(filename, op.line, f"operation :{op.f} is not in the {model.name} model "
                            f"(it has {', '.join(':' + f for f in model.functions)})")
-    if op.f == "cas" and op.type != "fail" and not (isinstance(op.value, tuple) and len(op.value) == 2):
-        raise HistoryError(filename, op.line, f":cas needs a value [old new], got {op.value!r}")
+    reads = op.f in model.read_only
+    if (op.type == "invoke" and not reads) or (op.type == "ok" and reads):
+        message = model.validate(op.f, op.value)
+        if message is not None:
+            raise HistoryError(filename, op.line, message)
 
 
-def _call(op: Operation, invocation: Operation, completed: float, outcome: str, call_id: int) -> Call:
-    value = op.value if (op.f == "read" or invocation.value is None) else invocation.value
+def _call(op: Operation, invocation: Operation, completed: float, outcome: str, call_id: int,
+          model: Model) -> Call:
+    reads = op.f in model.read_only
+    value = op.value if (reads or invocation.value is None) else invocation.value
     return Call(call_id, op.process, op.f, value, invocation.key, invocation.index, completed, outcome,
                 invocation.line)
 
 
-def _complete(op: Operation, pending: dict, calls: list, filename: str) -> None:
+def _complete(op: Operation, pending: dict, calls: list, filename: str, model: Model) -> None:
     invocation = pending.pop(op.process, None)
     if invocation is None:
         raise HistoryError(filename, op.line, f"process {op.process!r} completes :{op.f} without invoking it")
-    if invocation.key != op.key:
+    if invocation.key != op.key and op.type == "ok":
         raise HistoryError(filename, op.line, f"process {op.process!r} invoked key {invocation.key!r} "
                            f"but completes key {op.key!r}")
     if invocation.f != op.f:
         raise HistoryError(filename, op.line, f"process {op.process!r} invoked :{invocation.f} "
                            f"but completes :{op.f}")
-    if op.type == "fail" or (op.type == "info" and op.f == "read"):
+    if op.type == "fail" or (op.type == "info" and op.f in model.read_only):
         return  # did not happen, or a read nobody saw: no constraint
     completed = op.index if op.type == "ok" else NEVER
-    calls.append(_call(op, invocation, completed, op.type, len(calls)))
+    calls.append(_call(op, invocation, completed, op.type, len(calls), model))
 
 
 def pair_calls(operations: Iterable[Operation], model: Model, filename: str = "<history>") -> list[Call]:
@@ -133,28 +143,47 @@ def pair_calls(operations: Iterable[Operation], model: Model, filename: str = "<
                                    f":{pending[op.process].f} (line {pending[op.process].line}) is pending")
             pending[op.process] = op
         else:
-            _complete(op, pending, calls, filename)
+            _complete(op, pending, calls, filename, model)
     for process in sorted(pending, key=repr):
         invocation = pending[process]
-        if invocation.f != "read":
-            calls.append(_call(invocation, invocation, NEVER, "info", len(calls)))
+        if invocation.f not in model.read_only:
+            calls.append(_call(invocation, invocation, NEVER, "info", len(calls), model))
     calls.sort(key=lambda call: call.invoked)
     return [attrs.evolve(call, id=number) for number, call in enumerate(calls)]
 
 
-def _written(call: Call) -> Hashable:
-    return call.value[1] if call.f == "cas" else call.value
+def _observed(calls: list[Call]) -> tuple[set, dict]:
+    """What reads observed: (key, value) pairs read or expected by a compare-and-set, and per
+    key the strings kv-append's gets returned."""
+    values: set[tuple[Hashable, Hashable]] = set()
+    strings: dict[Hashable, list[str]] = {}
+    for call in calls:
+        if call.f == "read":
+            values.add((call.key, call.value))
+        elif call.f == "cas":
+            values.add((call.key, call.value[0]))
+        elif call.f == "get":
+            strings.setdefault(call.key, []).append("" if call.value is None else call.value)
+    return values, strings
+
+
+def _unobserved(call: Call, values: set, strings: dict) -> bool:
+    """An unknown call whose effect no read can see: a write or cas of a value nobody read or
+    expected, a put no get starts with, an append no get contains. Once applied, only calls that
+    cannot fail (writes, puts, appends) can follow until the next write or put, so a
+    linearization that applies it is still one without it."""
+    if call.f in ("write", "cas"):
+        return (call.key, call.value[1] if call.f == "cas" else call.value) not in values
+    if call.f == "put":
+        return not any(read.startswith(call.value) for read in strings.get(call.key, ()))
+    if call.f == "append":
+        return not any(call.value in read for read in strings.get(call.key, ()))
+    return False
 
 
 def drop_unobserved_unknowns(calls: list[Call]) -> list[Call]:
-    """The calls without unknown-outcome writes and cas whose value nobody observed (per key),
+    """The calls without the unknown-outcome ones whose effect nobody observed (per key),
     renumbered in invocation order."""
-    observed: set[tuple[Hashable, Hashable]] = set()
-    for call in calls:
-        if call.f == "read":
-            observed.add((call.key, call.value))
-        elif call.f == "cas":
-            observed.add((call.key, call.value[0]))
-    kept = [call for call in calls
-            if call.known or call.f not in ("write", "cas") or (call.key, _written(call)) in observed]
-    return [attrs.evolve(call, id=number) for number, call in enumerate(kept)]
+    values, strings = _observed(calls)
+    kept = [call for call in calls if call.known or not _unobserved(call, values, strings)]
+    return [call if call.id == number else attrs.evolve(call, id=number) for number, call in enumerate(kept)]

@@ -1,4 +1,4 @@
-"""The linearizability search: Wing & Gong's algorithm with Lowe's memoization.
+"""The linearizability search: Wing & Gong's algorithm with Lowe's memoization, and pruning.
 
 A history is linearizable (Herlihy & Wing 1990) when each call can be given one instant between
 its invocation and its completion such that, taken in the order of those instants, the calls get
@@ -12,15 +12,41 @@ it to the model, and backtrack when the model disagrees. Lowe ("Testing for line
   not linearized yet, the current choice is wrong: it must have taken effect before it returned,
   so backtrack. Linearized calls are unlinked (dancing links), and the walk restarts.
 - **Memoization.** Two search paths that linearized the same *set* of calls and reached the same
-  model state have the same future. The set is a bitset (a Python int) and the state is
-  hashable, so ``(set, state)`` pairs already explored are skipped.
+  model state have the same future, so ``(set, state)`` pairs already explored are skipped.
 
-Calls whose outcome is unknown (``:info``) complete "never": they may be linearized at any point
-after their invocation, or not at all, so the search succeeds as soon as every *known* call is
-linearized. A history whose calls each touch one key is split per key first: each key is an object of its
-own, and linearizability is *local* (Herlihy & Wing 1990: a history is linearizable iff each
-object's sub-history is; Horn & Kroening 2015 call the general idea P-compositionality), which
-turns one search exponential in the history into many small ones.
+More prunings, each exact (none changes an answer), decide histories the plain search gives up
+on:
+
+- **Reads go first.** A read (a call of one of the model's ``read_only`` functions) that is
+  available, fits the current state and leaves it as it is is linearized at once, with no
+  alternative tried at that point: a linearization that places it later stays one when it is
+  moved here (it changes no state, and every call still open was invoked before it).
+  Backtracking over it goes past it. (A read from ``UNKNOWN`` is a choice: it pins the value.)
+- **Identical unknown calls in order.** Calls whose outcome is unknown (``:info``) never complete,
+  so two with the same function, key and value differ only in when they were invoked. The search
+  only linearizes the earliest-invoked open one of such a class (swap the two in a linearization
+  to get one that does), so the linearized calls of a class are a prefix of it. An unknown call
+  that would leave the state as it is is not applied at all (applying it only uses it up).
+- **Fewer unknown calls applied is better.** A configuration like an explored one (same known
+  calls linearized, same state) but with more unknown calls applied has fewer choices left, so
+  nothing new can come of it: it is skipped (compared with the latest ``DOMINANCE_SCAN_MAX``).
+- **States nobody can tell apart are one.** A model may map each state to a representative of
+  the states the history's calls cannot distinguish (``Model.canonical``): for kv-append, every
+  string no get starts with, so that the orders of appends a put erases unread count once.
+- **A compact memo.** The linearized set is kept as the first known call not yet linearized, a
+  small bitmask of the known calls after it that are (they were invoked while it was still
+  open), and a bitmask of the unknown calls applied (few, once those nobody observed are
+  dropped). An entry does not grow with the history's length, so memory grows with the
+  configurations explored, not with their product by the length.
+
+Calls whose outcome is unknown may be linearized at any point after their invocation, or not at
+all, so the search succeeds as soon as every *known* call is linearized. A history whose calls
+each touch one key is split per key first: each key is an object of its own, and
+linearizability is *local* (Herlihy & Wing 1990: a history is linearizable iff each object's
+sub-history is; Horn & Kroening 2015 call the general idea P-compositionality), which turns one
+search exponential in the history into many small ones. The keys' searches take turns in slices
+of ``SLICE_STEPS``, so a key that fails quickly decides the history even when another key would
+search for long (porcupine races them on threads; turns keep the answer deterministic).
 
 Every search is bounded: past ``configurations_max`` attempted steps it answers ``UNKNOWN``
 ("search too large") instead of running on.
@@ -32,14 +58,17 @@ from collections.abc import Hashable, Sequence
 
 import attrs
 
-from checks.lincheck.history import NEVER, Call
+from checks.lincheck.history import Call
 from spec.kv.model import Model
 
 __all__ = ["Verdict", "LINEARIZABLE", "NOT_LINEARIZABLE", "UNKNOWN", "CONFIGURATIONS_MAX", "check_calls",
-           "check_partitioned", "partition_by_key", "sorted_keys"]
+           "check_partitioned", "partition_by_key", "sorted_keys", "part_model", "Search",
+           "SLICE_STEPS"]
 
 LINEARIZABLE, NOT_LINEARIZABLE, UNKNOWN = "linearizable", "not linearizable", "unknown"
 CONFIGURATIONS_MAX = 2_000_000  # model steps tried before a search gives up as too large
+DOMINANCE_SCAN_MAX = 32  # memo masks compared for dominance per configuration (the latest ones)
+SLICE_STEPS = 20_000  # steps one key's search takes before the next key's search has its turn
 
 
 @attrs.frozen
@@ -88,44 +117,158 @@ class _Links:
                 self.previous[after] = item
 
 
+class _Plan:
+    """What the search needs per call, computed once: ``rank`` is a known call's position among
+    the known calls (invocation order), -1 for an unknown one; an unknown call's ``kind`` is its
+    class (same function, key and value), ``order`` its place in the class, ``bit`` its bit in
+    the memo's mask of linearized unknown calls; ``reads`` marks the known reads (linearized
+    without a choice when they fit and leave the state as it is)."""
+
+    def __init__(self, calls: Sequence[Call], model: Model) -> None:
+        self.rank, self.kind, self.order, self.bit, self.reads = [], [], [], [], []
+        classes: dict[Hashable, int] = {}
+        sizes: list[int] = []
+        known = unknown = 0
+        for call in calls:
+            kind = -1 if call.known else classes.setdefault((call.f, call.key, call.value), len(classes))
+            if kind == len(sizes):
+                sizes.append(0)
+            self.rank.append(known if call.known else -1)
+            self.kind.append(kind)
+            self.order.append(sizes[kind] if kind >= 0 else 0)
+            self.bit.append(0 if call.known else 1 << unknown)
+            self.reads.append(call.known and call.f in model.read_only)
+            if kind >= 0:
+                sizes[kind] += 1
+            known, unknown = known + call.known, unknown + (not call.known)
+        self.known, self.classes = known, len(sizes)
+
+
+def _lowest_zero(bits: int) -> int:
+    """How many low bits of ``bits`` are ones."""
+    return ((bits + 1) & -(bits + 1)).bit_length() - 1
+
+
 def check_calls(calls: Sequence[Call], model: Model, initial: Hashable | None = None,
                 configurations_max: int = CONFIGURATIONS_MAX) -> Verdict:
-    """Is this set of calls linearizable from ``initial`` (default: the model's initial state)?"""
-    links = _Links(calls)
-    state = model.initial if initial is None else initial
-    known_left = sum(1 for call in calls if call.known)
-    linearized, tried, frontier = 0, 0, 0
-    stack: list[tuple[int, Hashable]] = []  # (invocation entry, state before it) per linearized call
-    seen: set[tuple[int, Hashable]] = set()
-    entry = links.next[0]
-    while known_left > 0:  # bounded: each pass either tries a step (counted) or backtracks one
-        call = calls[(entry - 1) // 2]
-        if entry % 2 == 0:  # a completion before its call was linearized: undo the last choice
-            frontier = max(frontier, call.completed)
-            if not stack:
-                return Verdict(NOT_LINEARIZABLE, tried, frontier=frontier)
-            entry, state = stack.pop()
-            call = calls[(entry - 1) // 2]
-            linearized &= ~(1 << ((entry - 1) // 2))
-            known_left += call.known
+    """Is this set of calls linearizable from ``initial`` (default: the model's initial state)?
+    The calls are numbered by position (``call.id`` is not read)."""
+    search = Search(calls, model, initial)
+    return search.run(configurations_max) or search.verdict(UNKNOWN)
+
+
+class Search:
+    """One depth-first search that can be run in slices: ``run(steps)`` goes on from where the
+    last slice stopped and answers a Verdict, or None when the slice ran out first. The checker
+    interleaves the searches of a history's keys this way, so that one key that fails quickly
+    decides the history while another would search for long (porcupine runs them in parallel).
+
+    A frame of the stack holds what undoing a step restores: (invocation entry, state, first
+    open known call, bitmask after it, mask of unknown calls) and whether the step was a forced
+    read. The loop is one function for speed: Python calls would double its cost."""
+
+    def __init__(self, calls: Sequence[Call], model: Model, initial: Hashable | None = None) -> None:
+        self.calls, self.model = list(calls), model
+        self.links, self.plan = _Links(self.calls), _Plan(self.calls, model)
+        self.canonical = model.canonical(self.calls) if model.canonical is not None else None
+        self.state = model.initial if initial is None else initial
+        if self.canonical is not None:
+            self.state = self.canonical(self.state)
+        self.first, self.after_first, self.unknowns = 0, 0, 0
+        self.taken = [0] * self.plan.classes  # per class of unknown calls: how many are linearized
+        self.stack: list[tuple] = []
+        self.seen: set[tuple] = set()  # ((known part, state), mask of unknown calls) explored
+        self.recent: dict[tuple, list[int]] = {}  # (known part, state) -> latest masks seen with it
+        self.tried, self.frontier = 0, 0
+        self.entry = self.links.next[0]
+
+    def verdict(self, result: str) -> Verdict:
+        return Verdict(result, self.tried, frontier=self.frontier)
+
+    def run(self, steps: int) -> Verdict | None:  # noqa: C901 - one loop, see the class
+        calls, step, plan, links, taken, stack = self.calls, self.model.step, self.plan, self.links, self.taken, self.stack
+        following, rank, kind, order, bit, reads = links.next, plan.rank, plan.kind, plan.order, plan.bit, plan.reads
+        canonical, explored = self.canonical, self._explored
+        state, first, after_first, unknowns, entry = self.state, self.first, self.after_first, self.unknowns, self.entry
+        tried_max = self.tried + steps
+        while first < plan.known:  # bounded: each pass tries a step (counted) or backtracks one
+            number = (entry - 1) >> 1
+            if entry & 1:
+                position = rank[number]
+                if position < 0 and taken[kind[number]] != order[number]:
+                    entry = following[entry]  # an earlier identical unknown call is still open
+                    continue
+                if self.tried >= tried_max:
+                    self.state, self.first, self.after_first, self.unknowns, self.entry = (state, first, after_first,
+                                                                                           unknowns, entry)
+                    return None
+                self.tried += 1
+                ok, new_state = step(state, calls[number])
+                if ok and canonical is not None:
+                    new_state = canonical(new_state)
+                if ok and position < 0 and new_state == state:
+                    ok = False  # an unknown call that changes nothing may as well not happen
+                forced = ok and reads[number] and new_state == state  # not a read that pins UNKNOWN
+                if ok:
+                    if position < 0:
+                        key, new_unknowns = (first, after_first, new_state), unknowns | bit[number]
+                    elif position == first:
+                        shift = _lowest_zero(after_first >> 1) + 1
+                        key, new_unknowns = (first + shift, after_first >> shift, new_state), unknowns
+                    else:
+                        key, new_unknowns = (first, after_first | (1 << (position - first)), new_state), unknowns
+                    if not explored(key, new_unknowns):
+                        stack.append((entry, state, first, after_first, unknowns, forced))
+                        first, after_first, state = key
+                        unknowns = new_unknowns
+                        if position < 0:
+                            taken[kind[number]] += 1
+                        links.unlink(entry)
+                        entry = following[0]
+                        continue
+                if not forced:
+                    entry = following[entry]
+                    continue
+                # a read that fits leads only to failed configurations: so does this one
+            else:
+                self.frontier = max(self.frontier, calls[number].completed)
+            entry = self._backtrack()
+            if entry < 0:
+                return self.verdict(NOT_LINEARIZABLE)
+            _, state, first, after_first, unknowns, _ = stack.pop()
+        return self.verdict(LINEARIZABLE)
+
+    def _explored(self, key: tuple, unknowns: int) -> bool:
+        """Was a configuration with these known calls and this state reached before with at most
+        these unknown calls linearized? Then it failed, or is being explored, with at least the
+        choices this one has: nothing new can come of this one. Exact for equal sets; for
+        smaller ones the latest DOMINANCE_SCAN_MAX per known part and state are compared."""
+        if (key, unknowns) in self.seen:
+            return True
+        recent = self.recent.setdefault(key, [])
+        for mask in recent:
+            if mask & ~unknowns == 0:
+                return True
+        self.seen.add((key, unknowns))
+        recent.append(unknowns)
+        if len(recent) > DOMINANCE_SCAN_MAX:
+            del recent[0]
+        return False
+
+    def _backtrack(self) -> int:
+        """Undo steps up to and including the last one that was a choice (not a forced read);
+        leave its frame on top and answer the entry to try next, or -1 when nothing is left."""
+        links, plan, stack = self.links, self.plan, self.stack
+        while stack:
+            entry = stack[-1][0]
+            number = (entry - 1) >> 1
             links.relink(entry)
-            entry = links.next[entry]
-            continue
-        tried += 1
-        if tried > configurations_max:
-            return Verdict(UNKNOWN, tried, frontier=frontier)
-        ok, after = model.step(state, call)
-        candidate = (linearized | (1 << ((entry - 1) // 2)), after)
-        if ok and candidate not in seen:
-            seen.add(candidate)
-            stack.append((entry, state))
-            linearized, state = candidate
-            known_left -= call.known
-            links.unlink(entry)
-            entry = links.next[0]
-        else:
-            entry = links.next[entry]
-    return Verdict(LINEARIZABLE, tried, frontier=frontier)
+            if plan.rank[number] < 0:
+                self.taken[plan.kind[number]] -= 1
+            if not stack[-1][5]:
+                return links.next[entry]
+            stack.pop()
+        return -1
 
 
 def partition_by_key(calls: Sequence[Call]) -> dict[Hashable, list[Call]]:
@@ -141,22 +284,37 @@ def sorted_keys(keys) -> list:
     return sorted(keys, key=lambda key: (type(key).__name__, repr(key)))
 
 
+def part_model(model: Model) -> Model:
+    """The model one part of a split history is checked with: one key's value when the model
+    has it (a keyed model's ``single_key``), else the model itself."""
+    return model.single_key if model.keyed and model.single_key is not None else model
+
+
 def check_partitioned(calls: Sequence[Call], model: Model,
                       configurations_max: int = CONFIGURATIONS_MAX) -> Verdict:
-    """Check each key's calls alone (keyed models) or all calls together; the first failing
-    key in sorted order, else UNKNOWN if any search was too large, else LINEARIZABLE."""
+    """Check each key's calls alone (keyed models) or all calls together. The keys' searches
+    take turns (in sorted key order) until one fails, which decides; else UNKNOWN (on the first
+    key in sorted order whose search ran past ``configurations_max``) if any did, else
+    LINEARIZABLE. ``configurations`` counts the steps of all the searches."""
     parts = partition_by_key(calls) if model.keyed else {None: list(calls)}
-    total, unknown_key = 0, _NO_KEY
-    for key in sorted_keys(parts):
-        verdict = check_calls(parts[key], model, configurations_max=configurations_max)
-        total += verdict.configurations
-        if verdict.result == NOT_LINEARIZABLE:
-            return Verdict(NOT_LINEARIZABLE, total, key, verdict.frontier)
-        if verdict.result == UNKNOWN and unknown_key is _NO_KEY:
-            unknown_key = key
-    if unknown_key is not _NO_KEY:
-        return Verdict(UNKNOWN, total, unknown_key)
+    each = part_model(model)
+    turns: dict[Hashable, Search | None] = dict.fromkeys(sorted_keys(parts))
+    total, undecided = 0, []
+    while turns:
+        for key in list(turns):
+            search = turns[key] or Search(parts[key], each)
+            verdict = search.run(min(SLICE_STEPS, configurations_max - search.tried))
+            if verdict is None and search.tried < configurations_max:
+                turns[key] = search
+                continue
+            del turns[key]
+            total += search.tried
+            if verdict is None:
+                undecided.append(key)
+            elif verdict.result == NOT_LINEARIZABLE:
+                total += sum(other.tried for other in turns.values() if other is not None)
+                return Verdict(NOT_LINEARIZABLE, total, key, verdict.frontier)
+    if undecided:
+        return Verdict(UNKNOWN, total, sorted_keys(undecided)[0])
     return Verdict(LINEARIZABLE, total)
 
-
-_NO_KEY = object()

@@ -17,9 +17,11 @@ Two cuts keep a window honest, so that a window which fails proves the history f
   ``UNKNOWN`` ("any value"), except those still open when the window starts: they become
   unknown-outcome calls (they may have taken effect before the window or inside it). A window
   that fails from any state is wrong whatever came before it: a stale read needs only the write it
-  missed and itself. We take the latest start that still fails, scanning backwards with a bounded
-  number of searches; when no start fails from ``UNKNOWN`` the failure depends on the initial state
-  and the window starts at the first call.
+  missed and itself. We take the latest start that still fails; when no start fails from
+  ``UNKNOWN`` the failure depends on the initial state and the window starts at the first call.
+  A window that fails from any state still fails when it starts earlier (more calls before it
+  only constrain more), so the latest failing start is found by galloping back from the end
+  (1, 2, 4, … calls) and then bisecting: a few searches, not one per start.
 
 All the searches of one shrink share one configuration budget; when it runs out the window found
 so far is reported (still failing, maybe not the shortest).
@@ -33,12 +35,10 @@ from collections.abc import Hashable, Sequence
 import attrs
 
 from checks.lincheck.history import NEVER, Call, drop_unobserved_unknowns
-from checks.lincheck.search import CONFIGURATIONS_MAX, NOT_LINEARIZABLE, UNKNOWN, check_calls
+from checks.lincheck.search import CONFIGURATIONS_MAX, NOT_LINEARIZABLE, UNKNOWN, check_calls, part_model
 from spec.kv.model import Model
 
-__all__ = ["Window", "shortest_window", "cut", "WINDOW_SEARCHES_MAX"]
-
-WINDOW_SEARCHES_MAX = 500  # searches spent moving the start before settling for the window found
+__all__ = ["Window", "shortest_window", "cut"]
 
 
 @attrs.frozen
@@ -58,14 +58,16 @@ class Window:
     total: int = 0  # calls of this key (of the history when not keyed)
 
 
-def _unknown(call: Call) -> Call | None:
+def _unknown(call: Call, read_only: tuple[str, ...]) -> Call | None:
     """The call with its outcome unknown; None for a read, which then constrains nothing."""
-    return None if call.f == "read" else attrs.evolve(call, completed=NEVER, outcome="info")
+    return None if call.f in read_only else attrs.evolve(call, completed=NEVER, outcome="info")
 
 
-def cut(calls: Sequence[Call], start: int, cut_time: float) -> list[Call]:
+def cut(calls: Sequence[Call], start: int, cut_time: float, model: Model | None = None) -> list[Call]:
     """The window of ``calls`` (invocation order) from ``start`` to the truncation at ``cut_time``,
-    without the unknown writes it leaves unobserved (see ``history.drop_unobserved_unknowns``)."""
+    without the unknown writes it leaves unobserved (see ``history.drop_unobserved_unknowns``).
+    ``model`` says which functions are reads (default: ``read``)."""
+    read_only = model.read_only if model is not None else ("read",)
     window_opens = calls[start].invoked if start < len(calls) else cut_time
     kept: list[Call] = []
     for position, call in enumerate(calls):
@@ -74,7 +76,7 @@ def cut(calls: Sequence[Call], start: int, cut_time: float) -> list[Call]:
         if position < start and call.completed < window_opens:
             continue
         outside = position < start or call.completed > cut_time
-        changed = _unknown(call) if outside else call
+        changed = _unknown(call, read_only) if outside else call
         if changed is not None:
             kept.append(changed)
     return drop_unobserved_unknowns(kept)
@@ -85,7 +87,7 @@ class _Budget:
     is bounded like finding it. Out of budget, shrinking stops with the best window so far."""
 
     def __init__(self, model: Model, configurations_max: int) -> None:
-        self.model, self.left = model, configurations_max
+        self.model, self.left = part_model(model), configurations_max
 
     def fails(self, calls: Sequence[Call], initial: Hashable | None) -> bool | None:
         """True: fails; False: linearizable; None: the budget ran out first."""
@@ -105,31 +107,42 @@ def _least_failing_cut(calls: Sequence[Call], budget: _Budget, frontier: float |
     low, high = -1, len(times) - 1  # cut at times[high] fails (the whole history does); low passes
     if frontier is not None:  # usually exact: then one passing check just below it proves it least
         guess = bisect.bisect_right(times, frontier) - 1
-        if 0 <= guess < high and budget.fails(cut(calls, 0, times[guess]), None):
+        if 0 <= guess < high and budget.fails(cut(calls, 0, times[guess], budget.model), None):
             high = guess
-        if high > 0 and budget.fails(cut(calls, 0, times[high - 1]), None) is False:
+        if high > 0 and budget.fails(cut(calls, 0, times[high - 1], budget.model), None) is False:
             low = high - 1
     while high - low > 1:
         middle = (low + high) // 2
-        answer = budget.fails(cut(calls, 0, times[middle]), None)
+        answer = budget.fails(cut(calls, 0, times[middle], budget.model), None)
         if answer is None:
             break
         low, high = (low, middle) if answer else (middle, high)
     return times[high]
 
 
-def _latest_start(calls: Sequence[Call], end: int, cut_time: float, key: Hashable,
-                  budget: _Budget) -> int | None:
-    """The greatest start whose window fails from any state; None if none does within bounds."""
-    for searches, start in enumerate(range(end - 1, 0, -1)):
-        if searches >= WINDOW_SEARCHES_MAX:
-            return None
-        answer = budget.fails(cut(calls, start, cut_time), budget.model.unknown_state((key,)))
+def _latest_start(calls: Sequence[Call], end: int, cut_time: float, budget: _Budget) -> int | None:
+    """The greatest start whose window fails from any state; None if none does within bounds.
+    Gallops back from the end (1, 2, 4, … calls) to a failing start, then bisects between it and
+    the last passing one: failing is monotone, an earlier start fails whenever a later one does."""
+    passing, failing, back = end, None, 1
+    while failing is None:
+        start = max(end - back, 1)
+        answer = budget.fails(cut(calls, start, cut_time, budget.model), budget.model.unknown_state())
         if answer is None:
             return None
         if answer:
-            return start
-    return None
+            failing = start
+        elif start == 1:
+            return None
+        else:
+            passing, back = start, 2 * back
+    while passing - failing > 1:
+        middle = (passing + failing) // 2
+        answer = budget.fails(cut(calls, middle, cut_time, budget.model), budget.model.unknown_state())
+        if answer is None:
+            break
+        passing, failing = (passing, middle) if answer else (middle, failing)
+    return failing
 
 
 def shortest_window(calls: Sequence[Call], model: Model, key: Hashable = None,
@@ -140,9 +153,9 @@ def shortest_window(calls: Sequence[Call], model: Model, key: Hashable = None,
     budget = _Budget(model, configurations_max)
     cut_time = _least_failing_cut(calls, budget, frontier)
     end = sum(1 for call in calls if call.invoked < cut_time)
-    start = _latest_start(calls, end, cut_time, key, budget)
+    start = _latest_start(calls, end, cut_time, budget)
     from_any_state = start is not None
     start = start if start is not None else 0
-    survivors = {call.invoked for call in cut(calls, start, cut_time)}
+    survivors = {call.invoked for call in cut(calls, start, cut_time, budget.model)}
     open_before = tuple(call for call in calls[:start] if call.invoked in survivors)
     return Window(key, start, end, cut_time, tuple(calls[start:end]), open_before, from_any_state, len(calls))

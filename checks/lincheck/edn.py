@@ -1,0 +1,225 @@
+"""EDN (extensible data notation), as much of it as Jepsen histories use: maps, vectors, lists,
+sets, keywords, symbols, integers, floats, strings, nil, true and false, ``;`` comments, and tags
+(``#jepsen.history.Op``), which are ignored.
+
+``parse_edn`` reads any of it with an explicit stack, so deep nesting cannot overflow. Histories
+are long and regular, though (a Jepsen store holds hundreds of files of thousands of lines), so
+two fast readers handle the usual shapes with one regular expression per line and answer None
+for anything else, for the general reader to take over with its exact error messages:
+``flat_maps`` reads a text of one flat operation map per line (values: atoms, strings and
+vectors of them), ``flat_fields`` the whitespace-separated fields of a log line. Both build the
+same values as ``parse_edn``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Hashable
+from typing import Any
+
+from checks.lincheck.history import HistoryError
+
+__all__ = ["Keyword", "parse_edn", "flat_maps", "flat_fields", "hashable", "dumps", "NESTING_MAX"]
+
+NESTING_MAX = 100  # far deeper than any history needs; also bounds printing and hashing values
+_TOKEN = re.compile(r'''
+    (?P<space>[\s,]+|;[^\n]*)
+  | (?P<open>\#\{|[\[({])
+  | (?P<close>[\])}])
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<tag>\#[A-Za-z_][\w.\-/]*)
+  | (?P<atom>[^\s,;"\[\](){}]+)
+''', re.VERBOSE | re.DOTALL)
+_INTEGER = re.compile(r"[+-]?\d+N?")
+_FLOAT = re.compile(r"[+-]?\d+\.\d*(?:[eE][+-]?\d+)?M?|[+-]?\d+[eE][+-]?\d+M?")
+_STRING_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+
+class Keyword(str):
+    """An EDN keyword such as ``:write``; compares equal to its name, prints with its colon."""
+
+    def __repr__(self) -> str:
+        return ":" + str(self)
+
+
+def _atom(text: str) -> Any:
+    if text == "nil":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    if text.startswith(":") and len(text) > 1:
+        return Keyword(text[1:])
+    if _INTEGER.fullmatch(text):
+        return int(text.rstrip("N"))
+    if _FLOAT.fullmatch(text):
+        return float(text.rstrip("M"))
+    return Keyword(text) if text[0].isalpha() else _bad_atom(text)
+
+
+def _bad_atom(text: str) -> Any:
+    raise ValueError(f"cannot read {text!r}")
+
+
+def _string(text: str) -> str:
+    return re.sub(r"\\(.)", lambda match: _STRING_ESCAPES.get(match.group(1), match.group(1)), text[1:-1])
+
+
+def _collection(opener: str, items: list, line: int) -> Any:
+    if opener == "{":
+        if len(items) % 2:
+            raise ValueError(f"map opened on line {line} has an odd number of forms")
+        return _Map(line, {hashable(items[i]): items[i + 1] for i in range(0, len(items), 2)})
+    if opener == "#{":
+        return frozenset(hashable(item) for item in items)
+    return tuple(items)
+
+
+class _Map(dict):
+    """An EDN map that remembers the line it starts on; hashable (by its items) so that a map
+    may be a value a model stores."""
+
+    def __init__(self, line: int, items: dict) -> None:
+        super().__init__(items)
+        self.line = line
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=repr)))
+
+
+def hashable(value: Any) -> Hashable:
+    """A map as the sorted tuple of its items (a set member or map key must hash); else the value."""
+    if isinstance(value, dict):
+        return tuple(sorted(value.items(), key=repr))
+    return value
+
+
+_CLOSERS = {"{": "}", "#{": "}", "[": "]", "(": ")"}
+
+
+def parse_edn(text: str, filename: str = "<edn>", forms_max: int | None = None) -> list[tuple[int, Any]]:
+    """Every top-level form of ``text`` with the line it starts on (only the first ``forms_max``
+    when given: the rest of the text is not read)."""
+    forms: list[tuple[int, Any]] = []
+    stack: list[tuple[str, int, list]] = []  # (opener, line, items so far)
+    line, position = 1, 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise HistoryError(filename, line, f"cannot read {text[position:position + 20]!r}")
+        kind, token = match.lastgroup, match.group()
+        try:
+            value = _token_value(kind, token, stack, line)
+        except ValueError as error:
+            raise HistoryError(filename, line, str(error)) from None
+        if value is not _NOTHING:
+            (stack[-1][2] if stack else forms).append(value if stack else (line, value))
+            if not stack and len(forms) == forms_max:
+                return forms
+        line += token.count("\n")
+        position = match.end()
+    if stack:
+        raise HistoryError(filename, stack[-1][1], f"{stack[-1][0]!r} is never closed")
+    return forms
+
+
+_NOTHING = object()
+
+
+def _token_value(kind: str, token: str, stack: list, line: int) -> Any:
+    """The value a token completes, or _NOTHING; pushes and pops ``stack``."""
+    if kind in ("space", "tag"):
+        return _NOTHING
+    if kind == "open":
+        if len(stack) >= NESTING_MAX:
+            raise ValueError(f"nested deeper than {NESTING_MAX}")
+        stack.append((token, line, []))
+        return _NOTHING
+    if kind == "close":
+        if not stack or _CLOSERS[stack[-1][0]] != token:
+            raise ValueError(f"unexpected {token!r}")
+        opener, start, items = stack.pop()
+        return _collection(opener, items, start)
+    if kind == "string":
+        return _string(token)
+    return _atom(token)
+
+
+
+def dumps(value: Any) -> str:
+    """A value as EDN, as Jepsen prints it: nil, true, :keyword, "string", [vector], numbers."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + " ".join(dumps(item) for item in value) + "]"
+    if isinstance(value, Keyword):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+# --- the fast readers ------------------------------------------------------------------------
+
+_ATOM = r'[^\s,;"\[\](){}#]+'
+_STRING = r'"(?:[^"\\]|\\.)*"'
+_VECTOR = r'\[[^\[\](){}#;]*\]'  # a vector of atoms and strings
+_FLAT_VALUE = rf'(?:{_STRING}|\[(?:[^\[\](){{}}#;]|{_VECTOR})*\]|{_ATOM})'  # vectors nest once: [k [old new]]
+_PAIR = re.compile(rf'(:{_ATOM})[\s,]+({_FLAT_VALUE})')
+_FLAT_MAP = re.compile(rf'[\s,]*(?:\#[A-Za-z_][\w.\-/]*)?\{{[\s,]*(?:(?::{_ATOM})[\s,]+{_FLAT_VALUE}[\s,]*)*\}}[\s,]*')
+_ITEM = re.compile(rf'{_STRING}|{_VECTOR}|[^\s,"\[\]]+')
+_FIELDS = re.compile(rf'[\s,]*({_ATOM})[\s,]+({_ATOM})[\s,]+({_ATOM})(?:[\s,]+({_FLAT_VALUE}))?(?=[\s,;]|$)')
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cached_atom(text: str) -> Any:
+    return _atom(text)  # the same keywords and small numbers recur on every line
+
+
+def _flat_value(text: str) -> Any:
+    if text.isdigit():
+        return int(text)
+    if text[0] == '"':
+        return _string(text) if "\\" in text else text[1:-1]
+    if text[0] == "[":
+        return tuple(_flat_value(item) for item in _ITEM.findall(text[1:-1]))
+    return _cached_atom(text)
+
+
+def flat_maps(text: str, wanted: frozenset[str]) -> list[tuple[int, dict]] | None:
+    """Each line's operation map with its line number, when every line holds one flat map (the
+    whole text may be one vector of them; blank and comment lines are skipped); else None. Only
+    the ``wanted`` keys (``":process"``…) are read; the maps' keys are their names (``"process"``)."""
+    lines = text.split("\n")
+    opened = next((number for number, line in enumerate(lines) if line.strip()), None)
+    closed = next((number for number in range(len(lines) - 1, -1, -1) if lines[number].strip()), None)
+    if opened is None or closed is None:
+        return None
+    if lines[opened].lstrip().startswith("[") and lines[closed].rstrip().endswith("]"):
+        lines[opened] = lines[opened].lstrip()[1:]
+        lines[closed] = lines[closed].rstrip()[:-1]
+    maps = []
+    try:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip() or line.lstrip().startswith(";"):
+                continue
+            if not _FLAT_MAP.fullmatch(line):
+                return None
+            maps.append((number, {key[1:]: _flat_value(value) for key, value in _PAIR.findall(line) if key in wanted}))
+    except ValueError:
+        return None  # an atom the general reader will report
+    return maps
+
+
+def flat_fields(text: str) -> list[Any] | None:
+    """The first three or four forms of ``text`` when they are atoms, strings or flat vectors
+    (what follows them is not read); else None."""
+    match = _FIELDS.match(text)
+    if match is None or (match.group(4) is None and text[match.end():].strip(" \t\r\n,")):
+        return None  # not this shape, or a fourth form this reader cannot read
+    try:
+        return [_flat_value(group) for group in match.groups() if group is not None]
+    except ValueError:
+        return None
