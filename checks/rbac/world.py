@@ -4,7 +4,8 @@ Its policy has the shape of the default Kubernetes roles: ``admin``, ``edit`` an
 aggregated ClusterRoles built from labelled parts (``admin`` gathers ``edit``, which gathers
 ``view``), bound per namespace with RoleBindings, beside the corner cases a matcher can get
 wrong: ``*/scale``, resourceNames, exact and prefix URLs, a bare ServiceAccount subject, and a
-Role that names ``impersonate`` on users and groups (which only a ClusterRoleBinding grants). Its
+Role that names ``impersonate`` on users and groups (which only a ClusterRoleBinding grants), and
+a user who writes roles and bindings while holding a rule limited by resourceNames. Its
 node graph has two pods on two nodes that mount secrets and claims of the same name in
 different namespaces. The chain is the API server's privileged-groups check (system:masters), Node, a
 webhook that forbids the ``contractors`` group to touch secrets (and is unreachable for
@@ -98,8 +99,12 @@ kind: Role
 metadata: {name: rolebinding-writer, namespace: team-a}
 rules:
 - apiGroups: [rbac.authorization.k8s.io]
-  resources: [rolebindings]
+  resources: [rolebindings, roles]
   verbs: [create, update]
+- apiGroups: [""]
+  resources: [configmaps]
+  resourceNames: [team-settings]
+  verbs: [get, update]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
