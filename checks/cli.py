@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from checks.area import AREA_NAMES, CheckRequest, CheckResult, InputError, implemented_areas, load_area
+from checks.explore import DEFAULT_DEPTH
 from checks.progress import ProgressReporter
 from impl.catalog import UnknownBug, all_bugs, bug_by_name
 from spec.invariant import all_invariants
@@ -24,6 +25,7 @@ __all__ = ["main"]
 
 EXIT_HELD, EXIT_VIOLATED, EXIT_INPUT = 0, 1, 2
 DEFAULT_BUDGET_SECONDS = 30.0
+DEFAULT_EXPLORE_SECONDS = 60.0
 DEFAULT_SEED = 0
 
 
@@ -41,6 +43,13 @@ def _nonnegative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _nonnegative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {text}")
     return value
 
 
@@ -66,6 +75,18 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--report", type=Path, metavar="DIR")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=_cmd_check)
+
+    explore = commands.add_parser("explore", help="explore every run of an area up to a depth, breadth first")
+    explore.add_argument("area", metavar="AREA", help="an area with an explorer: raft")
+    explore.add_argument("--bug", metavar="NAME", help="inject a catalog bug (see `kinv bugs`)")
+    explore.add_argument("--depth", type=_positive_int, default=DEFAULT_DEPTH, metavar="N",
+                         help=f"the most moves in a run (default {DEFAULT_DEPTH}; the budget usually ends it first)")
+    explore.add_argument("--budget", type=_positive_float, default=DEFAULT_EXPLORE_SECONDS, metavar="SECONDS",
+                         help=f"wall-clock seconds, shared by the configurations (default {DEFAULT_EXPLORE_SECONDS:g})")
+    explore.add_argument("--report", type=Path, metavar="DIR",
+                         help="where a counterexample's report goes (default reports/AREA-BUG)")
+    explore.add_argument("--json", action="store_true", help="one JSON object, with each configuration's figures")
+    explore.set_defaults(func=_cmd_explore)
 
     replay = commands.add_parser("replay", help="run a scenario file")
     replay.add_argument("file", type=Path, metavar="FILE")
@@ -151,6 +172,43 @@ def _cmd_check(args: argparse.Namespace, console: Console) -> int:
         if result.result == "violated":
             worst = EXIT_VIOLATED
     return worst
+
+
+def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
+    from checks.explore import ExploreRequest
+
+    bug = _resolve_bug(args.bug, [args.area])
+    runner = load_area(args.area)
+    if not hasattr(runner, "explore"):
+        explorable = [name for name in implemented_areas() if hasattr(load_area(name), "explore")]
+        raise InputError(f"area {args.area!r} has no explorer yet; `kinv explore` works for {', '.join(explorable)}")
+
+    def progress(line: str) -> None:
+        print(f"kinv: exploring {args.area}: {line}", file=sys.stderr, flush=True)
+    result = runner.explore(ExploreRequest(bug, args.depth, args.budget, args.report, progress))
+    if args.json:
+        print(json.dumps(result.as_json()), flush=True)
+    else:
+        _print_explored(result, console)
+    return EXIT_VIOLATED if result.result == "violated" else EXIT_HELD
+
+
+def _print_explored(result, console: Console) -> None:
+    subject = result.bug or "reference"
+    figures = result.as_json()
+    rate = f"{figures['states']} states ({figures['states_per_second']:g}/s), {result.seconds:.1f}s"
+    if result.result == "violated":
+        console.print(f"[red]violated[/]  {result.area} ({subject}): [bold]{result.invariant}[/], a shortest "
+                      f"counterexample of {result.steps} steps; {rate}", soft_wrap=True)
+        console.print(f"  report: {result.report}/report.md", soft_wrap=True)
+        console.print(f"  replay: kinv replay {result.report}/counterexample.scenario"
+                      + (f" --bug {result.bug}" if result.bug else ""), soft_wrap=True)
+    else:
+        console.print(f"[green]held[/]  {result.area} ({subject}): {rate}", soft_wrap=True)
+    for profile in result.profiles:
+        whole = "every state within the bounds" if profile.exhausted else f"depth {profile.depth} complete"
+        console.print(f"  {profile.cluster}: {whole}, {profile.states} states, {profile.seconds:.1f}s",
+                      soft_wrap=True)
 
 
 def _cmd_replay(args: argparse.Namespace, console: Console) -> int:

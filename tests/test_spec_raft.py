@@ -56,14 +56,32 @@ def test_cluster_view_leaders_are_live_nodes_in_the_leader_role():
 
 def test_history_counts_an_entry_of_the_leaders_term_on_a_majority_as_committed_with_its_prefix():
     history = RaftHistory()
-    history.record(cluster(leader("n1", [A, (2, "b")], term=2), node("n2", [A, (2, "b")]), node("n3")))
+    history.record(cluster(leader("n1", [A, (2, "b")], term=2), node("n2", [A, (2, "b")], term=2), node("n3")))
     assert history.committed == {1: (A, 2), 2: ((2, "b"), 2)}
 
 
 def test_history_never_counts_replicas_of_an_earlier_terms_entry():
     history = RaftHistory()
     everywhere = [A, (2, "b")]
-    history.record(cluster(leader("n1", everywhere, term=3), node("n2", everywhere), node("n3", everywhere)))
+    history.record(cluster(leader("n1", everywhere, term=3), node("n2", everywhere, term=3),
+                           node("n3", everywhere, term=3)))
+    assert history.committed == {}
+
+
+def test_history_counts_acceptances_made_at_different_times_even_after_the_leader_is_gone():
+    history = RaftHistory()
+    entry = (2, "b")
+    history.record(cluster(leader("n1", [A, entry], term=2), node("n2", [A], term=2), node("n3", [A], term=2)))
+    history.record(cluster(node("n1", [A, entry], term=3), node("n2", [A], term=3), node("n3", [A, entry], term=2)))
+    assert history.committed == {1: (A, 2), 2: (entry, 2)}
+
+
+def test_history_does_not_count_a_server_that_got_the_entry_in_a_later_term():
+    history = RaftHistory()
+    entry = (2, "b")
+    history.record(cluster(leader("n1", [A, entry], term=2), node("n2", [A], term=2), node("n3", [A], term=3)))
+    history.record(cluster(leader("n1", [A, entry], term=2), node("n2", [A], term=2),
+                           node("n3", [A, entry], term=3)))
     assert history.committed == {}
 
 
@@ -268,8 +286,8 @@ def test_applied_is_committed_reports_figure8_an_earlier_term_entry_applied_by_c
     reports = judge(applied_is_committed,
                     cluster(leader("n1", [A, old], term=4), node("n2", [A, old], term=4), node("n3", [A], term=4),
                             applies=[("n1", 2, old)]))
-    assert reports == [["n1 applied 2=2:b, which is not committed: no leader of term 2 or later has stored it "
-                        "(or an entry after it) on a majority"]]
+    assert reports == [["n1 applied 2=2:b, which is not committed: in term 2 no server accepted it, fewer than a "
+                        "majority (2)"]]
 
 
 def test_applied_is_committed_reports_an_entry_other_than_the_committed_one():

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from checks.area import CheckRequest, CheckResult, default_report_dir
+from checks.explore import ExploreRequest, ExploreResult, explore_profiles
 from checks.raft.cluster import InvariantViolated, RaftCluster
+from checks.raft.explore import PROFILES, RaftModel
 from checks.raft.scenario import load, run
 from checks.raft.search import search
 from checks.report import Counterexample, numbered_trace, write_report
@@ -47,6 +49,21 @@ def counterexample_of(cluster: RaftCluster, violation: InvariantViolated, bug: B
 
 class RaftArea:
     name = "raft"
+
+    def explore(self, request: ExploreRequest) -> ExploreResult:
+        models = [(f"{line} ({bounds.describe()})", RaftModel(line, _node_class(request.bug), bounds))
+                  for line, bounds in PROFILES]
+        profiles, found = explore_profiles(models, request)
+        bug_name = request.bug.name if request.bug else None
+        seconds = round(sum(p.seconds for p in profiles), 1)
+        if found is None:
+            return ExploreResult("raft", bug_name, "held", None, None, seconds, None, tuple(profiles))
+        outcome = run(load("\n".join(found.state.cluster.lines), "<explore>"), _node_class(request.bug))
+        violation = outcome.violation or found.violation  # a replay from the lines reproduces it
+        folder = request.report_dir or default_report_dir("raft", request.bug, None)
+        write_report(counterexample_of(outcome.cluster, violation, request.bug, None), folder)
+        return ExploreResult("raft", bug_name, "violated", violation.invariant.id, len(outcome.cluster.lines) - 1,
+                             seconds, str(folder), tuple(profiles))
 
     def check(self, request: CheckRequest) -> CheckResult:
         outcome = search(_node_class(request.bug), request.seed, request.budget_seconds, request.progress)

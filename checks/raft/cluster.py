@@ -7,12 +7,15 @@ call records its scenario line, so any run can be written back out as a scenario
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from checks.raft import fault_free
 from checks.scenario import Strictness
 from checks.violation import InvariantViolated, RecordsFindings
 from impl.raft.config import RaftConfig
+from impl.raft.messages import Kind
 from impl.raft.node import RaftNode
 from impl.raft.storage import durable_log
 from impl.sim.network import Envelope, NetworkFaults
@@ -49,13 +52,29 @@ class ClusterOptions:
         return " ".join(words)
 
 
+_REQUESTS = (Kind.PRE_VOTE, Kind.VOTE)
+_ANSWERS = (Kind.PRE_VOTE_REPLY, Kind.VOTE_REPLY)
+
+
+def _is_ballot(envelope: Envelope, candidate: str) -> bool:
+    """A message of ``candidate``'s election: its requests for votes, and the answers to them."""
+    kind = envelope.message.kind
+    return (envelope.src == candidate and kind in _REQUESTS) or (envelope.dst == candidate and kind in _ANSWERS)
+
+
+def _new_node(node_class: type[RaftNode], config: RaftConfig, node_id: str, members: tuple[str, ...], disk,
+              rng) -> RaftNode:
+    """A module-level factory (not a lambda), so that a run can be copied with pickle."""
+    return node_class(node_id, members, disk, rng, config)
+
+
 class RaftCluster(RecordsFindings, Strictness):
     def __init__(self, options: ClusterOptions, node_class: type[RaftNode] = RaftNode) -> None:
         self.options = options
         self.node_class = node_class
         config = options.raft_config()
         ids = tuple(f"n{i}" for i in range(1, options.size + 1))
-        self.world = World(ids, lambda i, members, disk, rng: node_class(i, members, disk, rng, config),
+        self.world = World(ids, functools.partial(_new_node, node_class, config),
                            options.seed, options.faults)
         self.history = RaftHistory()
         self.lines: list[str] = [options.line()]
@@ -143,13 +162,27 @@ class RaftCluster(RecordsFindings, Strictness):
         for _ in range(count):
             self.world.tick()
 
-    def campaign(self, node_id: str) -> None:
-        self._record(f"campaign {node_id}")
+    def campaign(self, node_id: str, verb: str = "campaign") -> bool:
+        """The node's election timer fires now (etcd-raft's MsgHup). False if it could not."""
+        self._record(f"{verb} {node_id}")
         node = self.world.nodes[node_id]
         if node is None or node.role == "leader":
             self.no_effect(f"{node_id} is {'down' if node is None else 'already the leader'}")
-            return
+            return False
         self.world.apply(node_id, node.campaign())
+        return True
+
+    def elect(self, node_id: str) -> None:
+        """`elect n1`: n1 campaigns and only the election's own messages move (its vote and
+        pre-vote requests, and the answers to it) until none is left; every other message stays
+        where it is. One step for what takes a campaign and a few deliveries."""
+        if not self.campaign(node_id, "elect"):
+            return
+        for _ in range(STABILIZE_DELIVERIES_MAX):
+            ballot = next((e for e in self.world.network.in_flight if _is_ballot(e, node_id)), None)
+            if ballot is None:
+                return
+            self.world.deliver(ballot)
 
     def propose(self, node_id: str, data: str | None = None) -> int | None:
         if data is None:

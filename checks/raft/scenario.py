@@ -3,7 +3,8 @@ interaction tests. Every line is validated before anything runs, so a malformed 
 nothing and answers `file:line: message`.
 
     cluster 5 seed=7 [prevote] [checkquorum] [no-noop] [max-entries=K] [delay=A..B drop=P duplicate=P]
-    campaign n1 | propose n1 DATA | tick [K] | stabilize | converge
+    campaign n1 | elect n1 (campaign; only its election's messages move) | propose n1 DATA
+    tick [K] | stabilize | converge
     deliver [n1->n2 [nth=K]] | drop [n1->n2 [nth=K]] | duplicate n1->n2 [nth=K]
     hold n1->n2 [nth=K] | release n1->n2 [nth=K]   (a long delay: held until released)
     partition n1 n2 | n3 n4 n5 (replaces every cut) | isolate n1 | block n1->n2 (adds one) | heal
@@ -28,7 +29,7 @@ from checks.scenario import (
 from impl.raft.node import RaftNode
 from impl.sim.network import NetworkFaults
 
-__all__ = ["RaftScenario", "load", "run", "ScenarioOutcome"]
+__all__ = ["RaftScenario", "load", "run", "execute", "ScenarioOutcome"]
 
 CLUSTER_SIZE_MAX = 9
 TICKS_PER_LINE_MAX = 100_000
@@ -144,7 +145,7 @@ def _cluster_option(word: str, fields: dict, faults: dict) -> None:
 
 def _validate_step(check: _Checker, command: Command) -> None:
     name, args = command.name, command.args
-    if name in ("campaign", "crash", "restart", "isolate"):
+    if name in ("campaign", "elect", "crash", "restart", "isolate"):
         check.arity(command, 1, 1, f"{name} NODE")
         check.node(command, args[0])
     elif name == "propose":
@@ -207,12 +208,13 @@ def load(text: str, filename: str) -> RaftScenario:
     return RaftScenario(options, tuple(steps), expect, filename)
 
 
-def _execute(cluster: RaftCluster, command: Command) -> None:
+def execute(cluster: RaftCluster, command: Command) -> None:
     name, args = command.name, command.args
     link = _LINK.match(args[0]) if args else None
     nth = int(args[1][4:]) if link and len(args) > 1 else 1
     actions: dict[str, Callable[[], object]] = {
         "campaign": lambda: cluster.campaign(args[0]),
+        "elect": lambda: cluster.elect(args[0]),
         "propose": lambda: cluster.propose(args[0], args[1]),
         "tick": lambda: cluster.tick(int(args[0]) if args else 1),
         "deliver": lambda: cluster.on_link(name, link[1], link[2], nth) if link else cluster.deliver_round(),
@@ -237,7 +239,7 @@ def _run_steps(cluster: RaftCluster, scenario: RaftScenario, lenient: bool) -> N
     for command in scenario.steps:
         cluster.allow_no_effect = lenient or command.maybe
         try:
-            _execute(cluster, command)
+            execute(cluster, command)
         except NoEffect as nothing:
             raise ScenarioError(scenario.filename, command.line_no,
                                 f"{command.text}: {nothing} (mark the line `maybe` if that is expected)") from None

@@ -111,8 +111,10 @@ def applied_is_committed(history: RaftHistory, view: ClusterView) -> list[str]:
     for node_id, index, entry in view.new_applies:
         committed = history.committed.get(index)
         if committed is None:
-            return [f"{node_id} applied {index}={_show(entry)}, which is not committed: no leader of term "
-                    f"{entry[0]} or later has stored it (or an entry after it) on a majority"]
+            holders = sorted(history.accepted.get((index, entry), ()))
+            return [f"{node_id} applied {index}={_show(entry)}, which is not committed: in term {entry[0]} "
+                    f"{'only ' + ', '.join(holders) if holders else 'no server'} accepted it, fewer than a "
+                    f"majority ({view.majority})"]
         if committed[0] != entry:
             return [f"{node_id} applied {index}={_show(entry)} but the entry committed at index {index} "
                     f"(in term {committed[1]}) is {_show(committed[0])}"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import attrs
 
 __all__ = ["EntryView", "NodeView", "ClusterView", "RaftHistory", "LivenessOutcome", "LeaderWatch", "StepDown",
-           "election_label"]
+           "election_label", "incarnation_label"]
 
 EntryView = tuple[int, str]  # (term, data)
 
@@ -26,7 +26,13 @@ class NodeView:
 
 
 def election_label(node: NodeView) -> str:
-    return node.id if node.incarnation == 0 else f"{node.id} after restart {node.incarnation}"
+    return incarnation_label(node.id, node.incarnation)
+
+
+def incarnation_label(node_id: str, incarnation: int) -> str:
+    """How elections name a server: a server elected twice in one term, before and after a
+    restart, was elected twice."""
+    return node_id if incarnation == 0 else f"{node_id} after restart {incarnation}"
 
 
 @attrs.frozen
@@ -49,9 +55,15 @@ class RaftHistory:
     """What the invariants remember across steps (ghost state; no node can see it).
 
     ``committed`` follows the paper's definition (§5.3, §5.4.2): an entry is committed once the
-    leader of its term has stored it on a majority; every entry before it is committed with it.
-    A node's commit index is *not* the definition: the Figure 8 bug is a node that wrongly
-    believes an entry is committed.
+    leader that created it has replicated it on a majority; every entry before it is committed
+    with it. A server *accepted* an entry of term T when it held it while its own term was T: only
+    the leader of T makes entries of T, and a server at a later term refuses that leader's
+    AppendEntries. So an entry is committed once a majority accepted it (the argument of the
+    paper's Leader Completeness proof, §5.4.3), whether or not its leader still leads when the
+    last acceptance happens. Acceptances are recorded server by server, so the verdict does not
+    depend on how the steps of different servers interleave (what lets the explorer skip
+    reorderings of independent steps). A node's commit index is *not* the definition: the
+    Figure 8 bug is a leader that wrongly believes an entry is committed.
     """
 
     leaders_by_term: dict[int, set[str]] = attrs.field(factory=dict)  # elections seen: "n1", "n1 after restart 2"
@@ -63,25 +75,31 @@ class RaftHistory:
     # the committed indexes are always 1..n, and the terms they were committed in never decrease.
     committed_log: tuple[EntryView, ...] = ()
     committed_terms: tuple[int, ...] = ()
+    # (index, entry) -> the servers that accepted it, for entries past the committed prefix
+    accepted: dict[tuple[int, EntryView], set[str]] = attrs.field(factory=dict)
 
     def record(self, view: ClusterView) -> None:
         self.previous, self.latest = self.latest, view
         for leader in view.leaders():
             self.leaders_by_term.setdefault(leader.term, set()).add(election_label(leader))
-            self._record_commitment(view, leader)
+        for node in view.nodes:
+            if node.up:
+                self._record_acceptance(node, view.majority)
         for node_id, index, entry in view.new_applies:
             self.applied.setdefault(index, (entry, node_id))
 
-    def _record_commitment(self, view: ClusterView, leader: NodeView) -> None:
-        for index in range(len(leader.log), 0, -1):
-            entry = leader.log[index - 1]
-            if entry[0] != leader.term:
-                return  # earlier terms are never committed by counting
-            holders = sum(1 for n in view.nodes if len(n.log) >= index and n.log[index - 1] == entry)
-            if holders >= view.majority:
+    def _record_acceptance(self, node: NodeView, majority: int) -> None:
+        for index in range(len(node.log), len(self.committed_log), -1):
+            entry = node.log[index - 1]
+            if entry[0] != node.term:
+                return  # terms never decrease along a log: the rest is of earlier terms
+            holders = self.accepted.setdefault((index, entry), set())
+            holders.add(node.id)
+            if len(holders) >= majority:
                 for i in range(len(self.committed_log) + 1, index + 1):
-                    self.committed.setdefault(i, (leader.log[i - 1], leader.term))
+                    self.committed.setdefault(i, (node.log[i - 1], entry[0]))
                 self._extend_committed_log()
+                self.accepted = {key: ids for key, ids in self.accepted.items() if key[0] > index}
                 return
 
     def _extend_committed_log(self) -> None:
