@@ -5,7 +5,9 @@ both branches, ranges at past, compacted and future revisions, compactions, and 
 past revisions run against both; every response is compared field by field (header revision,
 kvs with create/mod revision, version and value, count, more, deleted, prev_kvs, succeeded,
 sub-responses, the error raised, watch events with prev_kv, compact_revision of a cancelled
-watch). Real etcd is the oracle: a difference is a bug in the reference.
+watch). Real etcd is the oracle: a difference is a bug in the reference. The etcd model the searches
+judge every answer with (spec/kv/store_model.py) is stepped along and must agree with the real
+server too, field for field.
 
 Each test starts a fresh server and a fresh store together (both at revision 1, starting
 etcd takes under a second), so revisions line up and a sequence is reproducible from its
@@ -33,6 +35,9 @@ from impl.etcd import (
     TxnRequest,
     prefix_end,
 )
+from checks.etcd.shapes import error_shape, response_shape
+from impl.etcd.messages import CompactionRequest
+from spec.kv.store_model import StoreModel, StoreState, difference
 from tests.etcd_server import WatchResult, etcd_client, running_etcd  # noqa: F401 (fixture)
 
 SEEDS = tuple(range(10))
@@ -48,6 +53,19 @@ class Pair:
     client: object
     compared: int = 0
     outcomes: collections.Counter = attrs.field(factory=collections.Counter)
+    model_state: StoreState = StoreState()
+
+    def step_model(self, request, real) -> str | None:
+        """Step the etcd model with what the real server answered; where they differ."""
+        if isinstance(real, WatchResult):
+            return None
+        answer = error_shape(real) if isinstance(real, EtcdError) else response_shape(real)
+        outcome = MODEL.step(self.model_state, request, answer)
+        self.model_state = outcome.state
+        return difference(outcome.expected, answer)
+
+
+MODEL = StoreModel()
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +220,7 @@ def _run(pair: Pair, generator: Generator, kind: str):
     store, client = pair.store, pair.client
     if kind == "compact":
         revision = generator.compaction_revision()
-        return (f"compact({revision})", _outcome(lambda: store.compact(revision)),
+        return (CompactionRequest(revision), _outcome(lambda: store.compact(revision)),
                 _outcome(lambda: client.compact(revision)))
     if kind == "watch":
         return _run_watch(pair, generator)
@@ -271,6 +289,7 @@ def test_reference_matches_real_etcd(pair: Pair, seed: int, record_property) -> 
         assert reference == real, (
             f"seed {seed}, operation {index}: {description}\n"
             f"  first difference: {_first_difference(reference, real)}")
+        assert pair.step_model(description, real) is None, (seed, index, description)
     seconds = time.monotonic() - started
     record_property("operations_compared", OPERATIONS_PER_SEQUENCE)
     print(f"seed {seed}: {pair.compared} operations agree ({seconds:.1f}s)")
@@ -315,7 +334,7 @@ EDGE_STEPS = (
 def _run_step(pair: Pair, step):
     if isinstance(step, tuple) and step[0] == "compact":
         revision = step[1]
-        return (step, _outcome(lambda: pair.store.compact(revision)),
+        return (CompactionRequest(revision), _outcome(lambda: pair.store.compact(revision)),
                 _outcome(lambda: pair.client.compact(revision)))
     if isinstance(step, tuple):
         _, key, range_end, start, prev_kv = step
@@ -333,7 +352,7 @@ def _run_step(pair: Pair, step):
 
 def test_corner_cases_match_real_etcd(pair: Pair) -> None:
     for _ in range(5):  # some history first, so the steps do not start at revision 1
-        pair.store.execute(PutRequest(E + b"warmup"))
+        pair.step_model(PutRequest(E + b"warmup"), pair.store.execute(PutRequest(E + b"warmup")))
         pair.client.execute(PutRequest(E + b"warmup"))
     for index, make_step in enumerate(EDGE_STEPS):
         step, reference, real = _run_step(pair, make_step(pair.store.revision))
@@ -341,6 +360,8 @@ def test_corner_cases_match_real_etcd(pair: Pair) -> None:
         assert reference == real, (
             f"corner step {index}: {step}\n"
             f"  first difference: {_first_difference(reference, real)}")
+        if not isinstance(step, tuple):  # watches are judged by the watch checks
+            assert pair.step_model(step, real) is None, (index, step)
 
 
 def test_a_fresh_server_and_a_fresh_store_both_start_at_revision_one(etcd_client) -> None:

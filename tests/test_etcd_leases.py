@@ -32,6 +32,9 @@ from impl.etcd import (
     RangeRequest,
     Store,
 )
+from checks.etcd.shapes import error_shape, response_shape
+from impl.etcd.messages import LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest
+from spec.kv.store_model import StoreModel, StoreState, difference
 from tests.etcd_server import running_etcd
 
 
@@ -320,8 +323,10 @@ SCRIPT = (
     ("kv", PutRequest(b"e")), ("kv", PutRequest(b"f", lease=5)),
     ("kv", DeleteRangeRequest(b"f")), ("ttl", 5), ("ttl", 10), ("ttl", 99),
     ("keep_alive", 5), ("keep_alive", 99),
-    ("revoke", 5), ("revoke", 5), ("ttl", 5), ("revoke", 99),
+    ("revoke", 5), ("revoke", 5), ("ttl", 5), ("keep_alive", 5), ("revoke", 99),
     ("grant", 8, TTL), ("revoke", 8), ("kv", RangeRequest(b"a", b"z")),
+    ("kv", PutRequest(b"zz", b"v", ignore_lease=True)), ("kv", PutRequest(b"b", lease=10, ignore_lease=True)),
+    ("kv", PutRequest(b"b", ignore_value=True, prev_kv=True)), ("kv", PutRequest(b"b", lease=5)),
 )
 
 
@@ -340,15 +345,32 @@ def _step(target, step):
     return target.execute(args[0])
 
 
+_REQUESTS = {"grant": lambda lease_id, ttl: LeaseGrantRequest(ttl, lease_id), "revoke": LeaseRevokeRequest,
+             "keep_alive": LeaseKeepAliveRequest, "kv": lambda request: request}
+
+
+def _step_model(state: StoreState, step, real) -> StoreState:
+    """The etcd model must give the real server's answer too (time-to-live is compared
+    without its remaining TTL above, so it is left out here)."""
+    kind, *args = step
+    if kind not in _REQUESTS:
+        return state
+    answer = error_shape(real) if isinstance(real, EtcdError) else response_shape(real)
+    outcome = StoreModel().step(state, _REQUESTS[kind](*args), answer)
+    assert difference(outcome.expected, answer) is None, (step, difference(outcome.expected, answer))
+    return outcome.state
+
+
 def test_grant_attach_and_revoke_match_a_real_etcd() -> None:
     """Every response (revision, IDs, granted TTLs, attached keys, errors, kvs with their
     lease) and then the watch history with prev_kv. Remaining TTLs are never compared, and
     keep-alive only by its answer (the store's clock stays at tick 0)."""
-    store = Store()
+    store, state = Store(), StoreState()
     with running_etcd() as client:
         for step in SCRIPT:
-            assert _outcome(lambda: _step(store, step)) == _outcome(
-                lambda: _step(client, step)), step
+            real = _outcome(lambda: _step(client, step))
+            assert _outcome(lambda: _step(store, step)) == real, step
+            state = _step_model(state, step, real)
         expected = store.watch(b"a", b"z", start_revision=2, prev_kv=True).take()
         seen = client.watch(b"a", b"z", start_revision=2, prev_kv=True,
                             expected_events=len(expected))

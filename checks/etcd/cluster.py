@@ -1,9 +1,10 @@
 """The etcd cluster harness: members (a Raft node and a store each) and clients in one
 simulated world, driven by scenario commands, with every invariant of spec/kv checked.
 
-Revisions are checked after every change of state (each applied entry, on each member). The
-client-side invariants (watch guarantees, linearizability) are checked after every command,
-on everything the clients have seen so far. Every command records its scenario line.
+Revisions, and how long a member without a leader keeps its watch streams, are checked after
+every change of state (each applied entry, on each member). The client-side invariants (watch
+guarantees, linearizability, every answer against the etcd model) are checked after every
+command, on everything the clients have seen so far. Every command records its scenario line.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import attrs
 
 from checks.etcd.observe import Observation
-from checks.violation import InvariantViolated
+from checks.etcd.requests import build
+from checks.violation import InvariantViolated, RecordsFindings
 from impl.etcd.client import EtcdClient
 from impl.etcd.client_log import ClientLog
 from impl.etcd.keyspace import prefix_end
@@ -20,7 +22,10 @@ from impl.etcd.parts import EtcdParts
 from impl.raft.config import RaftConfig
 from impl.sim.network import NetworkFaults
 from impl.sim.world import World
-from spec.kv.invariants import INVARIANTS, KV_REVISIONS, EtcdView
+from spec.kv.invariants import (
+    INVARIANTS, KV_REVISIONS, LEASE_REVOKE_COMPLETE, LINEARIZABLE, RESPONSES, WATCH_NO_LEADER, EtcdView,
+)
+from spec.kv.responses import Judgement, revoke_problems
 from spec.kv.watch import History
 
 __all__ = ["EtcdOptions", "EtcdParts", "EtcdCluster", "InvariantViolated", "SETTLE_TICKS_MAX"]
@@ -52,7 +57,7 @@ class EtcdOptions:
         return " ".join(words)
 
 
-class EtcdCluster:
+class EtcdCluster(RecordsFindings):
     def __init__(self, options: EtcdOptions, parts: EtcdParts = EtcdParts()) -> None:
         self.options = options
         self.parts = parts
@@ -83,20 +88,20 @@ class EtcdCluster:
 
     # ----- checking -----------------------------------------------------------------------
 
-    def _fail(self, invariant, message: str) -> None:
-        self.violation = InvariantViolated(invariant, message)
-        self.world.trace.record(self.world.now, "violation", None, f"{invariant.id}: {message}")
-        raise self.violation
-
     def _observe(self) -> None:
         if self.violation is not None:
             return
-        steps = self.observation.collect_applied(self.world)
+        leaderless = self.observation.leaderless(self.world)
+        if leaderless:
+            problems = WATCH_NO_LEADER.predicate(EtcdView(History(()), leaderless=leaderless))
+            if problems:
+                self.fail(WATCH_NO_LEADER, problems[0])
+        steps = self.observation.collect_applied(self.world, len(self.log.history))
         if not steps:
             return  # called after every change of state: most apply nothing
         problems = KV_REVISIONS.predicate(EtcdView(History(()), applied=steps))
         if problems:
-            self._fail(KV_REVISIONS, problems[0])
+            self.fail(KV_REVISIONS, problems[0])
 
     def check_clients(self) -> None:
         """Every client-side invariant, on what the clients have seen so far."""
@@ -105,13 +110,26 @@ class EtcdCluster:
         view = self.observation.view(self.log)
         if view is None:
             return  # nothing new since the last check
+        judgement: list[Judgement] = []  # computed once, for the two invariants that use it
         for invariant in INVARIANTS:
-            if invariant is KV_REVISIONS:
-                continue
-            problems = (invariant.predicate(view) if invariant.predicate is not None
-                        else self.observation.linearizability(self.log))
+            if invariant in (KV_REVISIONS, WATCH_NO_LEADER):
+                continue  # checked after every change of state
+            problems = self._problems(invariant, view, judgement)
             if problems:
-                self._fail(invariant, problems[0])
+                self.fail(invariant, problems[0])
+
+    def _problems(self, invariant, view: EtcdView, judgement: list[Judgement]) -> list[str]:
+        """The invariants over the whole history share the observation's incremental model
+        replay; the others are their predicates."""
+        if invariant in (LINEARIZABLE, RESPONSES) and not judgement:
+            judgement.append(self.observation.judgement(self.log))
+        if invariant is LINEARIZABLE:
+            return self.observation.linearizability(self.log) + judgement[0].stale
+        if invariant is RESPONSES:
+            return judgement[0].mismatches
+        if invariant is LEASE_REVOKE_COMPLETE:
+            return revoke_problems(tuple(self.observation.entries), self.observation.judge.replay)
+        return invariant.predicate(view)
 
     def _record(self, line: str) -> None:
         self.lines.append(line)
@@ -205,35 +223,14 @@ def _b(text: str) -> bytes:
 
 
 def _operation(client: EtcdClient, verb: str, args: tuple[str, ...], via: str | None):
-    if verb == "get":
-        return client.get(_b(args[0]), serializable="serializable" in args[1:], member=via)
-    if verb == "put":
-        return client.put(_b(args[0]), _b(args[1]), member=via)
-    if verb == "delete":
-        return client.delete(_b(args[0]), member=via)
-    if verb == "cas":
-        old = None if args[1] == "-" else _b(args[1])
-        return client.cas(_b(args[0]), old, _b(args[2]), member=via)
-    if verb == "txn":
-        writes = tuple((_b(k), _b(v)) for k, v in (word.split("=", 1) for word in args))
-        return client.txn(writes, member=via)
-    if verb == "compact":
-        return client.compact(int(args[0]), member=via)
-    if verb == "lease-grant":
-        return client.lease_grant(int(args[0]), member=via)
-    if verb == "lease-put":
-        return client.put(_b(args[0]), _b(args[1]), member=via, with_lease=True)
-    if verb == "keep-alive":
-        return client.keep_alive(member=via)
-    if verb == "revoke":
-        return client.revoke(member=via)
-    raise ValueError(f"unknown client verb {verb!r}")
+    built = build(client.id, verb, args, client.lease_id)
+    return client.send(built.op, built.parts, built.checked, member=via)
 
 
 def _watch(client: EtcdClient, args: tuple[str, ...], via: str | None):
-    """``watch KEY [prefix] [from=R] [prev-kv]``"""
+    """``watch KEY [prefix | end=END] [from=R] [prev-kv]``"""
     key = _b(args[0])
-    range_end = prefix_end(key) if "prefix" in args[1:] else b""
+    end = next((_b(w[4:]) for w in args[1:] if w.startswith("end=")), b"")
+    range_end = prefix_end(key) if "prefix" in args[1:] else end
     start = next((int(w[5:]) for w in args[1:] if w.startswith("from=")), 0)
     return client.watch(key, range_end, start, "prev-kv" in args[1:], member=via)
-

@@ -1,8 +1,13 @@
 """The etcd state machine: clients issue puts, gets, deletes, txns and watches against any
 member while Hypothesis interleaves partitions (of members and clients), crashes, restarts,
-compaction and lease expiry. The harness checks revisions after every applied entry and every
-watch stream and the whole client history after every step; the last step heals everything
-and lets the clients finish, so that a watch that fell behind must catch up.
+compaction and lease expiry. Every request shape of the store is drawn (request_draws.py):
+ranged gets and deletes, limit, count-only and keys-only, reads at past and future revisions,
+puts with prev_kv, ignore_value and ignore_lease, txns over ranges, compaction at and beyond the
+current revision, deletes followed by re-creation, keep-alive and time-to-live of leases that
+expired or were revoked. The harness checks revisions after every applied entry and every
+watch stream and the whole client history after every step (every answer against the etcd
+model); the last step heals everything and lets the clients finish, so that a watch that fell
+behind must catch up.
 
 Swarm testing, as in the Raft machine: each test case enables a random subset of the fault and
 feature kinds, so some cases go deep into watches under crashes and others into reads under
@@ -15,6 +20,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from checks.etcd.cluster import EtcdCluster, EtcdOptions
+from checks.etcd.request_draws import (
+    KEYS, LEASE_KEYS, compact_revision, delete_words, put_option_words, range_words, txn_words,
+)
 from checks.search import MachineCounter
 from impl.etcd.parts import EtcdParts
 from impl.sim.network import NetworkFaults
@@ -22,8 +30,8 @@ from impl.sim.network import NetworkFaults
 __all__ = ["EtcdMachine", "SWARM_KINDS", "KEYS"]
 
 SWARM_KINDS = ("partition", "crash", "watch", "progress", "compact", "lease", "serializable", "txn")
-KEYS = ("k/a", "k/b", "k/c")
-LEASE_KEYS = ("k/l1", "k/l2")
+LEASE_TTL = 15  # a few requests long
+REQUEST_TICKS = 6  # enough for a request to commit and come back on a healthy network
 ANY_MEMBER = 9  # a `via` choice beyond the members: the client picks (its leader guess)
 
 network_faults = st.sampled_from([
@@ -51,11 +59,19 @@ class EtcdMachine(RuleBasedStateMachine):
         self.cluster = EtcdCluster(EtcdOptions(members, clients, seed, faults, check_quorum), self.parts)
         self.enabled = kinds
         self.cluster.tick(25)  # a leader, usually
+        # Some keys to start from, in one txn: ranges, limits, compares and past revisions
+        # have something to show from the first step on.
+        name = self.cluster.client_ids[0]
+        self.cluster.request(name, "txn", tuple(f"{key}={self.cluster.next_value(name)}" for key in KEYS))
+        self.cluster.tick(REQUEST_TICKS)
 
     # ----- helpers ------------------------------------------------------------------------
 
     def _client(self, choice: int) -> str:
-        return self.cluster.client_ids[choice % len(self.cluster.client_ids)]
+        """The chosen client, or the next one that is idle (a busy client ignores a request)."""
+        ids = self.cluster.client_ids
+        order = [ids[(choice + i) % len(ids)] for i in range(len(ids))]
+        return next((c for c in order if self.cluster.client(c).idle), order[0])
 
     def _member(self, choice: int) -> str:
         return self.cluster.member_ids[choice % len(self.cluster.member_ids)]
@@ -72,6 +88,17 @@ class EtcdMachine(RuleBasedStateMachine):
                    if self.cluster.member(m) is not None and self.cluster.member(m).is_leader]
         return leaders[-1] if leaders else None
 
+    def _value(self, key: str) -> str | None:
+        """The key's value on the leader now (None if absent or no leader)."""
+        leader = self._leader()
+        if leader is None:
+            return None
+        found = self.cluster.member(leader).store.range(key.encode()).kvs
+        return found[0].value.decode() if found else None
+
+    def _values(self) -> tuple[str, ...]:
+        return tuple(v for v in (self._value(k) for k in KEYS) if v is not None)
+
     # ----- time ---------------------------------------------------------------------------
 
     @rule(count=st.sampled_from([1, 2, 3, 5, 10, 20, 40]))  # 20 and 40: long enough for an election
@@ -84,41 +111,68 @@ class EtcdMachine(RuleBasedStateMachine):
 
     # ----- requests -----------------------------------------------------------------------
 
-    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER))
-    def get(self, client: int, key: str, via: int) -> None:
-        self.cluster.request(self._client(client), "get", (key,), self._via(via))
+    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER), data=st.data())
+    def get(self, client: int, key: str, via: int, data) -> None:
+        """A get of one key at the current revision, or (half the time) a range, maybe with a
+        limit, count-only or keys-only, maybe at a past or future revision."""
+        words = data.draw(range_words(self._revision())) if data.draw(st.booleans()) else [key]
+        self.cluster.request(self._client(client), "get", tuple(words), self._via(via))
 
     @precondition(lambda self: "serializable" in self.enabled)
     @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, 4))
     def get_serializable(self, client: int, key: str, via: int) -> None:
         self.cluster.request(self._client(client), "get", (key, "serializable"), self._member(via))
 
-    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER))
-    def put(self, client: int, key: str, via: int) -> None:
+    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER), data=st.data())
+    def put(self, client: int, key: str, via: int, data) -> None:
+        """A put of a new value, or (a third of the time) a put or lease-put with prev_kv,
+        ignore_value or ignore_lease."""
         name = self._client(client)
-        self.cluster.request(name, "put", (key, self.cluster.next_value(name)), self._via(via))
+        verb, words = "put", [key, self.cluster.next_value(name)]
+        if data.draw(st.integers(0, 2)) == 0:
+            verb, words = data.draw(put_option_words(self.cluster.next_value(name)))
+        self.cluster.request(name, verb, tuple(words), self._via(via))
 
-    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER))
-    def delete(self, client: int, key: str, via: int) -> None:
-        self.cluster.request(self._client(client), "delete", (key,), self._via(via))
+    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER), data=st.data())
+    def delete(self, client: int, key: str, via: int, data) -> None:
+        """A delete of one key, or (a third of the time) of a range, maybe with prev_kv."""
+        words = data.draw(delete_words()) if data.draw(st.integers(0, 2)) == 0 else [key]
+        self.cluster.request(self._client(client), "delete", tuple(words), self._via(via))
 
     @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER))
     def cas(self, client: int, key: str, via: int) -> None:
         """Compare-and-set from the value the leader holds now: usually succeeds, unless a
         concurrent write got in first."""
         name = self._client(client)
-        leader = self._leader()
-        current = None
-        if leader is not None:
-            found = self.cluster.member(leader).store.range(key.encode()).kvs
-            current = found[0].value.decode() if found else None
+        current = self._value(key)
         self.cluster.request(name, "cas", (key, current or "-", self.cluster.next_value(name)), self._via(via))
 
     @precondition(lambda self: "txn" in self.enabled)
-    @rule(client=st.integers(0, 2), keys=st.lists(st.sampled_from(KEYS), min_size=2, max_size=3, unique=True))
-    def txn(self, client: int, keys: list[str]) -> None:
+    @rule(client=st.integers(0, 2), keys=st.lists(st.sampled_from(KEYS), min_size=2, max_size=3, unique=True),
+          via=st.integers(0, ANY_MEMBER), data=st.data())
+    def txn(self, client: int, keys: list[str], via: int, data) -> None:
+        """Puts of several keys in one txn, or a txn over ranges: compares on keys or a
+        prefix, gets, puts and deletes in either branch."""
         name = self._client(client)
-        self.cluster.request(name, "txn", tuple(f"{k}={self.cluster.next_value(name)}" for k in keys))
+        if data.draw(st.booleans()):
+            words = data.draw(txn_words(self._revision(), self._values(), self.cluster.next_value(name)))
+            self.cluster.request(name, "txn", tuple(words), self._via(via))
+        else:
+            self.cluster.request(name, "txn", tuple(f"{k}={self.cluster.next_value(name)}" for k in keys))
+
+    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), back=st.sampled_from([None, 1]))
+    def delete_and_recreate(self, client: int, key: str, back: int | None) -> None:
+        """Delete a key, write it again and read it: its version must start over at 1 and its
+        create_revision move on; maybe read it as of before the delete too. (A request still
+        in flight when the next is due makes the client skip the next: a shorter sequence.)"""
+        name = self._client(client)
+        self.cluster.request(name, "delete", (key,))
+        self.cluster.tick(REQUEST_TICKS)
+        before = self._revision() - 1
+        self.cluster.request(name, "put", (key, self.cluster.next_value(name)))
+        self.cluster.tick(REQUEST_TICKS)
+        words = (key,) if back is None else (key, f"rev={max(1, before)}")
+        self.cluster.request(name, "get", words)
 
     # ----- watches, compaction, leases ----------------------------------------------------
 
@@ -130,7 +184,7 @@ class EtcdMachine(RuleBasedStateMachine):
               progress_after: int | None) -> None:
         """A watch, maybe from the past; maybe followed at once by a progress request, as the
         API server's watch cache asks for one to serve a consistent list from its cache."""
-        words = ["k/", "prefix"] if whole else [key]
+        words = ["k/", "prefix"] if whole else [key] if key != "k/c" else ["k/a", "end=k/c"]
         if back is not None:
             words.append(f"from={max(1, self._revision() - back)}")
         if prev_kv:
@@ -147,9 +201,12 @@ class EtcdMachine(RuleBasedStateMachine):
         self.cluster.request(self._client(client), "progress", ())
 
     @precondition(lambda self: "compact" in self.enabled)
-    @rule(client=st.integers(0, 2), back=st.integers(0, 3))
-    def compact(self, client: int, back: int) -> None:
-        self.cluster.request(self._client(client), "compact", (str(max(1, self._revision() - back)),))
+    @rule(client=st.integers(0, 2), data=st.data())
+    def compact(self, client: int, data) -> None:
+        """At the current revision or behind it, at or below the last compaction
+        (ErrCompacted), or beyond the current revision (ErrFutureRev)."""
+        revision = compact_revision(data.draw, self._revision())
+        self.cluster.request(self._client(client), "compact", (str(revision),))
 
     @precondition(lambda self: "compact" in self.enabled and "watch" in self.enabled)
     @rule(client=st.integers(0, 2), via=st.integers(0, ANY_MEMBER))
@@ -162,12 +219,34 @@ class EtcdMachine(RuleBasedStateMachine):
         self.cluster.request(name, "watch", ("k/", "prefix", "from=1"), self._via(via))
 
     @precondition(lambda self: "lease" in self.enabled)
-    @rule(client=st.integers(0, 2), action=st.sampled_from(["lease-grant", "lease-put", "keep-alive", "revoke"]),
-          key=st.sampled_from(LEASE_KEYS))
+    @rule(client=st.integers(0, 2), key=st.sampled_from(LEASE_KEYS),
+          action=st.sampled_from(["lease-grant", "lease-put", "keep-alive", "revoke", "time-to-live"]))
     def lease(self, client: int, action: str, key: str) -> None:
         name = self._client(client)
-        args = {"lease-grant": ("8",), "lease-put": (key, self.cluster.next_value(name))}.get(action, ())
+        args = {"lease-grant": (str(LEASE_TTL),), "lease-put": (key, self.cluster.next_value(name))}.get(action, ())
         self.cluster.request(name, action, args)
+
+    @precondition(lambda self: "lease" in self.enabled)
+    @rule(client=st.integers(0, 2), key=st.sampled_from(LEASE_KEYS), revoke=st.booleans(),
+          ask=st.sampled_from(["keep-alive", "time-to-live"]), writes=st.integers(1, 2))
+    def lease_after_its_end(self, client: int, key: str, revoke: bool, ask: str, writes: int) -> None:
+        """Grant, attach a key (and write it again under the lease, as a registration is
+        refreshed), let the lease expire (or revoke it), then keep it alive or ask its time to
+        live: "lease not found" or TTL -1, and the key is gone."""
+        name = self._client(client)
+        steps = [("lease-grant", (str(LEASE_TTL),))]
+        steps += [("lease-put", (key, self.cluster.next_value(name))) for _ in range(writes)]
+        for verb, args in steps:
+            self.cluster.request(name, verb, args)
+            self.cluster.tick(REQUEST_TICKS)
+        if revoke:
+            self.cluster.request(name, "revoke", ())
+            self.cluster.tick(REQUEST_TICKS)
+        else:
+            self.cluster.tick(2 * LEASE_TTL)
+        self.cluster.request(name, ask, ())
+        self.cluster.tick(REQUEST_TICKS)
+        self.cluster.request(name, "get", (key,))
 
     # ----- faults -------------------------------------------------------------------------
 

@@ -5,20 +5,30 @@
   Compactions are the compact requests that applied without an error.
 - Each client's watch streams, as ``spec.kv.watch.WatchStream`` values, and the streams of
   each logical watch in the order the client resumed them.
-- The client history, as Jepsen-style operations for the linearizability checker.
+- The client history, as Jepsen-style operations for the linearizability checker. A write
+  whose effect on each key the client cannot state (a lease's revocation or expiry, a ranged
+  delete, a put with ignore_value, a txn over ranges) enters it from the log: one operation per
+  changed key, at the moment a member first applied it (a "lessor" process whose outcome the
+  log decides).
+- Every request whole, and every log entry with what it answered and the events it made, for
+  the judge of KV-RESPONSE-MATCHES-MODEL (spec/kv/responses.py).
 """
 
 from __future__ import annotations
 
+from checks.etcd.shapes import error_shape, event_shape, response_shape
 from checks.lincheck import NOT_LINEARIZABLE, Operation, check_history
 from checks.watchcheck import to_event
-from impl.etcd.client_log import ClientLog, StreamRecord
+from impl.etcd.client_log import CallRecord, ClientLog, StreamRecord
+from impl.etcd.lease import MIN_LEASE_TTL
 from impl.etcd.member import AppliedChange
-from impl.etcd.messages import CompactRequest, WatchResponse, describe_request
+from impl.etcd.messages import EXPIRY, CompactionRequest, WatchResponse, describe_request
 from impl.sim.world import World
 from spec.kv import watch as spec
-from spec.kv.invariants import AppliedStep, EtcdView
+from spec.kv.invariants import AppliedStep, EtcdView, LeaderlessMember
 from spec.kv.model import KV
+from spec.kv.responses import ClientCall, CommittedEntry, Judgement, ResponseJudge
+from spec.kv.store_model import StoreModel
 
 __all__ = ["Observation"]
 
@@ -43,17 +53,47 @@ def _stream(record: StreamRecord) -> spec.WatchStream | None:
                             tuple(_response(r) for r in record.responses))
 
 
+def _entry(change: AppliedChange, applied_after: int) -> CommittedEntry:
+    proposal = change.proposal
+    if proposal is None:
+        return CommittedEntry(change.index, applied_after, None, None, None, (), "no-op")
+    origin = None if proposal.client == EXPIRY else (proposal.client, proposal.request_id)
+    answer = error_shape(change.error) if change.error is not None else response_shape(change.response)
+    return CommittedEntry(change.index, applied_after, proposal.op, origin, answer,
+                          tuple(event_shape(e) for e in change.events), str(proposal))
+
+
+def _call(record: CallRecord) -> ClientCall:
+    """Only an answered call is complete: one whose outcome is unknown may still take effect."""
+    if record.outcome == "ok":
+        answer = response_shape(record.response)
+    elif record.outcome == "fail":
+        answer = error_shape(record.error)
+    else:
+        answer = None
+    completed = record.completed if answer is not None else None
+    return ClientCall(record.client, record.request_id, record.op, record.invoked, completed, answer,
+                      describe_request(record.op))
+
+
 class Observation:
     def __init__(self, member_ids: tuple[str, ...]) -> None:
         self.member_ids = member_ids
         self.committed: dict[int, AppliedChange] = {}
+        self.entries: list[CommittedEntry] = []  # the committed log, index 1 first
+        self.judge = ResponseJudge(StoreModel(min_lease_ttl=MIN_LEASE_TTL))
         self._seen: dict[str, tuple[object, int]] = {}  # member -> (its change list, how far read)
+        self._calls: dict[tuple[str, int], ClientCall] = {}  # answered calls, converted once
+        self._leaderless_since: dict[str, int] = {}  # member -> the tick it lost its leader
+        self._leaderless_tick = -1  # the tick members were last looked at
         self._last_key: tuple | None = None
+        self._linearizability_key: tuple | None = None
 
     # ----- applied entries ----------------------------------------------------------------
 
-    def collect_applied(self, world: World) -> tuple[AppliedStep, ...]:
-        """The entries applied since the last call, on every live member."""
+    def collect_applied(self, world: World, history_length: int) -> tuple[AppliedStep, ...]:
+        """The entries applied since the last call, on every live member; an entry applied
+        for the first time is dated after the first ``history_length`` client events."""
         steps = []
         for member_id in self.member_ids:
             member = world.nodes[member_id]
@@ -61,20 +101,41 @@ class Observation:
                 continue
             changes = member.applied_changes
             owner, read = self._seen.get(member_id, (None, 0))
+            if owner is changes and read == len(changes):
+                continue  # most changes of state apply nothing
             if owner is not changes:  # a restarted member applies its log again from index 1
                 read = 0
             for change in changes[read:]:
-                self.committed.setdefault(change.index, change)
+                if change.index not in self.committed:
+                    self.committed[change.index] = change
+                    self.entries.append(_entry(change, history_length))
                 steps.append(_step(member_id, change))
             self._seen[member_id] = (changes, len(changes))
         return tuple(steps)
+
+    def leaderless(self, world: World) -> tuple[LeaderlessMember, ...]:
+        """The live members that know no leader, how long they have not, and how many watch
+        streams they still serve; looked at once per tick (the bound is in ticks)."""
+        if world.now == self._leaderless_tick:
+            return ()
+        self._leaderless_tick = world.now
+        found = []
+        for member_id in self.member_ids:
+            member = world.nodes[member_id]
+            if member is None or member.raft.leader_id is not None:
+                self._leaderless_since.pop(member_id, None)
+                continue
+            since = self._leaderless_since.setdefault(member_id, world.now)
+            found.append(LeaderlessMember(member_id, world.now - since, member.open_watch_streams,
+                                          member.raft.config.election_timeout_ticks))
+        return tuple(found)
 
     def history(self) -> spec.History:
         changes = [self.committed[index] for index in sorted(self.committed)]
         events = [to_event(event) for change in changes for event in change.events]
         compactions = [spec.Compaction(change.proposal.op.revision, change.revision_before)
                        for change in changes
-                       if change.proposal and isinstance(change.proposal.op, CompactRequest)
+                       if change.proposal and isinstance(change.proposal.op, CompactionRequest)
                        and change.error is None]
         return spec.complete_history(events, compactions=compactions)
 
@@ -95,16 +156,49 @@ class Observation:
                 resumed.setdefault((record.client, record.logical), []).append(stream)
         return EtcdView(self.history(), tuple(streams), tuple(tuple(s) for _, s in sorted(resumed.items())))
 
-    @staticmethod
-    def linearizability(log: ClientLog) -> list[str]:
+    def judgement(self, log: ClientLog) -> Judgement:
+        """Every answer judged against the etcd model so far (accumulated)."""
+        for record in log.calls:
+            key = (record.client, record.request_id)
+            if record.outcome in ("ok", "fail") and key not in self._calls:
+                self._calls[key] = _call(record)
+        calls = tuple(self._calls.values())
+        return self.judge.update(tuple(self.entries), calls)
+
+    def linearizability(self, log: ClientLog) -> list[str]:
+        """KV-LINEARIZABLE's search over the values (the KV model, per key); run again only
+        when the history or the log has grown since the last run."""
+        key = (len(log.history), len(self.entries))
+        if key == self._linearizability_key:
+            return []  # nothing new, and the last run found nothing (else the run stopped)
+        self._linearizability_key = key
+        checked_calls = {(r.client, r.request_id) for r in log.calls if r.checked}
         operations = [Operation(e.process, e.type, e.f, e.value, e.key, e.index)
                       for e in log.history if e.checked]
+        operations = sorted(operations + self._log_writes(checked_calls), key=lambda op: op.index)
         if not operations:
             return []
         outcome = check_history(operations, KV)
         if outcome.result != NOT_LINEARIZABLE:
             return []
         return [_explain(outcome)]
+
+    def _log_writes(self, checked_calls: set[tuple[str, int]]) -> list[Operation]:
+        """What the log says the writes the history does not state did to each key: one write
+        or delete per event, invoked and completed when a member first applied it."""
+        operations = []
+        for entry in self.entries:
+            if entry.origin in checked_calls:
+                continue
+            at = entry.applied_after - 0.5
+            for event in entry.events:
+                key = event["kv"]["key"].decode(errors="backslashreplace")
+                f, value = ("write", event["kv"]["value"].decode(errors="backslashreplace")) \
+                    if event["type"] == "PUT" else ("delete", None)
+                process = f"log.{key}"
+                operations += [Operation(process, "invoke", f, value, key, at),
+                               Operation(process, "ok", f, value, key, at)]
+        return operations
 
 
 def _explain(outcome) -> str:

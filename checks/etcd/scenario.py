@@ -5,15 +5,23 @@ anything runs, so a malformed file changes nothing and answers `file:line: messa
     cluster 3 clients=2 seed=7 [no-checkquorum] [delay=A..B drop=P]
     tick [K] | settle | campaign n1
     partition n1 c1 | n2 n3 c2 | isolate n1 | heal | crash n1 | restart n1
-    c1 get KEY [serializable] [via=n2]
-    c1 put KEY VALUE | c1 delete KEY | c1 cas KEY OLD NEW   (OLD `-`: the key is absent)
-    c1 txn K1=V1 K2=V2 ...                                  (one txn, one revision)
-    c1 compact REVISION | c1 lease-grant TTL | c1 lease-put KEY VALUE | c1 keep-alive | c1 revoke
-    c1 watch KEY [prefix] [from=REVISION] [prev-kv] | c1 progress
+    c1 get KEY [prefix | end=END | from-key] [rev=R] [limit=N] [count-only] [keys-only] [serializable]
+    c1 put KEY VALUE [prev-kv] [ignore-lease] | c1 put KEY ignore-value [prev-kv] [ignore-lease]
+    c1 delete KEY [prefix | end=END | from-key] [prev-kv]
+    c1 cas KEY OLD NEW                                      (OLD `-`: the key is absent)
+    c1 txn K1=V1 K2=V2 ...                                  (one txn of puts, one revision)
+    c1 txn [if COMPARE ...] then OP ... [else OP ...]       (a txn over ranges)
+       COMPARE: KEY.version=N KEY.create<N KEY.mod>N KEY.value!=V  OP: get:KEY put:KEY=V del:KEY
+       (KEY* is every key with that prefix, KEY..END the range [KEY, END))
+    c1 compact REVISION | c1 lease-grant TTL | c1 lease-put KEY VALUE [prev-kv] [ignore-value] [ignore-lease]
+    c1 keep-alive | c1 time-to-live [keys] | c1 revoke      (of the client's last granted lease)
+    c1 watch KEY [prefix | end=END] [from=REVISION] [prev-kv] | c1 progress
     expect held | expect violated WATCH-RELIABLE
 
-A client command on a busy client (one request at a time) is ignored, so deleting lines
-while shrinking never makes a scenario invalid.
+Every client command takes `via=nX` last: the member to send it to (else the client's guess
+of the leader). checks/etcd/requests.py says what each request line sends. A client command on
+a busy client (one request at a time) is ignored, so deleting lines while shrinking never makes
+a scenario invalid.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import re
 import attrs
 
 from checks.etcd.cluster import EtcdCluster, EtcdOptions, InvariantViolated
+from checks.etcd.requests import REVISION_MAX, VERBS, RequestError, build
 from impl.etcd.parts import EtcdParts
 from checks.scenario import Command, ScenarioError, expectation_failure, parse, parse_expect
 from impl.sim.network import NetworkFaults
@@ -32,25 +41,9 @@ __all__ = ["EtcdScenario", "load", "run", "ScenarioOutcome", "CLIENT_VERBS"]
 MEMBERS_MAX = 9
 CLIENTS_MAX = 9
 TICKS_PER_LINE_MAX = 100_000
-REVISION_MAX = 1_000_000_000
 _DELAY = re.compile(r"^(\d+)\.\.(\d+)$")
-_TOKEN = re.compile(r"^[A-Za-z0-9_./:=-]+$")
-
-# verb -> (number of positional arguments, allowed flags)
-CLIENT_VERBS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
-    "get": ((1, 1), ("serializable",)),
-    "put": ((2, 2), ()),
-    "delete": ((1, 1), ()),
-    "cas": ((3, 3), ()),
-    "txn": ((1, 8), ()),
-    "compact": ((1, 1), ()),
-    "lease-grant": ((1, 1), ()),
-    "lease-put": ((2, 2), ()),
-    "keep-alive": ((0, 0), ()),
-    "revoke": ((0, 0), ()),
-    "watch": ((1, 1), ("prefix", "prev-kv", "from=")),
-    "progress": ((0, 0), ()),
-}
+_WATCH_WORD = re.compile(r"^[A-Za-z0-9_./:=-]+$")
+CLIENT_VERBS: tuple[str, ...] = VERBS + ("watch", "progress")
 
 
 @attrs.frozen
@@ -136,6 +129,21 @@ def _options(command: Command, filename: str) -> EtcdOptions:
     return EtcdOptions(members, clients, seed, _faults(command, rest, filename), check_quorum)
 
 
+def _check_watch(lines: _Lines, command: Command, words: list[str]) -> None:
+    flags = ("prefix", "prev-kv")
+    usage = f"usage: {command.name} watch KEY [prefix | end=END] [from=REVISION] [prev-kv]"
+    if not words or words[0] in flags or words[0].startswith(("from=", "end=")):
+        raise lines.fail(command, usage)
+    for word in words[1:]:
+        if word.startswith("from="):
+            lines.number(command, word[5:], "from", 0, REVISION_MAX)
+        elif not (word in flags or word.startswith("end=")):
+            raise lines.fail(command, usage)
+    for word in words:
+        if not _WATCH_WORD.match(word):
+            raise lines.fail(command, f"keys are letters, digits and ._/:=- only, not {word!r}")
+
+
 def _check_client(lines: _Lines, command: Command) -> None:
     if len(command.args) < 1 or command.args[0] not in CLIENT_VERBS:
         raise lines.fail(command, f"unknown request {' '.join(command.args[:1])!r}; requests are "
@@ -143,24 +151,19 @@ def _check_client(lines: _Lines, command: Command) -> None:
     verb, words = command.args[0], list(command.args[1:])
     if words and words[-1].startswith("via="):
         lines.member(command, words.pop()[4:])
-    (low, high), flags = CLIENT_VERBS[verb]
-    positional = [w for w in words if not any(w == f or (f.endswith("=") and w.startswith(f)) for f in flags)]
-    if not low <= len(positional) <= high or positional != words[:len(positional)]:
-        raise lines.fail(command, f"usage: {command.name} {verb} with {low}"
-                                  f"{'' if low == high else f' to {high}'} arguments"
-                                  + (f" then [{'] ['.join(flags)}]" if flags else ""))
-    for word in words:
-        if not _TOKEN.match(word):
-            raise lines.fail(command, f"keys and values are letters, digits and ._/:=- only, not {word!r}")
-    if verb in ("compact",):
-        lines.number(command, positional[0], "revision", 1, REVISION_MAX)
-    if verb == "lease-grant":
-        lines.number(command, positional[0], "TTL", 1, 1_000_000)
-    if verb == "txn" and not all("=" in w for w in positional):
-        raise lines.fail(command, "usage: txn KEY=VALUE [KEY=VALUE ...]")
-    for word in words:
-        if word.startswith("from="):
-            lines.number(command, word[5:], "from", 0, REVISION_MAX)
+    if verb == "watch":
+        _check_watch(lines, command, words)
+    elif verb == "progress":
+        if words:
+            raise lines.fail(command, "usage: progress (no arguments)")
+    else:
+        try:
+            build(command.name, verb, tuple(words))
+        except RequestError as error:
+            message = str(error)
+            if message.startswith("usage: "):  # name the client, as the line does
+                message = f"usage: {command.name} {message[len('usage: '):]}"
+            raise lines.fail(command, message) from None
 
 
 def _check(lines: _Lines, command: Command) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from impl.catalog import Bug
 from impl.etcd.client import EtcdClient, LogicalWatch
+from impl.etcd.lease import NO_LEASE
 from impl.etcd.member import EtcdMember
 from impl.etcd.messages import ClientRequest, WatchCreate
 from impl.etcd.mvcc import Store
 from impl.etcd.parts import EtcdParts
 from impl.etcd.read_index import PendingRead
-from impl.etcd.types import DeleteRangeRequest, Event
+from impl.etcd.types import DeleteRangeRequest, Event, KeyValue, LeaseRevokeResponse
 from impl.etcd.watch import Watcher
 from impl.etcd.watch_streams import Stream
 
@@ -86,7 +87,118 @@ class PrevKvReadsOwnRevision(EtcdMember):
     store_class = PrevKvAtOwnRevisionStore
 
 
+class VersionAcrossDeleteStore(Store):
+    """Replaces Store._next_state."""
+
+    def _next_state(self, key: bytes, previous: KeyValue | None, value: bytes, lease: int,
+                    revision: int) -> KeyValue:
+        if previous is None:  # absent now: but it had a life before its deletion
+            history = self._histories.get(key)
+            lived = [state for state in history._states if state is not None] if history else []
+            if lived:  # carries on that life instead of starting a new generation
+                return KeyValue(key, lived[-1].create_revision, revision, lived[-1].version + 1, value, lease)
+        return super()._next_state(key, previous, value, lease, revision)
+
+
+class VersionContinuesAfterRecreate(EtcdMember):
+    store_class = VersionAcrossDeleteStore
+
+
+class CountAfterLimitStore(Store):
+    """Replaces Store._page."""
+
+    @staticmethod
+    def _page(kvs: list[KeyValue], limit: int) -> tuple[list[KeyValue], int, bool]:
+        shown = kvs[:limit] if limit > 0 else kvs
+        return shown, len(shown), 0 < limit < len(kvs)  # counts the page, not the range
+
+
+class RangeCountAfterLimit(EtcdMember):
+    store_class = CountAfterLimitStore
+
+
+class PastReadSkipsDeletedStore(Store):
+    """Replaces Store.kvs_at."""
+
+    def kvs_at(self, key: bytes, range_end: bytes, revision: int) -> list[KeyValue]:
+        alive = {kv.key for kv in super().kvs_at(key, range_end, self._revision)}
+        # walks the keys alive now: a key deleted since `revision` is missed at `revision`
+        return [kv for kv in super().kvs_at(key, range_end, revision) if kv.key in alive]
+
+
+class PastReadSkipsDeletedKeys(EtcdMember):
+    store_class = PastReadSkipsDeletedStore
+
+
+class RevokeKeepsLeaseStore(Store):
+    """Replaces Store.lease_revoke."""
+
+    def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
+        self._delete_keys(sorted(self._lessor.get(lease_id).keys))
+        return LeaseRevokeResponse(self._revision)  # the keys are gone, but the lease is never removed
+
+
+class RevokeKeepsLease(EtcdMember):
+    store_class = RevokeKeepsLeaseStore
+
+
+class AttachOnlyNewKeysStore(Store):
+    """Replaces Store._move_lease."""
+
+    def _move_lease(self, key: bytes, old: int, new: int) -> None:
+        if old != NO_LEASE:
+            self._lessor.detach(old, key)  # an if/elif where both were needed:
+        elif new != NO_LEASE:
+            self._lessor.attach(new, key)  # a key that had a lease is never attached again
+
+
+class LeaseAttachSkippedOnUpdate(EtcdMember):
+    store_class = AttachOnlyNewKeysStore
+
+
+class StartAtCurrentStore(Store):
+    """Replaces Store.watch."""
+
+    def watch(self, key: bytes, range_end: bytes = b"", *, start_revision: int = 0,
+              prev_kv: bool = False) -> Watcher:
+        start = start_revision or self._revision  # "from now" read as the current revision, not the next
+        return super().watch(key, range_end, start_revision=start, prev_kv=prev_kv)
+
+
+class WatchFromNowIncludesCurrent(EtcdMember):
+    store_class = StartAtCurrentStore
+
+
+class ReplayWithLatestCreateStore(Store):
+    """Replaces Store.watch."""
+
+    def watch(self, key: bytes, range_end: bytes = b"", *, start_revision: int = 0,
+              prev_kv: bool = False) -> Watcher:
+        watcher = super().watch(key, range_end, start_revision=start_revision, prev_kv=prev_kv)
+        replayed = []
+        for event in watcher.pending:  # history a watch from the past catches up on
+            latest = self._latest(event.kv.key)
+            if event.type == "PUT" and latest is not None:  # takes the key's creation from its latest life
+                event = Event("PUT", KeyValue(event.kv.key, latest.create_revision, event.kv.mod_revision,
+                                              event.kv.version, event.kv.value, event.kv.lease), event.prev_kv)
+            replayed.append(event)
+        watcher.pending = replayed
+        return watcher
+
+
+class ReplayCreateRevisionFromLatest(EtcdMember):
+    store_class = ReplayWithLatestCreateStore
+
+
 # ----- watch streams on a member ---------------------------------------------------------------
+
+class StreamsKeptWithoutLeader(EtcdMember):
+    """Replaces EtcdMember._leader_changed."""
+
+    def _leader_changed(self, old: str | None, new: str | None) -> None:
+        if old is not None and new is not None:  # cancels when the leader changes, not when it is lost
+            self._cancel_streams("etcdserver: leader changed")
+
 
 class ProgressBeforeEvents(EtcdMember):
     """Replaces WatchStreamsMixin._synced."""
@@ -198,6 +310,55 @@ BUGS: tuple[Bug, ...] = (
         "so that revision's events arrive twice",
         "etcd issue #17247 (duplicated watch event)",
         EtcdParts(client=DuplicateOnResume)),
+    Bug("version-continues-after-recreate", "etcd", "KV-RESPONSE-MATCHES-MODEL",
+        "A key deleted and written again continues its old life: its version goes on counting and "
+        "its create_revision stays the first creation's, instead of version 1 at a new create_revision",
+        _ETCD_DOCS + ", \"Data model\": a deletion ends a key's generation, version is reset; etcd's "
+        "keyIndex starts a new generation after each tombstone",
+        EtcdParts(member=VersionContinuesAfterRecreate)),
+    Bug("range-count-after-limit", "etcd", "KV-RESPONSE-MATCHES-MODEL",
+        "A range with a limit reports as its count the number of keys it returned, not the number of "
+        "keys in the range, so a client paging with limit cannot tell how many remain",
+        _ETCD_DOCS + ", \"API\", RangeResponse: count is the number of keys within the range, more "
+        "says whether there are more than the limit",
+        EtcdParts(member=RangeCountAfterLimit)),
+    Bug("past-read-skips-deleted-keys", "etcd", "KV-RESPONSE-MATCHES-MODEL",
+        "A read at a past revision walks only the keys alive now, so a key deleted since that revision "
+        "is missing from it",
+        _ETCD_DOCS + ", \"API\", Range: revision is the point-in-time of the key-value store to use; "
+        "etcd's treeIndex keeps deleted keys until compaction for exactly this",
+        EtcdParts(member=PastReadSkipsDeletedKeys)),
+    Bug("revoke-keeps-lease", "etcd", "KV-RESPONSE-MATCHES-MODEL",
+        "Revoking a lease deletes its keys but leaves the lease in the lease table: keep-alive and "
+        "time-to-live go on answering for it, and a new key can still be attached to it",
+        _ETCD_DOCS + ", \"API\", Lease API: a revoked lease is gone (LeaseKeepAlive and LeaseTimeToLive "
+        "answer that it does not exist)",
+        EtcdParts(member=RevokeKeepsLease)),
+    Bug("lease-attach-skipped-on-update", "etcd", "LEASE-REVOKE-COMPLETE",
+        "A put that names a lease attaches the key only if it had no lease before, so a key written "
+        "again under its lease drops out of the lease and outlives its revocation or expiry",
+        "etcd server/storage/mvcc/kvstore_txn.go (put: detach from the old lease, then attach to the "
+        "new one, for every put); " + _ETCD_DOCS + ", \"API\", Lease API",
+        EtcdParts(member=LeaseAttachSkippedOnUpdate)),
+    Bug("watch-from-now-includes-current", "etcd", "WATCH-FILTER",
+        "A watch without a start revision starts at the current revision instead of the next one, so "
+        "it delivers the change the client already read before it asked to watch",
+        _ETCD_DOCS + ", \"API\", Watch: start_revision 0 watches from the next revision (etcd's "
+        "watchableStore sets the start to currentRev + 1)",
+        EtcdParts(member=WatchFromNowIncludesCurrent)),
+    Bug("replay-create-revision-from-latest", "etcd", "WATCH-IS-CREATE",
+        "A watch that catches up on history fills each PUT's create_revision from the key's latest "
+        "life, so the creation of a key that was deleted and re-created since reads as an update",
+        "etcd robustness tests, isCreate in validateEventsMatch; Kubernetes informers tell ADDED from "
+        "MODIFIED by create_revision",
+        EtcdParts(member=ReplayCreateRevisionFromLatest)),
+    Bug("streams-kept-without-leader", "etcd", "WATCH-NO-LEADER-CANCELS",
+        "A member cancels its watch streams when its leader changes but not when it loses it, so a "
+        "member cut off from the cluster keeps its watchers, sending them progress notifications, "
+        "while it applies nothing more",
+        "etcd server/etcdserver/api/v3rpc/interceptor.go (monitorLeader cancels require-leader streams "
+        "of a member without a leader); clientv3.WithRequireLeader",
+        EtcdParts(member=StreamsKeptWithoutLeader)),
     Bug("resume-without-prev-kv", "etcd", "WATCH-RESUMABLE",
         "A resumed watch forgets the prev_kv option of the watch it continues",
         _ETCD_DOCS + ", \"API guarantees\", Watch: Resumable",

@@ -19,10 +19,10 @@ from typing import Any
 
 import attrs
 
-from impl.etcd.client_log import ClientLog, StreamRecord
+from impl.etcd.client_log import CallRecord, ClientLog, StreamRecord
 from impl.etcd.messages import (
-    ClientRequest, ClientResponse, CompactRequest, LeaseGrantRequest, LeaseKeepAliveRequest,
-    LeaseRevokeRequest, WatchCancel, WatchCreate, WatchProgress, WatchResponse,
+    ClientRequest, ClientResponse, CompactionRequest, LeaseGrantRequest, LeaseKeepAliveRequest,
+    LeaseRevokeRequest, LeaseTimeToLiveRequest, WatchCancel, WatchCreate, WatchProgress, WatchResponse,
 )
 from impl.etcd.types import Compare, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest
 from impl.sim.world import Output
@@ -46,6 +46,7 @@ class _Call:
     checked: bool
     target: str
     sent_at: int
+    record: CallRecord
     redirects: int = 0
 
 
@@ -100,8 +101,10 @@ class EtcdClient:
         return self._start(op, ((self.id, "read", _text(key), None),), not serializable, member)
 
     def put(self, key: bytes, value: bytes, member: str | None = None, with_lease: bool = False) -> Output:
+        """A put, attached to the client's lease if asked: still a plain write of the value
+        (the lease's revocation or expiry deletes the key later, as the log records)."""
         op = PutRequest(key, value, lease=self.lease_id if with_lease else 0)
-        return self._start(op, ((self.id, "write", _text(key), _text(value)),), not with_lease, member)
+        return self._start(op, ((self.id, "write", _text(key), _text(value)),), True, member)
 
     def delete(self, key: bytes, member: str | None = None) -> Output:
         return self._start(DeleteRangeRequest(key), ((self.id, "delete", _text(key), None),), True, member)
@@ -120,7 +123,7 @@ class EtcdClient:
         return self._start(op, parts, True, member)
 
     def compact(self, revision: int, member: str | None = None) -> Output:
-        return self._start(CompactRequest(revision), ((self.id, "compact", "", revision),), False, member)
+        return self._start(CompactionRequest(revision), ((self.id, "compact", "", revision),), False, member)
 
     def lease_grant(self, ttl: int, member: str | None = None) -> Output:
         return self._start(LeaseGrantRequest(ttl), ((self.id, "lease-grant", "", ttl),), False, member)
@@ -133,11 +136,22 @@ class EtcdClient:
         return self._start(LeaseRevokeRequest(self.lease_id),
                            ((self.id, "lease-revoke", "", self.lease_id),), False, member)
 
+    def time_to_live(self, keys: bool = False, member: str | None = None) -> Output:
+        return self._start(LeaseTimeToLiveRequest(self.lease_id, keys),
+                           ((self.id, "time-to-live", "", self.lease_id),), False, member)
+
+    def send(self, op: Any, parts: tuple[tuple[str, str, str, Any], ...], checked: bool,
+             member: str | None = None) -> Output:
+        """Any request, recorded as ``parts`` ((process, f, key, value) per part) in the
+        history; ``checked`` when the KV model can judge those parts by their values."""
+        return self._start(op, parts, checked, member)
+
     def _start(self, op: Any, parts: tuple, checked: bool, member: str | None) -> Output:
         assert self.idle, f"{self.id} already has a request in flight"
         self._next_request += 1
         target = member or self.leader_guess
-        self.current = _Call(self._next_request, op, parts, checked, target, self.now)
+        record = self.log.start_call(self.id, self._next_request, op, checked)
+        self.current = _Call(self._next_request, op, parts, checked, target, self.now, record)
         for process, f, key, value in parts:
             self.log.record(process, "invoke", f, key, value, checked)
         self._send_current()
@@ -231,14 +245,14 @@ class EtcdClient:
         elif response.unknown is not None:
             self._finish("info")
         elif response.error is not None:
-            self._finish("fail")
+            self._finish("fail", error=response.error)
         else:
             self.leader_guess = src
             self._finish_ok(call, response.response)
 
     def _redirect(self, call: _Call, hint: str | None) -> None:
         if call.redirects >= self.config.redirects_max:
-            self._finish("fail")  # never proposed anywhere: it certainly did not happen
+            self._finish("fail", refused=True)  # never proposed anywhere: it certainly did not happen
             return
         call.redirects += 1
         call.target = hint if hint is not None and hint != call.target else self._next_member(call.target)
@@ -250,18 +264,21 @@ class EtcdClient:
 
     def _finish_ok(self, call: _Call, response: Any) -> None:
         if isinstance(call.op, TxnRequest) and call.op.compare and not response.succeeded:
-            self._finish("fail")  # the compare did not hold: nothing changed
+            self._finish("fail", response=response)  # the compare did not hold: nothing changed
             return
         if isinstance(call.op, LeaseGrantRequest):
             self.lease_id = response.id
         if isinstance(call.op, RangeRequest):
             value = _text(response.kvs[0].value) if response.kvs else None
-            self._finish("ok", value)
+            self._finish("ok", value, response=response)
             return
-        self._finish("ok")
+        self._finish("ok", response=response)
 
-    def _finish(self, outcome: str, read_value: Any = None) -> None:
+    def _finish(self, outcome: str, read_value: Any = None, response: Any = None,
+                error: str | None = None, refused: bool = False) -> None:
         call, self.current = self.current, None
+        whole = "refused" if refused else "ok" if response is not None else outcome
+        self.log.finish_call(call.record, whole, response, error)
         for process, f, key, value in call.parts:
             self.log.record(process, outcome, f, key, read_value if f == "read" else value, call.checked)
 

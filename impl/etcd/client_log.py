@@ -2,8 +2,10 @@
 
 ``ClientLog`` is shared by all clients of one simulated cluster. Each operation is recorded
 as an invocation and a completion (ok, fail or info, as in Jepsen's histories) with one global
-sequence number, so "completed before invoked" is real time across clients. Each physical
-watch stream is recorded with every response it received.
+sequence number, so "completed before invoked" is real time across clients. Each request is
+also kept whole (``CallRecord``): what was sent and the full response or error that came
+back, for the checks that judge every field. Each physical watch stream is recorded with
+every response it received.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import attrs
 
 from impl.etcd.messages import WatchResponse
 
-__all__ = ["ClientLog", "HistoryEvent", "StreamRecord"]
+__all__ = ["ClientLog", "HistoryEvent", "StreamRecord", "CallRecord"]
 
 
 @attrs.frozen
@@ -32,6 +34,25 @@ class HistoryEvent:
     key: str
     value: Any
     checked: bool = True
+
+
+@attrs.define
+class CallRecord:
+    """One request as its client saw it. ``invoked`` and ``completed`` are positions in the
+    history (the number of history events recorded before), so they order calls in real
+    time. ``outcome`` is ok (``response`` holds the answer, also a txn whose compare failed),
+    fail (``error`` holds the etcd error), info (unknown: it may have happened) or refused
+    (no member took it: it certainly did not happen); None while pending."""
+
+    client: str
+    request_id: int
+    op: Any
+    checked: bool  # its history parts are judged by the KV model (KV-LINEARIZABLE)
+    invoked: int
+    completed: int | None = None
+    outcome: str | None = None
+    response: Any = None
+    error: str | None = None
 
 
 @attrs.define
@@ -58,10 +79,21 @@ class ClientLog:
     def __init__(self) -> None:
         self.history: list[HistoryEvent] = []
         self.streams: list[StreamRecord] = []
+        self.calls: list[CallRecord] = []
         self._streams_by_id: dict[tuple[str, int], StreamRecord] = {}
 
     def record(self, process: str, type_: str, f: str, key: str, value: Any, checked: bool) -> None:
         self.history.append(HistoryEvent(len(self.history), process, type_, f, key, value, checked))
+
+    def start_call(self, client: str, request_id: int, op: Any, checked: bool) -> CallRecord:
+        record = CallRecord(client, request_id, op, checked, len(self.history))
+        self.calls.append(record)
+        return record
+
+    def finish_call(self, record: CallRecord, outcome: str, response: Any = None,
+                    error: str | None = None) -> None:
+        record.completed, record.outcome = len(self.history), outcome
+        record.response, record.error = response, error
 
     def open_stream(self, record: StreamRecord) -> None:
         self.streams.append(record)

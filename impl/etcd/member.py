@@ -11,7 +11,11 @@ Raft node: ``tick()`` and ``step(src, message)`` return an ``Output``.
 - **Leases**: only the leader keeps deadlines. Keep-alives go to it; when a lease expires it
   proposes the revoke, which deletes the attached keys on every member (etcd's primary lessor).
   A new leader restarts every deadline at now + TTL (lessor.Promote), so a keep-alive sent
-  just before a leader change is never lost to it.
+  just before a leader change is never lost to it. A keep-alive or time-to-live is answered
+  only after the leader confirmed it still leads and applied its read index, as a
+  linearizable read (etcd's ensureLeadership, PR #16822: a deposed leader must not renew a
+  lease the new leader revoked); a keep-alive of a lease that expired but whose revocation
+  has not applied yet waits for it, then answers "lease not found" (lessor.Renew).
 
 The store is not persisted: a restarted member rebuilds it by applying the log from index 1
 as it learns the commit index again (etcd replays its WAL on top of a snapshot; without
@@ -25,11 +29,11 @@ from typing import Any
 
 import attrs
 
-from impl.etcd.errors import EtcdError
+from impl.etcd.errors import ErrLeaseNotFound, EtcdError
 from impl.etcd.keyspace import ALL_KEYS
 from impl.etcd.messages import (
-    EXPIRY, ClientRequest, ClientResponse, CompactRequest, LeaseGrantRequest,
-    LeaseKeepAliveRequest, LeaseRevokeRequest, Proposal,
+    EXPIRY, ClientRequest, ClientResponse, CompactionRequest, LeaseGrantRequest,
+    LeaseKeepAliveRequest, LeaseRevokeRequest, LeaseTimeToLiveRequest, Proposal,
 )
 from impl.etcd.mvcc import Store
 from impl.etcd.read_index import ReadIndexMixin
@@ -63,6 +67,7 @@ class AppliedChange:
     revision_after: int
     events: tuple[Event, ...]
     error: str | None = None  # the etcd error the request failed with, if it did
+    response: Any = None  # what the store answered, if it did not fail
 
 
 class EtcdMember(ReadIndexMixin, WatchStreamsMixin):
@@ -84,6 +89,7 @@ class EtcdMember(ReadIndexMixin, WatchStreamsMixin):
         self._leader_term = 0  # the term we lead, 0 when we do not
         self._revoking: set[int] = set()  # expired leases whose revoke we proposed this term
         self._known_leader: str | None = None
+        self._renewals: dict[int, list[tuple[str, int]]] = {}  # expired lease -> keep-alives waiting
         self._out = Output()
         self._init_reads()
         self._init_watches()
@@ -121,23 +127,44 @@ class EtcdMember(ReadIndexMixin, WatchStreamsMixin):
     def _on_ClientRequest(self, src: str, request: ClientRequest) -> None:
         if isinstance(request.op, RangeRequest):
             self._on_read(src, request)
-        elif isinstance(request.op, LeaseKeepAliveRequest):
-            self._on_keep_alive(src, request)
         elif not self.is_leader:
             self._reply(src, ClientResponse(request.request_id, not_leader=True,
                                             leader_hint=self.raft.leader_id))
+        elif isinstance(request.op, (LeaseKeepAliveRequest, LeaseTimeToLiveRequest)):
+            self._start_read(("client", src, request))  # only the leader keeps deadlines
         else:
             index = self._propose(Proposal(src, request.request_id, request.op))
             self._waiting[index] = (src, request.request_id)
 
-    def _on_keep_alive(self, src: str, request: ClientRequest) -> None:
-        """Only the leader keeps deadlines, so only it renews one (etcd's LeaseRenew)."""
-        if not self.is_leader:
-            self._reply(src, ClientResponse(request.request_id, not_leader=True,
-                                            leader_hint=self.raft.leader_id))
-            return
-        self._reply(src, self._answer(request.request_id,
-                                      lambda: self.store.lease_keep_alive(request.op.id, self.now)))
+    def _serve_read(self, client: str, request: ClientRequest) -> None:
+        """A read whose read index has applied; lease reads are answered from the lessor."""
+        op = request.op
+        if isinstance(op, RangeRequest):
+            super()._serve_read(client, request)
+        elif not self.is_leader:  # leadership moved on meanwhile: ask the new leader
+            self._reply(client, ClientResponse(request.request_id, not_leader=True,
+                                               leader_hint=self.raft.leader_id))
+        elif isinstance(op, LeaseTimeToLiveRequest):
+            self._reply(client, self._answer(
+                request.request_id, lambda: self.store.lease_time_to_live(op.id, op.keys, now=self.now)))
+        elif self.store.lease_due(op.id, self.now):
+            self._renewals.setdefault(op.id, []).append((client, request.request_id))
+        else:
+            self._reply(client, self._answer(request.request_id,
+                                             lambda: self.store.lease_keep_alive(op.id, self.now)))
+
+    def _answer_renewals(self, lease_id: int | None) -> None:
+        """Keep-alives of an expired lease: "not found" once its revocation applied; on
+        losing leadership (``lease_id`` None) every one, "not leader"."""
+        for waiting_id in sorted(self._renewals):
+            if lease_id is not None and waiting_id != lease_id:
+                continue
+            for client, request_id in self._renewals.pop(waiting_id):
+                if lease_id is None:
+                    reply = ClientResponse(request_id, not_leader=True, leader_hint=self.raft.leader_id)
+                else:
+                    reply = ClientResponse(request_id, error=str(ErrLeaseNotFound()))
+                self._reply(client, reply)
 
     def _propose(self, proposal: Proposal) -> int:
         output, index = self.raft.propose(proposal)
@@ -174,11 +201,14 @@ class EtcdMember(ReadIndexMixin, WatchStreamsMixin):
             result = self._answer(proposal.request_id, lambda: self._execute(proposal.op))
         self.applied_index = index
         error = result.error if result is not None else None
+        answer = result.response if result is not None else None
         self.applied_changes.append(AppliedChange(index, proposal, before, self.store.revision,
-                                                  tuple(self._tap.take()), error))
+                                                  tuple(self._tap.take()), error, answer))
         waiting = self._waiting.pop(index, None)
         if waiting is not None:
             self._answer_proposer(waiting, proposal, result)
+        if proposal is not None and isinstance(proposal.op, LeaseRevokeRequest):
+            self._answer_renewals(proposal.op.id)
         self._feed_streams()
 
     def _answer_proposer(self, waiting: tuple[str, int], proposal: Proposal | None,
@@ -190,7 +220,7 @@ class EtcdMember(ReadIndexMixin, WatchStreamsMixin):
             self._reply(client, ClientResponse(request_id, unknown="proposal replaced by a new leader"))
 
     def _execute(self, op: Any) -> Any:
-        if isinstance(op, CompactRequest):
+        if isinstance(op, CompactionRequest):
             return self.store.compact(op.revision)
         if isinstance(op, LeaseGrantRequest):
             return self.store.lease_grant(op.id, op.ttl, now=self.now)
@@ -211,10 +241,18 @@ class EtcdMember(ReadIndexMixin, WatchStreamsMixin):
             self._leader_term = 0
             self._revoking.clear()
             self._drop_reads()
+            self._answer_renewals(None)
         if self.raft.leader_id != self._known_leader:
-            if self.raft.leader_id is None:
-                self._cancel_streams("etcdserver: no leader")
+            self._leader_changed(self._known_leader, self.raft.leader_id)
             self._known_leader = self.raft.leader_id
+
+    def _leader_changed(self, old: str | None, new: str | None) -> None:
+        """Watch streams are require-leader streams (clientv3.WithRequireLeader, as the API
+        server opens them): a member that lost its leader cancels them, so their clients resume
+        on a member that still gets the cluster's changes. (etcd's monitorLeader waits up to
+        three election timeouts; this member cancels at once.)"""
+        if new is None:
+            self._cancel_streams("etcdserver: no leader")
 
     def _tick_leases(self) -> None:
         if not self.is_leader:

@@ -20,10 +20,12 @@ from typing import Any
 
 import attrs
 
+from impl.etcd.keyspace import ALL_KEYS
 from impl.etcd.types import DeleteRangeRequest, Event, PutRequest, RangeRequest, TxnRequest
 
 __all__ = [
-    "CompactRequest", "LeaseGrantRequest", "LeaseRevokeRequest", "LeaseKeepAliveRequest",
+    "CompactionRequest", "LeaseGrantRequest", "LeaseRevokeRequest", "LeaseKeepAliveRequest",
+    "LeaseTimeToLiveRequest",
     "ClientRequest", "ClientResponse", "WatchCreate", "WatchCancel", "WatchProgress",
     "WatchResponse", "ReadIndexRequest", "ReadIndexReply", "LeadershipProbe", "LeadershipAck",
     "Proposal", "describe_request", "EXPIRY",
@@ -33,7 +35,7 @@ EXPIRY = "lease-expiry"  # the client named in a Proposal the leader makes for a
 
 
 @attrs.frozen
-class CompactRequest:
+class CompactionRequest:
     revision: int
 
 
@@ -53,30 +55,60 @@ class LeaseKeepAliveRequest:
     id: int
 
 
+@attrs.frozen
+class LeaseTimeToLiveRequest:
+    id: int
+    keys: bool = False  # also list the attached keys
+
+
 def _text(data: bytes) -> str:
     return data.decode(errors="backslashreplace")
 
 
+def _span(key: bytes, range_end: bytes) -> str:
+    if not range_end:
+        return _text(key)
+    end = "end" if range_end == ALL_KEYS else _text(range_end)
+    return f"{_text(key)}..{end}"
+
+
+def _flags(op: Any, names: tuple[str, ...]) -> str:
+    return "".join(f" {name.replace('_', '-')}" for name in names if getattr(op, name))
+
+
+def _describe_kv(op: Any) -> str:
+    if isinstance(op, RangeRequest):
+        options = (f" rev={op.revision}" if op.revision else "") + (f" limit={op.limit}" if op.limit else "")
+        return (f"get {_span(op.key, op.range_end)}{options}"
+                + _flags(op, ("count_only", "keys_only", "serializable")))
+    if isinstance(op, PutRequest):
+        return (f"put {_text(op.key)}={_text(op.value)}" + (f" lease={op.lease}" if op.lease else "")
+                + _flags(op, ("prev_kv", "ignore_value", "ignore_lease")))
+    if isinstance(op, DeleteRangeRequest):
+        return f"delete {_span(op.key, op.range_end)}" + _flags(op, ("prev_kv",))
+    compares = ",".join(f"{_span(c.key, c.range_end)}.{c.target.lower()}{_RELATIONS[c.result]}{c.operand!r}"
+                        for c in op.compare)
+    success = ";".join(_describe_kv(s) for s in op.success)
+    failure = ";".join(_describe_kv(s) for s in op.failure)
+    text = f"txn[{compares}]{{{success}}}" if compares else f"txn{{{success}}}"
+    return text + (f" else {{{failure}}}" if failure else "")
+
+
+_RELATIONS = {"EQUAL": "=", "NOT_EQUAL": "!=", "GREATER": ">", "LESS": "<"}
+_LEASE_VERBS = {"LeaseRevokeRequest": "lease-revoke", "LeaseKeepAliveRequest": "keep-alive",
+                "LeaseTimeToLiveRequest": "time-to-live"}
+
+
 def describe_request(op: Any) -> str:
     """A short, stable rendering of a request for traces and logs."""
-    if isinstance(op, RangeRequest):
-        return f"get {_text(op.key)}" + (" serializable" if op.serializable else "")
-    if isinstance(op, PutRequest):
-        return f"put {_text(op.key)}={_text(op.value)}" + (f" lease={op.lease}" if op.lease else "")
-    if isinstance(op, DeleteRangeRequest):
-        return f"delete {_text(op.key)}"
-    if isinstance(op, TxnRequest):
-        compares = ",".join(f"{_text(c.key)}.{c.target.lower()}={c.operand!r}" for c in op.compare)
-        success = ";".join(describe_request(s) for s in op.success)
-        return f"txn[{compares}]{{{success}}}" if compares else f"txn{{{success}}}"
-    if isinstance(op, CompactRequest):
+    if isinstance(op, (RangeRequest, PutRequest, DeleteRangeRequest, TxnRequest)):
+        return _describe_kv(op)
+    if isinstance(op, CompactionRequest):
         return f"compact {op.revision}"
     if isinstance(op, LeaseGrantRequest):
         return f"lease-grant ttl={op.ttl}"
-    if isinstance(op, LeaseRevokeRequest):
-        return f"lease-revoke {op.id}"
-    if isinstance(op, LeaseKeepAliveRequest):
-        return f"keep-alive {op.id}"
+    if type(op).__name__ in _LEASE_VERBS:
+        return f"{_LEASE_VERBS[type(op).__name__]} {op.id}"
     return repr(op)
 
 

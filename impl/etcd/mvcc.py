@@ -40,7 +40,7 @@ from impl.etcd.errors import (
     ErrLeaseNotFound,
 )
 from impl.etcd.keyspace import ALL_KEYS, KeyHistory
-from impl.etcd.lease import MIN_LEASE_TTL, Lessor
+from impl.etcd.lease import MIN_LEASE_TTL, NO_LEASE, Lessor
 from impl.etcd.types import (
     Compare,
     CompactionResponse,
@@ -156,13 +156,16 @@ class Store:
     def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
         """LeaseRevoke: delete every attached key in one new revision (one DELETE event per
         key, in key order), then forget the lease. No keys: no new revision."""
-        keys = sorted(self._lessor.get(lease_id).keys)
+        self._delete_keys(sorted(self._lessor.get(lease_id).keys))
+        self._lessor.remove(lease_id)
+        return LeaseRevokeResponse(self._revision)
+
+    def _delete_keys(self, keys: list[bytes]) -> None:
+        """Delete these keys in one txn: one revision, one DELETE event each, in this order."""
         write = _Write(self)
         for key in keys:
             write.apply(DeleteRangeRequest(key))
         self._commit(write)
-        self._lessor.remove(lease_id)
-        return LeaseRevokeResponse(self._revision)
 
     def lease_time_to_live(self, lease_id: int, keys: bool = False, *,
                            now: int = 0) -> LeaseTimeToLiveResponse:
@@ -179,6 +182,12 @@ class Store:
         """LeaseLeases: every lease ID, soonest expiry first."""
         ids = tuple(lease.id for lease in self._lessor.by_expiry())
         return LeaseLeasesResponse(self._revision, ids)
+
+    def lease_due(self, lease_id: int, now: int) -> bool:
+        """Whether the lease exists but its deadline has passed: its revocation is pending,
+        and a keep-alive must wait for it (etcd's lessor.Renew waits on the lease's revokec)."""
+        lease = self._lessor.lookup(lease_id)
+        return lease is not None and lease.expired(now)
 
     def expired_leases(self, now: int) -> list[int]:
         """The leases due at or before tick `now`, soonest first. Only the leader asks; it
@@ -287,6 +296,28 @@ class Store:
 
     # ---- writing ----------------------------------------------------------------------------
 
+    @staticmethod
+    def _page(kvs: list[KeyValue], limit: int) -> tuple[list[KeyValue], int, bool]:
+        """A range's answer under ``limit`` (0: none): the first ``limit`` keys, how many keys
+        the range holds in all (count), and whether some were left out (more)."""
+        count = len(kvs)
+        return (kvs[:limit] if limit > 0 else kvs), count, 0 < limit < count
+
+    @staticmethod
+    def _next_state(key: bytes, previous: KeyValue | None, value: bytes, lease: int,
+                    revision: int) -> KeyValue:
+        """The key after a put at ``revision``: a new incarnation (version 1, created now)
+        when it was absent, even if it existed before a deletion; else one version more."""
+        if previous is None:
+            return KeyValue(key, revision, revision, 1, value, lease)
+        return KeyValue(key, previous.create_revision, revision, previous.version + 1, value, lease)
+
+    def _move_lease(self, key: bytes, old: int, new: int) -> None:
+        """A put detaches the key from its old lease and attaches it to the new one (either
+        may be NO_LEASE, or both the same lease)."""
+        self._lessor.detach(old, key)
+        self._lessor.attach(new, key)
+
     def _record(self, revision: int, key: bytes, state: KeyValue | None) -> None:
         if key not in self._histories:
             self._histories[key] = KeyHistory()
@@ -355,11 +386,9 @@ class _Write:
         revision = request.revision if request.revision > 0 else current
         self.store._check_read_revision(revision, current)
         kvs = self.store.kvs_at(request.key, request.range_end, revision)
-        count, limit = len(kvs), request.limit
         if request.count_only:
-            return RangeResponse(current, (), count, False)
-        more = 0 < limit < count
-        kvs = kvs[:limit] if limit > 0 else kvs
+            return RangeResponse(current, (), len(kvs), False)
+        kvs, count, more = self.store._page(kvs, request.limit)
         if request.keys_only:
             kvs = [KeyValue(kv.key, kv.create_revision, kv.mod_revision, kv.version, b"", kv.lease)
                    for kv in kvs]
@@ -369,13 +398,8 @@ class _Write:
         previous = self.store._latest(request.key)
         value = previous.value if request.ignore_value and previous else request.value
         lease = previous.lease if request.ignore_lease and previous else request.lease
-        if previous is None:
-            kv = KeyValue(request.key, self.revision, self.revision, 1, value, lease)
-        else:
-            kv = KeyValue(request.key, previous.create_revision, self.revision,
-                          previous.version + 1, value, lease)
-            self.store._lessor.detach(previous.lease, request.key)
-        self.store._lessor.attach(lease, request.key)
+        kv = self.store._next_state(request.key, previous, value, lease, self.revision)
+        self.store._move_lease(request.key, previous.lease if previous else NO_LEASE, lease)
         self.store._record(self.revision, request.key, kv)
         self.events.append(Event("PUT", kv))
         return PutResponse(self.revision, previous if request.prev_kv else None)

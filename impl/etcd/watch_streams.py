@@ -36,6 +36,11 @@ class WatchStreamsMixin:
     def _init_watches(self) -> None:
         self._streams: dict[tuple[str, int], Stream] = {}
 
+    @property
+    def open_watch_streams(self) -> int:
+        """How many watch streams this member is serving (not cancelled)."""
+        return len(self._streams)
+
     # ----- requests -----------------------------------------------------------------------
 
     def _on_WatchCreate(self, src: str, message: WatchCreate) -> None:

@@ -2,14 +2,17 @@
 
 ``EtcdView`` is what a check gathers from a run: the committed history (every revision's
 events, from the log entries the members applied), every watch stream a client opened, the
-streams of each logical watch in the order the client resumed them, and how each applied
-entry moved a member's revision. Linearizability is judged by a search over the whole client
-history (checks/lincheck, with ``spec.kv.model.KV`` as the sequential specification), so its
-invariant carries no predicate here.
+streams of each logical watch in the order the client resumed them, how each applied entry
+moved a member's revision, the committed log with what each entry answered, every request a
+client completed with its whole answer, and the members that know no leader.
+Linearizability is judged by a search over the values of the client history (checks/lincheck,
+with ``spec.kv.model.KV`` as the sequential specification) and, for every answer whole, by the
+judge of spec/kv/responses.py against the etcd model of spec/kv/store_model.py (which also
+decides KV-RESPONSE-MATCHES-MODEL), so its invariant carries no predicate here.
 
 Sources: etcd v3.5 documentation, "API guarantees" (KV: strict serializability; Watch APIs:
 ordered, unique, reliable, atomic, resumable, bookmarkable) and "API" (revisions, Watch,
-compact_revision); etcd's robustness tests (tests/robustness/validate).
+compact_revision, leases); etcd's robustness tests (tests/robustness/model and validate).
 """
 
 from __future__ import annotations
@@ -17,12 +20,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spec.invariant import Invariant
+from spec.kv.responses import ClientCall, CommittedEntry, Replay, judge, revoke_problems
+from spec.kv.store_model import StoreModel
 from spec.kv.watch import (
-    History, WatchStream, check_atomic, check_bookmarkable, check_compacted_start, check_ordered,
-    check_prev_kv, check_reliable, check_same_watch, check_unique, check_whole_revisions, merge_streams,
+    History, WatchStream, check_atomic, check_bookmarkable, check_compacted_start, check_filter,
+    check_is_create, check_ordered, check_prev_kv, check_reliable, check_same_watch, check_unique,
+    check_whole_revisions, merge_streams,
 )
 
-__all__ = ["EtcdView", "AppliedStep", "INVARIANTS", "LINEARIZABLE"]
+__all__ = ["EtcdView", "AppliedStep", "LeaderlessMember", "INVARIANTS", "LINEARIZABLE", "KV_REVISIONS",
+           "RESPONSES", "LEASE_REVOKE_COMPLETE", "WATCH_NO_LEADER", "NO_LEADER_TIMEOUTS"]
+
+# etcd's monitorLeader looks for a leader once per election timeout and cancels the streams of
+# a member that found none three times in a row: at most four timeouts after it lost it.
+NO_LEADER_TIMEOUTS = 4
 
 
 @dataclass(frozen=True)
@@ -39,11 +50,25 @@ class AppliedStep:
 
 
 @dataclass(frozen=True)
+class LeaderlessMember:
+    """A member that has known no leader for ``ticks`` ticks, with the watch streams it still
+    serves."""
+
+    member: str
+    ticks: int
+    open_streams: int
+    election_timeout_ticks: int
+
+
+@dataclass(frozen=True)
 class EtcdView:
     history: History
     streams: tuple[WatchStream, ...] = ()
     resumed: tuple[tuple[WatchStream, ...], ...] = ()  # per logical watch, its streams in order
     applied: tuple[AppliedStep, ...] = ()
+    entries: tuple[CommittedEntry, ...] = ()  # the committed log, as the first member applied it
+    calls: tuple[ClientCall, ...] = ()  # every answered request, whole
+    leaderless: tuple[LeaderlessMember, ...] = ()
 
 
 def _revisions(view: EtcdView) -> list[str]:
@@ -55,6 +80,24 @@ def _revisions(view: EtcdView) -> list[str]:
                             f"{step.revision_before} -> {step.revision_after} with {step.events} "
                             f"changed keys; expected {expected}")
     return problems
+
+
+def _leaderless(view: EtcdView) -> list[str]:
+    problems = []
+    for member in view.leaderless:
+        bound = NO_LEADER_TIMEOUTS * member.election_timeout_ticks
+        if member.open_streams and member.ticks > bound:
+            problems.append(f"{member.member} has known no leader for {member.ticks} ticks (bound {bound}) "
+                            f"and still serves {member.open_streams} watch stream(s)")
+    return problems
+
+
+def _responses(view: EtcdView) -> list[str]:
+    return judge(view.entries, view.calls, StoreModel()).mismatches
+
+
+def _revokes(view: EtcdView) -> list[str]:
+    return revoke_problems(view.entries, Replay(StoreModel()))
 
 
 def _per_stream(check):
@@ -99,11 +142,15 @@ KV_REVISIONS = Invariant(
 
 LINEARIZABLE = Invariant(
     "KV-LINEARIZABLE", "etcd",
-    "The history of gets, puts, deletes and compare-and-set txns that clients saw can be put in "
-    "one order, consistent with real time, in which each answer is what a single copy of the "
-    "store would give (the KV model in spec/kv/model.py). A request whose outcome the client "
-    "could not learn may take effect at any point after it was sent, or never. Serializable "
-    "reads are exempt: they may be stale by design.",
+    "The history of requests that clients saw can be put in one order, consistent with real "
+    "time, in which each answer is what a single copy of the store would give: by value (the KV "
+    "model in spec/kv/model.py, for gets, puts, deletes, compare-and-set and txns of puts), and "
+    "whole (the etcd model, for every request: a read answered from a state older than one real "
+    "time requires is stale). A request whose outcome the client could not learn may take effect "
+    "at any point after it was sent, or never. Writes whose effect on each key the client cannot "
+    "state (a lease's revocation, or its expiry, which the leader decides; a ranged delete) take "
+    "effect where the log puts them, when a member first applied them. Serializable reads are "
+    "exempt: they may be stale by design.",
     "etcd v3.5 docs, \"API guarantees\" (KV APIs: strict serializability, linearizable reads); "
     "Herlihy & Wing 1990",
     "A linearizable read that returns an old value lets a controller act on a world that is "
@@ -183,8 +230,73 @@ WATCH_RESUMABLE = Invariant(
     "but is not the watch it asked for.",
     _resumable)
 
+RESPONSES = Invariant(
+    "KV-RESPONSE-MATCHES-MODEL", "etcd",
+    "Every answer a client receives is the answer of the etcd model (spec/kv/store_model.py) at a "
+    "point where the request may have taken effect, field for field: the header revision, each "
+    "key's create_revision, mod_revision, version, value and lease (version 1 and a new "
+    "create_revision after a delete and re-create), count and more of a range with a limit, the "
+    "keys alive at revision R for a read at R, the error (ErrCompacted below the compacted "
+    "revision, ErrFutureRev above the current one, for a read or a compaction), and the lease "
+    "answers (a keep-alive of an expired or revoked lease is \"lease not found\", its "
+    "time-to-live TTL -1). A write takes effect at its place in the log; so does what the member "
+    "that first applied each log entry answered, and the events it produced (which every watch "
+    "is judged against).",
+    "etcd v3.5 docs, \"Data model\", \"API\" (ResponseHeader, KeyValue, RangeResponse, Lease API) "
+    "and \"API guarantees\"; etcd robustness tests, tests/robustness/model",
+    "Clients act on every field: the API server turns mod_revision into resourceVersion and "
+    "compares it for optimistic concurrency, an informer pages with limit and more, a controller "
+    "reads an old revision to list consistently; a wrong field is a wrong decision, however "
+    "right the value.",
+    _responses)
+
+LEASE_REVOKE_COMPLETE = Invariant(
+    "LEASE-REVOKE-COMPLETE", "etcd",
+    "A lease's revocation (by a client, or by the leader once it expired) deletes exactly the "
+    "keys attached to the lease at that point of the log, every one of them, with one DELETE "
+    "event per key, all in one new revision (none when no key was attached).",
+    "etcd v3.5 docs, \"API\", Lease API (\"when a lease expires or is revoked, all keys attached "
+    "to it are deleted\"); lessor.Revoke deletes them in one txn",
+    "Leases carry liveness: a leader-election key or a service registration must vanish with its "
+    "owner's lease; one key left behind is a dead owner that looks alive forever.",
+    _revokes)
+
+WATCH_FILTER = Invariant(
+    "WATCH-FILTER", "etcd",
+    "Every event a watch delivers is a committed change exactly as committed (type, key, value, "
+    "create_revision, mod_revision, version), of a key in the watched key or range, at a "
+    "revision at or after the watch's start revision.",
+    _GUARANTEES + "; etcd robustness tests, validateFilter and validateEventsMatch",
+    "A watcher applies what it is sent: an event outside its range or before its start is a "
+    "change it already saw or never asked for, and a different event is a state that never was.",
+    _per_stream(check_filter))
+
+WATCH_IS_CREATE = Invariant(
+    "WATCH-IS-CREATE", "etcd",
+    "A PUT event reads as a creation (create_revision equal to mod_revision) exactly when it "
+    "created its key: the key did not exist just before (its committed version is 1).",
+    "etcd v3.5 docs, \"API\", Watch (Event, KeyValue.create_revision); etcd robustness tests, "
+    "isCreate in validateEventsMatch",
+    "Informers tell ADDED from MODIFIED by it; a creation read as an update (or the reverse) "
+    "skips a controller's set-up or repeats it.",
+    _per_stream(check_is_create))
+
+WATCH_NO_LEADER = Invariant(
+    "WATCH-NO-LEADER-CANCELS", "etcd",
+    f"A member that has known no leader for more than {NO_LEADER_TIMEOUTS} election timeouts serves "
+    "no watch stream: it has cancelled each one (\"etcdserver: no leader\"), so its client "
+    "resumes on a member that has a leader. Bound: 4 x election_timeout_ticks (etcd's "
+    "monitorLeader checks once per election timeout and cancels after three checks without a "
+    "leader).",
+    "etcd server/etcdserver/api/v3rpc/interceptor.go (monitorLeader, maxNoLeaderCnt = 3); "
+    "clientv3.WithRequireLeader, which the Kubernetes API server's etcd3 watcher uses",
+    "A member cut off from the cluster applies nothing more: its watchers would wait, quietly "
+    "stale, forever, while progress notifications tell them they are up to date.",
+    _leaderless)
+
 INVARIANTS: tuple[Invariant, ...] = (
-    KV_REVISIONS, WATCH_COMPACTED, WATCH_ATOMIC, WATCH_BOOKMARKABLE, WATCH_PREV_KV,
-    WATCH_ORDERED, WATCH_UNIQUE, WATCH_RELIABLE, WATCH_RESUMABLE, LINEARIZABLE,
+    KV_REVISIONS, WATCH_NO_LEADER, LEASE_REVOKE_COMPLETE, WATCH_COMPACTED, WATCH_IS_CREATE, WATCH_FILTER,
+    WATCH_ATOMIC, WATCH_BOOKMARKABLE, WATCH_PREV_KV, WATCH_ORDERED, WATCH_UNIQUE, WATCH_RELIABLE,
+    WATCH_RESUMABLE, LINEARIZABLE, RESPONSES,
 )
 """In the order a check reports them: the cheap, local ones first."""
