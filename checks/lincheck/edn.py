@@ -173,19 +173,20 @@ _ITEM = re.compile(rf'{_STRING}|{_VECTOR}|[^\s,"\[\]]+')
 _FIELDS = re.compile(rf'[\s,]*({_ATOM})[\s,]+({_ATOM})[\s,]+({_ATOM})(?:[\s,]+({_FLAT_VALUE}))?(?=[\s,;]|$)')
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _cached_atom(text: str) -> Any:
-    return _atom(text)  # the same keywords and small numbers recur on every line
-
-
 def _flat_value(text: str) -> Any:
     if text.isdigit():
-        return int(text)
+        return int(text)  # :index and :time: new on every line, not worth remembering
+    return _remembered_value(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _remembered_value(text: str) -> Any:
+    """Keywords, values and whole vectors recur line after line: read each once."""
     if text[0] == '"':
         return _string(text) if "\\" in text else text[1:-1]
     if text[0] == "[":
         return tuple(_flat_value(item) for item in _ITEM.findall(text[1:-1]))
-    return _cached_atom(text)
+    return _atom(text)
 
 
 def flat_maps(text: str, wanted: frozenset[str]) -> list[tuple[int, dict]] | None:

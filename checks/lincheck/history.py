@@ -20,22 +20,21 @@ Unknown-outcome calls are what makes the search explode: each stays open forever
 call is concurrent with it (the cost Knossos is known for). ``drop_unobserved_unknowns`` removes
 those that cannot matter: an unknown write (or compare-and-set) of a value that no read returns
 and no compare-and-set expects, an unknown put that no get starts with, an unknown append that
-no get contains. Applying one puts the register in a state from which no read and no
-compare-and-set can succeed, only writes (puts, appends), which succeed anyway; so any
-linearization that applies it stays one without it. With Jepsen's mostly distinct values, most
-of them go.
+no get contains (``observers``). With Jepsen's mostly distinct values, most of them go; the
+search retires the others once their observers are linearized.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import attrs
 
 from spec.kv.model import Model
 
-__all__ = ["Operation", "Call", "HistoryError", "EVENT_TYPES", "pair_calls", "NEVER", "drop_unobserved_unknowns"]
+__all__ = ["Operation", "Call", "HistoryError", "EVENT_TYPES", "pair_calls", "NEVER", "drop_unobserved_unknowns",
+           "observers"]
 
 EVENT_TYPES: tuple[str, ...] = ("invoke", "ok", "fail", "info")
 NEVER = float("inf")  # the completion position of a call whose outcome is unknown
@@ -152,38 +151,38 @@ def pair_calls(operations: Iterable[Operation], model: Model, filename: str = "<
     return [attrs.evolve(call, id=number) for number, call in enumerate(calls)]
 
 
-def _observed(calls: list[Call]) -> tuple[set, dict]:
-    """What reads observed: (key, value) pairs read or expected by a compare-and-set, and per
-    key the strings kv-append's gets returned."""
-    values: set[tuple[Hashable, Hashable]] = set()
-    strings: dict[Hashable, list[str]] = {}
-    for call in calls:
-        if call.f == "read":
-            values.add((call.key, call.value))
-        elif call.f == "cas":
-            values.add((call.key, call.value[0]))
+def observers(calls: Sequence[Call]) -> list[list[int] | None]:
+    """For each unknown-outcome call, the positions of the calls that could observe its effect:
+    the reads of the value a write or cas leaves and the cas expecting it; the gets that start
+    with a put's value or contain an append's. None for other functions (a delete: always kept),
+    [] for a known call. Applying an unknown call none of whose observers is left puts the
+    register in a state from which no read and no compare-and-set can succeed, only writes
+    (puts, appends), which succeed anyway; so a linearization that applies it is still one
+    without it."""
+    values: dict[tuple[Hashable, Hashable], list[int]] = {}
+    strings: dict[Hashable, list[tuple[int, str]]] = {}
+    for position, call in enumerate(calls):
+        if call.f in ("read", "cas"):
+            values.setdefault((call.key, call.value[0] if call.f == "cas" else call.value), []).append(position)
         elif call.f == "get":
-            strings.setdefault(call.key, []).append("" if call.value is None else call.value)
-    return values, strings
+            strings.setdefault(call.key, []).append((position, "" if call.value is None else call.value))
+    return [_observers_of(call, values, strings) for call in calls]
 
 
-def _unobserved(call: Call, values: set, strings: dict) -> bool:
-    """An unknown call whose effect no read can see: a write or cas of a value nobody read or
-    expected, a put no get starts with, an append no get contains. Once applied, only calls that
-    cannot fail (writes, puts, appends) can follow until the next write or put, so a
-    linearization that applies it is still one without it."""
+def _observers_of(call: Call, values: dict, strings: dict) -> list[int] | None:
+    if call.known:
+        return []
     if call.f in ("write", "cas"):
-        return (call.key, call.value[1] if call.f == "cas" else call.value) not in values
+        return values.get((call.key, call.value[1] if call.f == "cas" else call.value), [])
     if call.f == "put":
-        return not any(read.startswith(call.value) for read in strings.get(call.key, ()))
+        return [position for position, read in strings.get(call.key, ()) if read.startswith(call.value)]
     if call.f == "append":
-        return not any(call.value in read for read in strings.get(call.key, ()))
-    return False
+        return [position for position, read in strings.get(call.key, ()) if call.value in read]
+    return None
 
 
 def drop_unobserved_unknowns(calls: list[Call]) -> list[Call]:
-    """The calls without the unknown-outcome ones whose effect nobody observed (per key),
-    renumbered in invocation order."""
-    values, strings = _observed(calls)
-    kept = [call for call in calls if call.known or not _unobserved(call, values, strings)]
+    """The calls without the unknown-outcome ones whose effect nobody could observe (per key;
+    see ``observers``), renumbered in invocation order."""
+    kept = [call for call, seen in zip(calls, observers(calls)) if seen is None or seen or call.known]
     return [call if call.id == number else attrs.evolve(call, id=number) for number, call in enumerate(kept)]

@@ -26,7 +26,10 @@ on:
   so two with the same function, key and value differ only in when they were invoked. The search
   only linearizes the earliest-invoked open one of such a class (swap the two in a linearization
   to get one that does), so the linearized calls of a class are a prefix of it. An unknown call
-  that would leave the state as it is is not applied at all (applying it only uses it up).
+  that would leave the state as it is is not applied at all (applying it only uses it up), nor
+  one whose observers (``history.observers``: the reads of what it writes) are all linearized:
+  it could only lead nowhere. Unknown calls are offered after the known ones, so that one is
+  applied only where no known call can go on without it.
 - **Fewer unknown calls applied is better.** A configuration like an explored one (same known
   calls linearized, same state) but with more unknown calls applied has fewer choices left, so
   nothing new can come of it: it is skipped (compared with the latest ``DOMINANCE_SCAN_MAX``).
@@ -58,7 +61,7 @@ from collections.abc import Hashable, Sequence
 
 import attrs
 
-from checks.lincheck.history import Call
+from checks.lincheck.history import Call, observers
 from spec.kv.model import Model
 
 __all__ = ["Verdict", "LINEARIZABLE", "NOT_LINEARIZABLE", "UNKNOWN", "CONFIGURATIONS_MAX", "check_calls",
@@ -122,7 +125,10 @@ class _Plan:
     the known calls (invocation order), -1 for an unknown one; an unknown call's ``kind`` is its
     class (same function, key and value), ``order`` its place in the class, ``bit`` its bit in
     the memo's mask of linearized unknown calls; ``reads`` marks the known reads (linearized
-    without a choice when they fit and leave the state as it is)."""
+    without a choice when they fit and leave the state as it is). ``watching`` lists, for a known
+    call, the classes of unknown calls whose effect it could observe, and ``watchers`` counts per
+    class those observers (plus one for ever when an unknown call or an unknown function could
+    observe it): a class whose count is 0 is retired, applying it could only lead nowhere."""
 
     def __init__(self, calls: Sequence[Call], model: Model) -> None:
         self.rank, self.kind, self.order, self.bit, self.reads = [], [], [], [], []
@@ -142,6 +148,25 @@ class _Plan:
                 sizes[kind] += 1
             known, unknown = known + call.known, unknown + (not call.known)
         self.known, self.classes = known, len(sizes)
+        self._watch(calls)
+
+    def _watch(self, calls: Sequence[Call]) -> None:
+        self.watching: list[tuple[int, ...]] = [()] * len(calls)
+        self.watchers = [0] * self.classes
+        watched: list[set[int]] = [set() for _ in calls]
+        for number, seen in enumerate(observers(calls)):
+            kind = self.kind[number]
+            if kind < 0:
+                continue
+            if seen is None or any(not calls[observer].known for observer in seen):
+                self.watchers[kind] = 1  # never retired
+            for observer in seen or ():
+                if calls[observer].known:
+                    watched[observer].add(kind)
+        for observer, kinds in enumerate(watched):
+            self.watching[observer] = tuple(sorted(kinds))
+            for kind in kinds:
+                self.watchers[kind] += 1
 
 
 def _lowest_zero(bits: int) -> int:
@@ -163,6 +188,11 @@ class Search:
     interleaves the searches of a history's keys this way, so that one key that fails quickly
     decides the history while another would search for long (porcupine runs them in parallel).
 
+    At each configuration the walk offers the known calls available first, then the unknown
+    ones (a second pass over the same entries): an unknown call is applied only when no known
+    call can go on without it, so the configurations with fewer unknown calls applied come
+    first, and those with more are then skipped as covered by them.
+
     A frame of the stack holds what undoing a step restores: (invocation entry, state, first
     open known call, bitmask after it, mask of unknown calls) and whether the step was a forced
     read. The loop is one function for speed: Python calls would double its cost."""
@@ -176,11 +206,12 @@ class Search:
             self.state = self.canonical(self.state)
         self.first, self.after_first, self.unknowns = 0, 0, 0
         self.taken = [0] * self.plan.classes  # per class of unknown calls: how many are linearized
+        self.watchers = list(self.plan.watchers)  # per class: observers not yet linearized
         self.stack: list[tuple] = []
         self.seen: set[tuple] = set()  # ((known part, state), mask of unknown calls) explored
         self.recent: dict[tuple, list[int]] = {}  # (known part, state) -> latest masks seen with it
         self.tried, self.frontier = 0, 0
-        self.entry = self.links.next[0]
+        self.entry, self.unknown_pass = self.links.next[0], False
 
     def verdict(self, result: str) -> Verdict:
         return Verdict(result, self.tried, frontier=self.frontier)
@@ -188,19 +219,22 @@ class Search:
     def run(self, steps: int) -> Verdict | None:  # noqa: C901 - one loop, see the class
         calls, step, plan, links, taken, stack = self.calls, self.model.step, self.plan, self.links, self.taken, self.stack
         following, rank, kind, order, bit, reads = links.next, plan.rank, plan.kind, plan.order, plan.bit, plan.reads
+        watching, watchers = plan.watching, self.watchers
         canonical, explored = self.canonical, self._explored
-        state, first, after_first, unknowns, entry = self.state, self.first, self.after_first, self.unknowns, self.entry
+        state, first, after_first, unknowns, entry, unknown_pass = (self.state, self.first, self.after_first,
+                                                                    self.unknowns, self.entry, self.unknown_pass)
         tried_max = self.tried + steps
         while first < plan.known:  # bounded: each pass tries a step (counted) or backtracks one
             number = (entry - 1) >> 1
             if entry & 1:
                 position = rank[number]
-                if position < 0 and taken[kind[number]] != order[number]:
-                    entry = following[entry]  # an earlier identical unknown call is still open
+                if (position < 0) != unknown_pass or (position < 0 and (
+                        taken[kind[number]] != order[number] or not watchers[kind[number]])):
+                    entry = following[entry]  # not this pass's; an identical one is open; nobody left to see it
                     continue
                 if self.tried >= tried_max:
-                    self.state, self.first, self.after_first, self.unknowns, self.entry = (state, first, after_first,
-                                                                                           unknowns, entry)
+                    self.state, self.first, self.after_first, self.unknowns, self.entry, self.unknown_pass = (
+                        state, first, after_first, unknowns, entry, unknown_pass)
                     return None
                 self.tried += 1
                 ok, new_state = step(state, calls[number])
@@ -223,19 +257,25 @@ class Search:
                         unknowns = new_unknowns
                         if position < 0:
                             taken[kind[number]] += 1
+                        for watched in watching[number]:
+                            watchers[watched] -= 1
                         links.unlink(entry)
-                        entry = following[0]
+                        entry, unknown_pass = following[0], False
                         continue
                 if not forced:
                     entry = following[entry]
                     continue
                 # a read that fits leads only to failed configurations: so does this one
+            elif not unknown_pass:  # the known calls available are tried: now the unknown ones
+                entry, unknown_pass = following[0], True
+                continue
             else:
                 self.frontier = max(self.frontier, calls[number].completed)
             entry = self._backtrack()
             if entry < 0:
                 return self.verdict(NOT_LINEARIZABLE)
-            _, state, first, after_first, unknowns, _ = stack.pop()
+            undone, state, first, after_first, unknowns, _ = stack.pop()
+            unknown_pass = rank[(undone - 1) >> 1] < 0
         return self.verdict(LINEARIZABLE)
 
     def _explored(self, key: tuple, unknowns: int) -> bool:
@@ -265,6 +305,8 @@ class Search:
             links.relink(entry)
             if plan.rank[number] < 0:
                 self.taken[plan.kind[number]] -= 1
+            for watched in plan.watching[number]:
+                self.watchers[watched] += 1
             if not stack[-1][5]:
                 return links.next[entry]
             stack.pop()
