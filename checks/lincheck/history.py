@@ -113,7 +113,9 @@ def _call(op: Operation, invocation: Operation, completed: float, outcome: str, 
                 invocation.line)
 
 
-def _complete(op: Operation, pending: dict, calls: list, filename: str, model: Model) -> None:
+def _complete(op: Operation, pending: dict, found: list, filename: str, model: Model) -> None:
+    """Pair ``op`` with its invocation; what may have happened goes into ``found`` as
+    (completion, invocation, completed at, outcome)."""
     invocation = pending.pop(op.process, None)
     if invocation is None:
         raise HistoryError(filename, op.line, f"process {op.process!r} completes :{op.f} without invoking it")
@@ -125,15 +127,14 @@ def _complete(op: Operation, pending: dict, calls: list, filename: str, model: M
                            f"but completes :{op.f}")
     if op.type == "fail" or (op.type == "info" and op.f in model.read_only):
         return  # did not happen, or a read nobody saw: no constraint
-    completed = op.index if op.type == "ok" else NEVER
-    calls.append(_call(op, invocation, completed, op.type, len(calls), model))
+    found.append((op, invocation, op.index if op.type == "ok" else NEVER, op.type))
 
 
 def pair_calls(operations: Iterable[Operation], model: Model, filename: str = "<history>") -> list[Call]:
     """Pair each invocation with its process's next completion; return the calls that may
     have happened, in invocation order. Raises HistoryError on an impossible history."""
     pending: dict[Hashable, Operation] = {}
-    calls: list[Call] = []
+    found: list[tuple[Operation, Operation, float, str]] = []
     for op in operations:
         _check_value(op, model, filename)
         if op.type == "invoke":
@@ -142,13 +143,14 @@ def pair_calls(operations: Iterable[Operation], model: Model, filename: str = "<
                                    f":{pending[op.process].f} (line {pending[op.process].line}) is pending")
             pending[op.process] = op
         else:
-            _complete(op, pending, calls, filename, model)
+            _complete(op, pending, found, filename, model)
     for process in sorted(pending, key=repr):
         invocation = pending[process]
         if invocation.f not in model.read_only:
-            calls.append(_call(invocation, invocation, NEVER, "info", len(calls), model))
-    calls.sort(key=lambda call: call.invoked)
-    return [attrs.evolve(call, id=number) for number, call in enumerate(calls)]
+            found.append((invocation, invocation, NEVER, "info"))
+    found.sort(key=lambda item: item[1].index)
+    return [_call(op, invocation, completed, outcome, number, model)
+            for number, (op, invocation, completed, outcome) in enumerate(found)]
 
 
 def observers(calls: Sequence[Call]) -> list[list[int] | None]:

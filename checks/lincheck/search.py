@@ -136,23 +136,26 @@ class _Plan:
         sizes: list[int] = []
         known = unknown = 0
         for call in calls:
-            kind = -1 if call.known else classes.setdefault((call.f, call.key, call.value), len(classes))
+            is_known = call.known
+            kind = -1 if is_known else classes.setdefault((call.f, call.key, call.value), len(classes))
             if kind == len(sizes):
                 sizes.append(0)
-            self.rank.append(known if call.known else -1)
+            self.rank.append(known if is_known else -1)
             self.kind.append(kind)
             self.order.append(sizes[kind] if kind >= 0 else 0)
-            self.bit.append(0 if call.known else 1 << unknown)
-            self.reads.append(call.known and call.f in model.read_only)
+            self.bit.append(0 if is_known else 1 << unknown)
+            self.reads.append(is_known and call.f in model.read_only)
             if kind >= 0:
                 sizes[kind] += 1
-            known, unknown = known + call.known, unknown + (not call.known)
+            known, unknown = known + is_known, unknown + (not is_known)
         self.known, self.classes = known, len(sizes)
         self._watch(calls)
 
     def _watch(self, calls: Sequence[Call]) -> None:
         self.watching: list[tuple[int, ...]] = [()] * len(calls)
         self.watchers = [0] * self.classes
+        if not self.classes:
+            return  # no unknown calls: nothing to watch
         watched: list[set[int]] = [set() for _ in calls]
         for number, seen in enumerate(observers(calls)):
             kind = self.kind[number]
