@@ -284,16 +284,32 @@ def test_applied_is_committed_holds_for_an_entry_a_leader_of_its_term_stored_on_
 def test_applied_is_committed_reports_figure8_an_earlier_term_entry_applied_by_counting():
     old = (2, "b")
     reports = judge(applied_is_committed,
+                    cluster(leader("n1", [A]), node("n2", [A]), node("n3"), applies=[("n1", 1, A)]),
+                    cluster(leader("n1", [A, old], term=2), node("n2", [A], term=2), node("n3", [A], term=2)),
                     cluster(leader("n1", [A, old], term=4), node("n2", [A, old], term=4), node("n3", [A], term=4),
                             applies=[("n1", 2, old)]))
-    assert reports == [["n1 applied 2=2:b, which is not committed: in term 2 no server accepted it, fewer than a "
-                        "majority (2)"]]
+    assert reports == [[], [], ["n1 applied 2=2:b, which is not committed: in term 2 only n1 accepted it, fewer than "
+                                "a majority (2)"]]
 
 
 def test_applied_is_committed_reports_an_entry_other_than_the_committed_one():
     reports = judge(applied_is_committed,
                     cluster(leader("n1", [A]), node("n2", [A]), node("n3", [B]), applies=[("n3", 1, B)]))
     assert reports == [["n3 applied 1=1:b but the entry committed at index 1 (in term 1) is 1:a"]]
+
+
+def test_applied_is_committed_reports_a_server_that_skips_an_index():
+    reports = judge(applied_is_committed,
+                    cluster(leader("n1", [A, B]), node("n2", [A, B]), node("n3"), applies=[("n1", 2, B)]))
+    assert reports == [["n1 applied index 2 next, not 1: a state machine must run every committed entry, "
+                        "in log order"]]
+
+
+def test_applied_is_committed_lets_a_restarted_server_apply_from_the_start_again():
+    first = cluster(leader("n1", [A]), node("n2", [A]), node("n3"), applies=[("n1", 1, A), ("n2", 1, A)])
+    restarted = cluster(leader("n1", [A]), attrs.evolve(node("n2", [A]), incarnation=1), node("n3"),
+                        applies=[("n2", 1, A)])
+    assert judge(applied_is_committed, first, restarted) == [[], []]
 
 
 # ----- the fault-free phase -------------------------------------------------------------------

@@ -108,6 +108,10 @@ def state_machine_safety(history: RaftHistory, view: ClusterView) -> list[str]:
 
 
 def applied_is_committed(history: RaftHistory, view: ClusterView) -> list[str]:
+    if history.out_of_order is not None:
+        node_id, index, expected = history.out_of_order
+        return [f"{node_id} applied index {index} next, not {expected}: a state machine must run every committed "
+                f"entry, in log order"]
     for node_id, index, entry in view.new_applies:
         committed = history.committed.get(index)
         if committed is None:
@@ -210,7 +214,8 @@ SAFETY: tuple[Invariant, ...] = (
     Invariant(
         "RAFT-LEADER-COMPLETENESS", "raft",
         "If an entry is committed in a given term, it is present in the logs of the leaders of all "
-        "higher-numbered terms. (Committed: stored on a majority by the leader of its term, or before such an entry.)",
+        "higher-numbered terms. (Committed: a majority of servers accepted it while in its term, or an entry "
+        "after it is committed.)",
         f"{PAPER}, Figure 3 and §5.4", "A leader that lacks a committed entry will overwrite it everywhere.",
         leader_completeness),
     Invariant(
@@ -227,9 +232,10 @@ SAFETY: tuple[Invariant, ...] = (
         "An acknowledged write that a crash can erase was never really committed.", committed_durable),
     Invariant(
         "RAFT-APPLIED-IS-COMMITTED", "raft",
-        "A server applies the entry at an index only once that entry is committed, and it applies exactly the "
-        "committed entry. (Committed as the paper defines it: stored on a majority by the leader of its term, "
-        "or before such an entry; checked at the moment of applying, not when a later leader overwrites it.)",
+        "A server applies the entry at an index only once that entry is committed, it applies exactly the "
+        "committed entry, and it applies them in index order, none skipped. (Committed as the paper defines it: the leader of its term replicated it on a "
+        "majority, that is a majority of servers accepted it while in that term; or an entry after it is "
+        "committed. Checked at the moment of applying, not when a later leader overwrites it.)",
         f"{PAPER}, §5.3 and §5.4.2 (Figure 8); Figure 2, 'Rules for Servers' (apply committed entries)",
         "An entry applied before it is committed can still be overwritten by a later leader: the state machine "
         "has then executed a command the cluster never agreed on.", applied_is_committed),

@@ -77,6 +77,10 @@ class RaftHistory:
     committed_terms: tuple[int, ...] = ()
     # (index, entry) -> the servers that accepted it, for entries past the committed prefix
     accepted: dict[tuple[int, EntryView], set[str]] = attrs.field(factory=dict)
+    # server -> (incarnation, last index it applied): each incarnation applies 1, 2, 3, ...
+    applied_through: dict[str, tuple[int, int]] = attrs.field(factory=dict)
+    # the first apply of the latest view that did not follow the one before it: (node, index, expected)
+    out_of_order: tuple[str, int, int] | None = None
 
     def record(self, view: ClusterView) -> None:
         self.previous, self.latest = self.latest, view
@@ -85,8 +89,20 @@ class RaftHistory:
         for node in view.nodes:
             if node.up:
                 self._record_acceptance(node, view.majority)
+        self._record_apply_order(view)
         for node_id, index, entry in view.new_applies:
             self.applied.setdefault(index, (entry, node_id))
+
+    def _record_apply_order(self, view: ClusterView) -> None:
+        self.out_of_order = None
+        incarnations = {node.id: node.incarnation for node in view.nodes}
+        for node_id, index, _ in view.new_applies:
+            incarnation, last = self.applied_through.get(node_id, (0, 0))
+            if incarnation != incarnations[node_id]:
+                last = 0  # a restarted server applies its log again from the start
+            if index != last + 1 and self.out_of_order is None:
+                self.out_of_order = (node_id, index, last + 1)
+            self.applied_through[node_id] = (incarnations[node_id], index)
 
     def _record_acceptance(self, node: NodeView, majority: int) -> None:
         for index in range(len(node.log), len(self.committed_log), -1):
