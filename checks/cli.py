@@ -7,13 +7,14 @@ input error. Every input error is one line on stderr.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from checks.area import AREA_NAMES, CheckRequest, CheckResult, InputError, implemented_areas, load_area
 from checks.explore import DEFAULT_DEPTH
@@ -34,6 +35,13 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise InputError(f"{self.prog}: {message}")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps help text only at spaces: a path, flag or name with a hyphen stays whole."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
 
 
 def _nonnegative_int(text: str) -> int:
@@ -64,16 +72,27 @@ def _positive_float(text: str) -> float:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kinv", description="Check, replay and explain control-plane invariants.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="kinv", description="Check, replay and explain control-plane invariants.",
+                     formatter_class=_HelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     parser_class=functools.partial(_Parser, formatter_class=_HelpFormatter))
 
     check = commands.add_parser("check", help="search for a violation in one or more areas")
-    check.add_argument("areas", nargs="*", metavar="AREA", help=f"one of {', '.join(AREA_NAMES)}; none means all")
-    check.add_argument("--bug", metavar="NAME", help="inject a catalog bug (see `kinv bugs`)")
-    check.add_argument("--budget", type=_positive_float, default=DEFAULT_BUDGET_SECONDS, metavar="SECONDS")
-    check.add_argument("--seed", type=_nonnegative_int, default=DEFAULT_SEED, metavar="N")
-    check.add_argument("--report", type=Path, metavar="DIR")
-    check.add_argument("--json", action="store_true")
+    check.add_argument("areas", nargs="*", metavar="AREA",
+                       help=f"one of {', '.join(implemented_areas())}, each checked once in that order; none: all of "
+                            "them (or the bug's area, with --bug)")
+    check.add_argument("--bug", metavar="NAME", help="inject a catalog bug (`kinv bugs` lists them; default: none, "
+                                                     "check the reference)")
+    check.add_argument("--budget", type=_positive_float, default=DEFAULT_BUDGET_SECONDS, metavar="SECONDS",
+                       help=f"wall-clock seconds of search for each area (default {DEFAULT_BUDGET_SECONDS:g}); the "
+                            "seed, not the clock, decides what each test case does")
+    check.add_argument("--seed", type=_nonnegative_int, default=DEFAULT_SEED, metavar="N",
+                       help=f"names the sequence of test cases: the same seed finds the same counterexample "
+                            f"(default {DEFAULT_SEED})")
+    check.add_argument("--report", type=Path, metavar="DIR",
+                       help="where a counterexample's report.md and counterexample.scenario go (default "
+                            "reports/AREA-BUG-SEED)")
+    check.add_argument("--json", action="store_true", help="one JSON object per area and line, instead of text")
     check.set_defaults(func=_cmd_check)
 
     explore = commands.add_parser("explore", help="explore every run of an area up to a depth, breadth first")
@@ -156,7 +175,7 @@ def _print_result(result: CheckResult, as_json: bool, console: Console, replayed
 
 
 def _cmd_check(args: argparse.Namespace, console: Console) -> int:
-    areas = args.areas or ([] if args.bug else implemented_areas())
+    areas = list(dict.fromkeys(args.areas)) or ([] if args.bug else implemented_areas())  # each area once
     bug = _resolve_bug(args.bug, areas)
     if not areas:
         areas = [bug.area]
@@ -249,10 +268,9 @@ def _cmd_bugs(args: argparse.Namespace, console: Console) -> int:
             print(json.dumps({"name": bug.name, "area": bug.area, "invariant": bug.invariant,
                               "summary": bug.summary, "source": bug.source}))
         return EXIT_HELD
-    table = Table("name", "area", "breaks", "summary", title="bug catalog")
-    for bug in bugs:
-        table.add_row(bug.name, bug.area, bug.invariant, bug.summary)
-    console.print(table)
+    for bug in bugs:  # blocks, not a table: a name must never be cut, whatever the width
+        console.print(f"[bold]{bug.name}[/]  ({bug.area}, breaks {bug.invariant})\n    {bug.summary}\n"
+                      f"    seen in: {bug.source}")
     return EXIT_HELD
 
 
@@ -262,10 +280,8 @@ def _cmd_invariants(args: argparse.Namespace, console: Console) -> int:
         for inv in invariants:
             print(json.dumps({"id": inv.id, "area": inv.area, "statement": inv.statement, "source": inv.source}))
         return EXIT_HELD
-    table = Table("id", "area", "statement", "source", title="invariants", show_lines=True)
     for inv in invariants:
-        table.add_row(inv.id, inv.area, inv.statement, inv.source)
-    console.print(table)
+        console.print(f"[bold]{inv.id}[/]  ({inv.area})\n    {inv.statement}\n    source: {inv.source}")
     return EXIT_HELD
 
 
@@ -276,7 +292,7 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # never hard-wrapped: names and commands stay whole
     try:
         args = _build_parser().parse_args(argv)
         return args.func(args, console)

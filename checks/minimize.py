@@ -3,7 +3,8 @@
 A scenario is a deterministic program: the same lines give the same run. So a counterexample
 can be made shorter by deleting lines, chunks first and then single lines, keeping each deletion
 after which the same invariant still breaks (for an exception, the same exception at the same
-place: the violation's ``signature``); then by dropping options from the `cluster` line.
+place: the violation's ``signature``); then by dropping options from the `cluster` line and
+clients that play no part, and by shortening each `tick N`.
 The number of replays is bounded, so the result is the same on every machine. Each area gives
 the runner: scenario text in, the signature of what broke (or None) out.
 """
@@ -65,16 +66,52 @@ def _simplify_header(oracle: Oracle, header: str, steps: list[str]) -> str:
     return " ".join(words)
 
 
+def _shorten_ticks(oracle: Oracle, header: str, steps: list[str]) -> list[str]:
+    """`tick N` as few ticks as still fail: halving, then one less at a time."""
+    for index, step in enumerate(steps):
+        words = step.split()
+        if len(words) != 2 or words[0] != "tick" or not words[1].isdigit():
+            continue
+        ticks = int(words[1])
+        for fewer in sorted({ticks // 2, ticks - 1} - {0, ticks}):
+            candidate = steps[:index] + [f"tick {fewer}"] + steps[index + 1:]
+            if oracle.fails(header, candidate):
+                steps, ticks = candidate, fewer
+                break
+    return steps
+
+
+def _without_client(header: str, steps: list[str]) -> tuple[str, list[str]] | None:
+    """The scenario with its last client gone (`clients=K` one less, its lines and mentions too)."""
+    words = header.split()
+    counts = [w for w in words if w.startswith("clients=") and w[8:].isdigit() and int(w[8:]) > 1]
+    if not counts:
+        return None
+    last = int(counts[0][8:])
+    gone = f"c{last}"
+    header = " ".join(f"clients={last - 1}" if w == counts[0] else w for w in words)
+    kept = [" ".join(w for w in step.split() if w != gone) for step in steps if step.split()[0] != gone]
+    return header, kept
+
+
+def _drop_clients(oracle: Oracle, header: str, steps: list[str]) -> tuple[str, list[str]]:
+    while (fewer := _without_client(header, steps)) is not None and oracle.fails(*fewer):
+        header, steps = fewer
+    return header, steps
+
+
 def minimize_lines(lines: list[str], oracle: Oracle) -> list[str]:
     """``lines`` is a whole failing scenario (the `cluster` line first); returns a shorter one."""
     header, steps = lines[0], list(lines[1:])
     if not oracle.fails(header, steps):
         return lines  # not reproducible from its lines alone: keep it as it is
     while not oracle.exhausted():  # to a fixpoint: one deletion can enable another
-        before = (header, len(steps))
+        before = (header, steps)
+        header, steps = _drop_clients(oracle, header, steps)  # clients that play no part
         header = _simplify_header(oracle, header, steps)  # fewer random faults: steps shrink better
         steps = _delete_chunks(oracle, header, steps)
-        if (header, len(steps)) == before:
+        steps = _shorten_ticks(oracle, header, steps)
+        if (header, steps) == before:
             break
     return [header, *steps]
 

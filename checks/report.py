@@ -37,13 +37,27 @@ class Counterexample:
     participants: tuple[str, ...]
     seed: int | None
     details: str | None = None  # the traceback of an IMPL-EXCEPTION
+    legend: tuple[str, ...] = ()  # what the area's notation means, one line a notation
 
 
 def numbered_trace(trace: tuple[TraceEvent, ...], lines_max: int | None = None) -> list[str]:
-    """One numbered line per event; beyond ``lines_max``, the tail (what explains a failure)."""
+    """One numbered line per event, under the scenario step that caused it (`step 3: propose n1
+    x`); the tick is shown where it changes, so a run without `tick` lines is not a column of
+    t=0. Beyond ``lines_max`` events, the tail (what explains a failure)."""
     skipped = max(0, len(trace) - lines_max) if lines_max is not None else 0
     lines = [f"({skipped} earlier events omitted)"] if skipped else []
-    lines += [f"{number:>4}. {event.line()}" for number, event in enumerate(trace, start=1) if number > skipped]
+    tick = None
+    for number, event in enumerate(trace, start=1):
+        if number <= skipped:
+            continue
+        if event.kind == "step":
+            lines.append(f"step {event.detail} (t={event.tick})")
+            tick = event.tick
+            continue
+        when = f"t={event.tick} " if event.tick != tick else ""
+        tick = event.tick
+        who = f"{event.node}->{event.peer}" if event.peer is not None else (event.node or "-")
+        lines.append(f"{number:>6}. {when}{event.kind:<9} {who:<8} {event.detail}")
     return lines
 
 
@@ -61,10 +75,20 @@ def render_mermaid(trace: tuple[TraceEvent, ...], participants: tuple[str, ...])
             body.append(f"    Note over {event.node}: {event.kind} {text}")
         elif event.kind in ("partition", "heal", "violation"):
             body.append(f"    Note over {participants[0]},{participants[-1]}: {event.kind} {text}")
+        elif event.kind == "step":
+            body.append(f"    Note over {participants[0]},{participants[-1]}: step {text}")
     if len(body) > DIAGRAM_ARROWS_MAX:
         body = [f"    Note over {participants[0]},{participants[-1]}: {len(body) - DIAGRAM_ARROWS_MAX} earlier events omitted"] \
             + body[-DIAGRAM_ARROWS_MAX:]
     return "\n".join(lines + body)
+
+
+def _steps(cx: Counterexample) -> list[str]:
+    """The steps, the last one marked: the run stops at the first violation, so it broke there."""
+    lines = [f"{i}. `{step}`" for i, step in enumerate(cx.steps, 1)]
+    if lines:
+        lines[-1] += f"  <- {cx.invariant.id} broke during this step"
+    return lines
 
 
 def render_markdown(cx: Counterexample, replay_command: str) -> str:
@@ -81,7 +105,9 @@ def render_markdown(cx: Counterexample, replay_command: str) -> str:
         parts += [f"Found with seed {cx.seed}.", ""]
     if cx.details:
         parts += ["## The exception", "", "```"] + cx.details.splitlines() + ["```", ""]
-    parts += [f"## Shrunk steps ({len(cx.steps)})", ""] + [f"{i}. `{s}`" for i, s in enumerate(cx.steps, 1)] + [""]
+    parts += [f"## Shrunk steps ({len(cx.steps)})", ""] + _steps(cx) + [""]
+    if cx.legend:
+        parts += ["## How to read the notation", ""] + [f"- {line}" for line in cx.legend] + [""]
     parts += ["## State at the failure", "", "```"] + list(cx.state) + ["```", ""]
     parts += ["## Sequence diagram", "", "```mermaid", render_mermaid(cx.trace, cx.participants), "```", ""]
     parts += ["## Trace", "", "```"] + numbered_trace(cx.trace, TRACE_LINES_MAX) + ["```", ""]

@@ -81,8 +81,8 @@ def test_replay_trace_prints_or_writes_the_trace_of_a_run_that_holds(tmp_path, c
     scenario.write_text("cluster 3 seed=1\ncampaign n1\nstabilize\nexpect held\n")
     code, out, _ = _run(capsys, "replay", str(scenario), "--trace")
     lines = out.splitlines()
-    assert code == 0 and lines[0].startswith("held") and lines[1].startswith("   1. t=0")
-    assert any("role      n1       candidate -> leader t1" in line for line in lines)
+    assert code == 0 and lines[0].startswith("held") and lines[1] == "step 1. campaign n1 (t=0)"
+    assert any(line.endswith("role      n1       candidate -> leader t1") for line in lines)
     code, out, _ = _run(capsys, "replay", str(scenario), "--trace", str(tmp_path / "trace.txt"), "--json")
     assert code == 0 and json.loads(out)["messages"]["sent"] == {"AppendEntries": 2, "AppendEntriesReply": 2,
                                                                  "RequestVote": 2, "RequestVoteReply": 2}
@@ -95,3 +95,14 @@ def test_a_line_that_does_nothing_is_an_input_error(tmp_path, capsys):
     code, _, err = _run(capsys, "replay", str(scenario))
     assert code == 2 and err.strip() == (f"kinv: {scenario}:3: crash n2: n2 is already down "
                                          "(mark the line `maybe` if that is expected)")
+
+
+def test_names_and_commands_are_never_cut_at_any_width(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COLUMNS", "30")
+    assert main(["bugs", "--area", "raft"]) == 0
+    assert "figure8-commit-previous-term  (raft, breaks RAFT-APPLIED-IS-COMMITTED)" in capsys.readouterr().out
+    code = main(["check", "raft", "raft", "--bug", "figure8-commit-previous-term", "--seed", "5",
+                 "--report", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert code == 1 and out.count("violated") == 1  # raft once, though named twice
+    assert f"replay: kinv replay {tmp_path}/r/counterexample.scenario --bug figure8-commit-previous-term" in out

@@ -36,6 +36,19 @@ def _state_lines(cluster: RaftCluster) -> tuple[str, ...]:
     return tuple(lines)
 
 
+LEGEND = (
+    "`1:noop`, `2:v8`: a log entry, `TERM:DATA` (the no-op is what a new leader appends); logs in the state are "
+    "these, in index order.",
+    "`apply 2=1:v8`: the entry at index 2 is `1:v8`, applied (`INDEX=TERM:DATA`).",
+    "`AppendEntries t3 prev=1:1 [3:noop] commit=0`: sent in term 3; the follower accepts it only if it holds an "
+    "entry of term 1 at index 1 (`prev=INDEX:TERM`); the entries follow, then the leader's commit index.",
+    "`RequestVote t2 last=2:1`: a candidate of term 2 whose last entry is at index 2, of term 1 (`INDEX:TERM`).",
+    "`AppendEntriesReply t3 reject 2 hint=1:1`: the follower lacks the entry before index 2; its last entry that "
+    "could match is at index 1, of term 1.",
+    "`step 4. propose n1 v8`: the trace is grouped by the scenario line that caused each event; `t=` is the tick.",
+)
+
+
 def counterexample_of(cluster: RaftCluster, violation: InvariantViolated, bug: Bug | None,
                       seed: int | None) -> Counterexample:
     steps = tuple(cluster.lines[1:])
@@ -44,7 +57,8 @@ def counterexample_of(cluster: RaftCluster, violation: InvariantViolated, bug: B
               f"# replay: kinv replay counterexample.scenario" + (f" --bug {bug.name}" if bug else "")]
     scenario_text = "\n".join(header + list(cluster.lines) + [expect]) + "\n"
     return Counterexample("raft", bug, violation.invariant, violation.message, steps, scenario_text,
-                          tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed, violation.details)
+                          tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed,
+                          violation.details, LEGEND)
 
 
 class RaftArea:

@@ -154,6 +154,7 @@ class RaftCluster(RecordsFindings, Strictness):
 
     def _record(self, line: str) -> None:
         self.lines.append(line)
+        self.world.trace.record(self.world.now, "step", None, f"{len(self.lines) - 1}. {line}")
 
     # ----- commands (one scenario line each) ----------------------------------------------
 

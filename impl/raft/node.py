@@ -147,7 +147,7 @@ class RaftNode(ElectionMixin, ReplicationMixin):
         if index <= self.commit_index:
             return
         self.commit_index = index
-        self._note("commit", f"commit={index}")
+        self._note("commit", f"up to index {index}")
         while self.applied_index < self.commit_index:
             self.applied_index += 1
             entry = self.log.entry(self.applied_index)
