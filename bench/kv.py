@@ -13,6 +13,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+from bench import lincheck
 from checks.lincheck import check_history, parse_history
 from checks.lincheck.generate import format_edn, simulate
 from spec.kv.model import CAS_REGISTER, KV, REGISTER
@@ -67,3 +68,4 @@ def run(console: Console) -> None:
     console.rule("kv: linearizability checker")
     console.print(growth_table())
     console.print(stale_read_table())
+    lincheck.run(console)  # Jepsen-shaped files; `python -m bench.lincheck` puts porcupine beside it
