@@ -334,7 +334,7 @@ def test_prevote_no_disruption_reports_a_rejoining_node_that_replaces_the_leader
     assert prevote_no_disruption(LeaderWatch("n1", 3, 40, "n1", 3, (), "n3")) == []
     assert prevote_no_disruption(LeaderWatch("n1", 3, 40, None, 5, (), "n3")) == [
         "leader n1 of term 3 was replaced: 40 ticks later no server leads (highest term 5), after n3 rejoined "
-        "from a partition (PreVote and CheckQuorum on)"]
+        "from a partition (PreVote on)"]
 
 
 def test_checkquorum_stepdown_reports_a_cut_off_leader_that_still_leads():

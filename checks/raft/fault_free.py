@@ -4,8 +4,8 @@ liveness phase that heals and demands convergence within a bound). The `converge
 1. every fault stops (links healed, crashed servers restarted, no loss); within a bound that grows
    with the work to repair, a leader accepts a proposal and every server applies it (RAFT-LIVENESS);
 2. the network stays fault-free for a window: nobody campaigns, the leader stays (RAFT-LEADER-STABLE);
-3. with PreVote and CheckQuorum on, one follower is cut off and comes back: the leader must stay
-   (RAFT-PREVOTE-NO-DISRUPTION);
+3. with PreVote on, one follower is cut off while the others commit an entry, and comes back:
+   the leader must stay (RAFT-PREVOTE-NO-DISRUPTION);
 4. with CheckQuorum on, the leader is cut off: it must step down in time (RAFT-CHECKQUORUM-STEPDOWN).
 
 The harness runs each step; spec/raft judges what it saw.
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["converge", "CONVERGE_MARKER"]
 
 CONVERGE_MARKER = "converge"
+PREVOTE_PROBE_MARKER = "prevote-probe"  # an entry the cut-off follower misses
 _CAMPAIGNING = ("pre-candidate", "candidate")
 
 
@@ -40,7 +41,7 @@ def converge(cluster: RaftCluster) -> LivenessOutcome:
     watch = _watch_leader(cluster, outcome.leader, STABLE_WINDOW_TIMEOUTS * _timeout(cluster))
     _judge(cluster, LEADER_STABLE, watch)
     options = cluster.options
-    if options.pre_vote and options.check_quorum:
+    if options.pre_vote:
         _judge(cluster, PREVOTE_NO_DISRUPTION, _rejoin_follower(cluster, outcome.leader))
     if options.check_quorum:
         _judge(cluster, CHECKQUORUM_STEPDOWN, _cut_off_leader(cluster, outcome.leader))
@@ -129,15 +130,19 @@ def _watch_leader(cluster: RaftCluster, leader: str, ticks: int, isolated: str |
 
 
 def _rejoin_follower(cluster: RaftCluster, leader: str) -> LeaderWatch:
-    """Cut the last follower off long enough to time out, heal, and watch the leader."""
+    """Cut the last follower off long enough to time out while the others commit an entry it
+    lacks (so no vote, pre-vote or not, can go its way), heal, and watch the leader."""
     follower = [n for n in cluster.ids if n != leader][-1]
     world = cluster.world
     term = world.nodes[leader].term
     _cut(cluster, follower, "PreVote probe: a follower cut off")
+    output, _ = world.nodes[leader].propose(PREVOTE_PROBE_MARKER)
+    world.apply(leader, output)
     for _ in range(PREVOTE_ISOLATION_TIMEOUTS * _timeout(cluster)):
         world.tick()
     world.network.heal()
-    world.trace.record(world.now, "heal", None, f"PreVote probe: {follower} rejoins")
+    world.trace.record(world.now, "heal", None, f"PreVote probe: {follower} rejoins, its timer firing at once")
+    world.apply(follower, world.nodes[follower].campaign())  # the worst moment for it to time out
     watch = _watch_leader(cluster, leader, STABLE_WINDOW_TIMEOUTS * _timeout(cluster), follower)
     return LeaderWatch(leader, term, watch.window_ticks, watch.leader_after, watch.term_after, (), follower)
 

@@ -183,7 +183,7 @@ def prevote_no_disruption(watch: LeaderWatch) -> list[str]:
     change = _leader_change(watch)
     if change is None:
         return []
-    return [f"{change}, after {watch.isolated} rejoined from a partition (PreVote and CheckQuorum on)"]
+    return [f"{change}, after {watch.isolated} rejoined from a partition (PreVote on)"]
 
 
 def checkquorum_stepdown(outcome: StepDown) -> list[str]:
@@ -262,8 +262,9 @@ LEADER_STABLE = Invariant(
 
 PREVOTE_NO_DISRUPTION = Invariant(
     "RAFT-PREVOTE-NO-DISRUPTION", "raft",
-    "With PreVote and CheckQuorum on, a follower cut off from every other server for "
-    f"{PREVOTE_ISOLATION_TIMEOUTS} election timeouts and then reconnected does not disturb a healthy leader: "
+    "With PreVote on, a follower cut off from every other server for "
+    f"{PREVOTE_ISOLATION_TIMEOUTS} election timeouts, while the others commit an entry it lacks, and then "
+    "reconnected does not disturb a healthy leader: it cannot win a vote, so it must not raise anyone's term; "
     f"for {STABLE_WINDOW_TIMEOUTS} election timeouts after the heal, the same server leads in the same term.",
     "Ongaro, Consensus: Bridging Theory and Practice (2014), §9.6 (Preventing disruptions when a server "
     "rejoins the cluster); etcd-raft's PreVote and CheckQuorum",
