@@ -17,6 +17,7 @@ __all__ = ["KEYS", "LEASE_KEYS", "range_words", "delete_words", "put_option_word
 
 KEYS = ("k/a", "k/b", "k/c")
 LEASE_KEYS = ("k/l1", "k/l2")
+ABSENT_KEY = "k/new"  # never written: compares on a key that does not exist (yet)
 _READ_SPANS = ("one", "prefix", "prefix", "interval", "from-key")
 _DELETE_SPANS = ("one", "one", "one", "one", "prefix", "interval", "from-key")  # ranged deletes empty the store
 
@@ -73,9 +74,9 @@ def put_option_words(draw, value: str) -> tuple[str, list[str]]:
 
 
 def _compare(draw, revision: int, values: tuple[str, ...]) -> str:
-    span = draw(st.sampled_from(KEYS + ("k/*",)))
+    span = draw(st.sampled_from(KEYS + ("k/*", ABSENT_KEY, ABSENT_KEY)))
     target = draw(st.sampled_from(["version", "mod", "create", "value"]))
-    relation = draw(st.sampled_from(["=", "=", "!=", ">", "<"]))
+    relation = draw(st.sampled_from(["=", "=", "!=", "!=", ">", "<"]))
     if target == "value":
         operand = draw(st.sampled_from(values + ("x",)))
     elif target == "version":
@@ -97,7 +98,7 @@ def txn_words(draw, revision: int, values: tuple[str, ...], new_value: str) -> l
     """A txn over ranges: up to two compares, a success branch of one to three operations, a
     failure branch of up to two. Branches that write a key twice are fine: etcd refuses them
     with ErrDuplicateKey, which is an answer to check like any other."""
-    compares = [_compare(draw, revision, values) for _ in range(draw(st.integers(0, 2)))]
+    compares = [_compare(draw, revision, values) for _ in range(draw(st.sampled_from([0, 1, 1, 2])))]
     success = [_txn_op(draw, new_value) for _ in range(draw(st.integers(1, 3)))]
     failure = [_txn_op(draw, new_value) for _ in range(draw(st.integers(0, 2)))]
     words = (["if"] + compares if compares else []) + ["then"] + success
