@@ -11,9 +11,7 @@ import attrs
 from checks.explore.engine import ExploreOutcome, Model, explore_levels
 from impl.catalog import Bug
 
-__all__ = ["ExploreRequest", "ExploreResult", "ProfileResult", "explore_profiles", "DEFAULT_DEPTH"]
-
-DEFAULT_DEPTH = 30  # levels; the budget usually ends the search first
+__all__ = ["ExploreRequest", "ExploreResult", "ProfileResult", "explore_profiles"]
 
 
 @attrs.frozen

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import attrs
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from tests.mutants.catalog import MUTANTS_DIR, Mutant, load_mutants
 
@@ -95,7 +95,8 @@ def judge(mutant: Mutant, options: argparse.Namespace) -> Verdict:
 
 
 def _table(verdicts: list[Verdict]) -> Table:
-    table = Table("mutant", "area", "killed by", "invariant", "seconds", "pattern", title="mutants")
+    table = Table(Column("mutant", no_wrap=True), "area", Column("killed by", no_wrap=True),
+                  Column("invariant", no_wrap=True), "seconds", "pattern", title="mutants")  # names are never cut
     for v in verdicts:
         killed = v.killed_by or (f"[yellow]error[/]: {v.error}" if v.error else "[red]survived[/]")
         table.add_row(v.mutant.name, v.mutant.area, killed, v.invariant or "", f"{v.seconds:.1f}", v.mutant.pattern)
