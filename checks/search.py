@@ -48,11 +48,18 @@ class SearchOutcome:
     cluster: Any = None  # the shrunk failing run
 
 
-def _chunk_settings(examples: int, steps: int) -> settings:
+# One chunk in this many also runs Hypothesis' targeted phase: it mutates the chunk's test cases
+# that scored highest on the machine's rare-state targets (higher terms, more elections, logs that
+# disagree...). Measured on the Raft catalog, targeting in every chunk found most bugs in as many
+# test cases and one in three times as many; in a share of chunks it adds depth without that cost.
+TARGETED_CHUNK_EVERY = 4
+
+
+def _chunk_settings(examples: int, steps: int, targeted: bool = False) -> settings:
+    phases = [Phase.generate, Phase.target] if targeted else [Phase.generate]
     return settings(max_examples=examples, stateful_step_count=steps, deadline=None,
                     database=None, derandomize=False, verbosity=Verbosity.quiet, print_blob=False,
-                    report_multiple_bugs=False, phases=[Phase.generate],
-                    suppress_health_check=list(HealthCheck))
+                    report_multiple_bugs=False, phases=phases, suppress_health_check=list(HealthCheck))
 
 
 def _shrunk(shrink: Callable[[Any, Any], tuple], found: Any, violation: InvariantViolated, created: int,
@@ -80,7 +87,8 @@ def search_machine(machine_class: Callable[[MachineCounter], type], shrink: Call
         machine = machine_class(counter)
         machine._hypothesis_internal_use_seed = seed * 1_000_003 + chunk
         try:
-            run_state_machine_as_test(machine, settings=_chunk_settings(examples_per_chunk, steps))
+            targeted = chunk % TARGETED_CHUNK_EVERY == TARGETED_CHUNK_EVERY - 1
+            run_state_machine_as_test(machine, settings=_chunk_settings(examples_per_chunk, steps, targeted))
         except InvariantViolated as violation:
             found = counter.last.cluster
             return _shrunk(shrink, found, found.violation or violation, examples + counter.created, budget)

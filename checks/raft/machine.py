@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import attrs
 from hypothesis import strategies as st
+from hypothesis import target
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from checks.raft.cluster import ClusterOptions, RaftCluster
@@ -17,7 +18,7 @@ from checks.search import MachineCounter
 from impl.raft.node import RaftNode
 from impl.sim.network import NetworkFaults
 
-__all__ = ["RaftMachine", "FAULT_KINDS"]
+__all__ = ["RaftMachine", "SWARM_KINDS", "aim_at_rare_states"]
 
 # Swarm testing (Groce et al., ISSTA 2012): each test case enables a random subset of the rule
 # kinds, so that a case without, say, ticks or stabilize can go deep into states that a case
@@ -247,4 +248,26 @@ class RaftMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         if self.cluster is not None and self.cluster.violation is None:
+            aim_at_rare_states(self.cluster)
             self.cluster.converge()
+
+
+def aim_at_rare_states(cluster: RaftCluster) -> None:
+    """Hypothesis' targeted search (Löscher & Sagonas, ISSTA 2017): each score is maximized over
+    the test cases, so the search keeps mutating the runs that went furthest into rare states,
+    where the bugs random walks miss live: high terms, many elections, logs that disagree, and
+    followers far behind."""
+    logs = [node.log.all() for node in map(cluster.world.nodes.get, cluster.ids) if node is not None]
+    if not logs:
+        return
+    target(float(max(node.term for node in map(cluster.world.nodes.get, cluster.ids) if node is not None)),
+           label="highest term")
+    target(float(sum(len(leaders) for leaders in cluster.history.leaders_by_term.values())), label="elections")
+    target(float(max(_disagreement(a, b) for a in logs for b in logs)), label="log entries that disagree")
+    target(float(max(map(len, logs)) - min(map(len, logs))), label="entries the furthest follower lacks")
+
+
+def _disagreement(a: tuple, b: tuple) -> int:
+    """Indexes where two logs hold different entries, one of them missing included."""
+    shared = min(len(a), len(b))
+    return sum(1 for i in range(shared) if a[i] != b[i]) + max(len(a), len(b)) - shared
