@@ -1,10 +1,11 @@
 """The Raft model the explorer walks (checks/explore): a cluster started from a `cluster` line,
 and in each state every move a scenario line can make without time passing, as in etcd-raft's
-interaction tests: campaign a server, propose to a leader, deliver any message in flight (so
-every reordering), and, within bounds, duplicate a message, crash a server and restart it.
+interaction tests: elect a server (`elect`: it campaigns and only its ballots move) or, in one
+profile, just let it campaign; propose to a leader; deliver any message in flight (so every
+reordering); and, within bounds, duplicate a message, crash a server and restart it.
 
-Time is left out: elections start by `campaign`, so the explorer sees every interleaving of
-messages rather than every clock reading. Timers and the random generator then cannot change
+Time is left out: elections start by `elect` and `campaign`, so the explorer sees every
+interleaving of messages rather than every clock reading. Timers and the random generator then cannot change
 what happens next, so they are not part of a state. Bounds keep the space finite, like TLC's
 constraints on raft.tla: terms, log length, crashes and duplicates.
 """
@@ -23,9 +24,9 @@ from checks.raft.cluster import ClusterOptions, RaftCluster
 from checks.raft.scenario import execute, load
 from checks.scenario import Command
 from checks.violation import InvariantViolated
+from impl.raft.config import RaftConfig
 from impl.raft.messages import Entry, Message
 from impl.raft.node import RaftNode
-from impl.raft.config import RaftConfig
 from impl.sim.network import Envelope, NetworkFaults
 from spec.raft.observation import ClusterView, NodeView, incarnation_label
 
@@ -38,7 +39,6 @@ _IGNORED = frozenset({"_rng", "config", "peers", "id", "applied", "_out", "elect
 
 _ATOMS = (Entry, Message)  # values that name no server: hashed as they are
 _CRASHES, _DUPLICATES = "$crashes", "$duplicates"  # budgets that moves share, as if they were servers
-
 
 
 @attrs.frozen
@@ -64,6 +64,7 @@ PROFILES: tuple[tuple[str, ExploreBounds], ...] = (
     ("cluster 3 seed=0", ExploreBounds(max_crashes=1, campaigns=True)),
     ("cluster 3 seed=0 prevote", ExploreBounds(max_duplicates=1)),
 )
+
 
 class _NullTrace:
     """The explorer copies runs by the thousand; their traces are rebuilt by replaying the
@@ -176,14 +177,16 @@ class RaftModel:
 
     def _ghost(self, cluster: RaftCluster) -> Hashable:
         """What the invariants remember: elections (by this incarnation of a server, or an earlier
-        one), the committed log and what was applied where first."""
+        one), who accepted which entry not yet committed, the committed log, and what was applied
+        first at each index. (How far each server applied is its own applied index.)"""
         history = cluster.history
         current = {node_id: incarnation_label(node_id, cluster.world.incarnations[node_id])
                    for node_id in self.node_ids}
         elections = frozenset((term, label.split()[0], label == current[label.split()[0]])
                               for term, labels in history.leaders_by_term.items() for label in labels)
         applied = frozenset((index, entry) for index, (entry, _) in history.applied.items())
-        return elections, history.committed_log, history.committed_terms, applied
+        accepted = frozenset((index, entry, frozenset(nodes)) for (index, entry), nodes in history.accepted.items())
+        return elections, accepted, history.committed_log, history.committed_terms, applied
 
 
 def _multiset(envelopes) -> frozenset:
