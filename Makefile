@@ -21,7 +21,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench
 
-# Every mutant of tests/mutants against the searches (60 s a run, seeds 1 and 2, then explore):
+# Every mutant of tests/mutants against the searches (60 s a run, seeds 1 and 2, then explore for 120 s):
 # the share of bugs nobody told the suite about that it finds. MUTATE_ARGS narrows it down.
 mutate: $(STAMP)
 	$(VENV)/bin/python -m tests.mutants $(MUTATE_ARGS)

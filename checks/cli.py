@@ -24,7 +24,7 @@ __all__ = ["main"]
 
 EXIT_HELD, EXIT_VIOLATED, EXIT_INPUT = 0, 1, 2
 DEFAULT_BUDGET_SECONDS = 30.0
-DEFAULT_EXPLORE_SECONDS = 60.0
+DEFAULT_EXPLORE_SECONDS = 120.0
 DEFAULT_DEPTH = 30  # levels of `kinv explore`; the budget usually ends it first
 DEFAULT_SEED = 0
 

@@ -61,7 +61,7 @@ class ExploreBounds:
 PROFILES: tuple[tuple[str, ExploreBounds], ...] = (
     ("cluster 3 seed=0", ExploreBounds()),
     ("cluster 3 seed=0 no-noop", ExploreBounds()),
-    ("cluster 3 seed=0", ExploreBounds(max_crashes=1, campaigns=True)),
+    ("cluster 3 seed=0", ExploreBounds(max_term=2, max_log=2, max_crashes=1, campaigns=True)),
     ("cluster 3 seed=0 prevote", ExploreBounds(max_duplicates=1)),
 )
 

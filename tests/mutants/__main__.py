@@ -118,8 +118,8 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("select", nargs="*", metavar="AREA|NAME", help="areas or mutant names (default: all)")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per `kinv check` run (default 60)")
     parser.add_argument("--seeds", default="1,2", help="seeds of the `kinv check` runs (default 1,2)")
-    parser.add_argument("--explore-budget", type=float, default=60.0,
-                        help="seconds of `kinv explore` where the area has it; 0 skips it (default 60)")
+    parser.add_argument("--explore-budget", type=float, default=120.0,
+                        help="seconds of `kinv explore` where the area has it; 0 skips it (default 120)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants judged at once (default: cores)")
     parser.add_argument("--json", action="store_true", help="one JSON line per mutant, then the score")
     options = parser.parse_args(argv)
