@@ -88,3 +88,11 @@ def test_kinv_explore_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_kinv_check_explores_shallow_runs_first_and_reports_the_shortest(tmp_path, capsys):
+    code = main(["check", "raft", "--bug", "accept-stale-term-append", "--seed", "2", "--report", str(tmp_path / "r"),
+                 "--json"])
+    row = json.loads(capsys.readouterr().out)
+    assert code == 1 and row["invariant"] == "RAFT-LEADER-APPEND-ONLY"
+    assert row["examples"] == 0 and row["steps"] == 3  # no random test case was needed

@@ -59,7 +59,8 @@ def test_a_maybe_line_that_does_something_is_recorded_plainly():
 
 def test_state_assertions_hold_and_fail_at_their_line():
     text = ("cluster 3 seed=1\ncampaign n1\nstabilize\nexpect leader n1 term=1\nexpect role n2 follower\n"
-            "expect term n3 1\nexpect commit n2 0\nexpect commit n1 1\nexpect applied n1 1\nexpect log n2 1:noop\nexpect log n3 1\n")
+            "expect term n3 1\nexpect commit n2 0\nexpect commit n1 1\nexpect applied n1 1\nexpect log n2 1:noop\n"
+            "expect log n3 1\n")
     assert _run(text).expectation_failure is None
     failed = _run(text + "crash n2\nexpect role n2 down\nexpect log n1 1:noop 1:a\n").expectation_failure
     assert failed == "s.scenario:14: expect log n1 1:noop 1:a: n1's log has 1 entry: 1:noop"

@@ -25,7 +25,8 @@ FREEZE_DEPTH_MAX = 50
 RENAMED_MAX = 200_000  # renamed server states kept for reuse
 
 
-def freeze(value: Any, ignored: frozenset[str] = frozenset(), atoms: tuple[type, ...] = (), depth: int = 0) -> Hashable:
+def freeze(value: Any, ignored: frozenset[str] = frozenset(), atoms: tuple[type, ...] = (),
+           depth: int = 0) -> Hashable:
     """A plain, hashable copy of ``value``. Attributes named in ``ignored`` are left out of every
     object (clocks, caches, random generators: what does not decide the future of the state).
     Instances of ``atoms`` (immutable, hashable values that name no server) are kept as they are."""
@@ -37,7 +38,8 @@ def freeze(value: Any, ignored: frozenset[str] = frozenset(), atoms: tuple[type,
     if isinstance(value, (set, frozenset)):
         return frozenset(freeze(item, ignored, atoms, depth + 1) for item in value)
     if isinstance(value, dict):
-        return frozenset((freeze(k, ignored, atoms, depth + 1), freeze(v, ignored, atoms, depth + 1)) for k, v in value.items())
+        return frozenset((freeze(k, ignored, atoms, depth + 1), freeze(v, ignored, atoms, depth + 1))
+                         for k, v in value.items())
     if attrs.has(type(value)):
         fields = attrs.fields(type(value))
         return (type(value).__name__,) + tuple(freeze(getattr(value, f.name), ignored, atoms, depth + 1)

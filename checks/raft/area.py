@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from checks.area import CheckRequest, CheckResult, default_report_dir
+from checks.budget import Budget
 from checks.explore import ExploreRequest, ExploreResult, explore_profiles
 from checks.raft.cluster import InvariantViolated, RaftCluster
 from checks.raft.explore import PROFILES, RaftModel
@@ -61,36 +62,60 @@ def counterexample_of(cluster: RaftCluster, violation: InvariantViolated, bug: B
                           violation.details, LEGEND)
 
 
+# `kinv check raft` first explores every run up to this depth (a few seconds, the same on every
+# machine: a depth, not a time), so the shallow bugs get their shortest counterexample at once;
+# then the random search takes the rest of the budget for the deep ones.
+SHALLOW_EXPLORE_DEPTH = 4
+SHALLOW_EXPLORE_MIN_BUDGET = 10.0  # below this the search alone keeps the whole budget
+_UNBOUNDED_SECONDS = 1e9
+
+
 class RaftArea:
     name = "raft"
 
-    def explore(self, request: ExploreRequest) -> ExploreResult:
-        models = [(f"{line} ({bounds.describe()})", RaftModel(line, _node_class(request.bug), bounds))
+    def _explored(self, bug: Bug | None, depth: int, budget_seconds: float, progress=None):
+        """Explore every profile; the profiles' figures and the replayed violation, if any."""
+        models = [(f"{line} ({bounds.describe()})", RaftModel(line, _node_class(bug), bounds))
                   for line, bounds in PROFILES]
-        profiles, found = explore_profiles(models, request)
+        profiles, found = explore_profiles(models, ExploreRequest(bug, depth, budget_seconds, None, progress))
+        if found is None:
+            return profiles, None
+        outcome = run(load("\n".join(found.state.cluster.lines), "<explore>"), _node_class(bug))
+        return profiles, (outcome.cluster, outcome.violation or found.violation)  # a replay reproduces it
+
+    def explore(self, request: ExploreRequest) -> ExploreResult:
+        profiles, found = self._explored(request.bug, request.depth_max, request.budget_seconds, request.progress)
         bug_name = request.bug.name if request.bug else None
         seconds = round(sum(p.seconds for p in profiles), 1)
         if found is None:
             return ExploreResult("raft", bug_name, "held", None, None, seconds, None, tuple(profiles))
-        outcome = run(load("\n".join(found.state.cluster.lines), "<explore>"), _node_class(request.bug))
-        violation = outcome.violation or found.violation  # a replay from the lines reproduces it
+        cluster, violation = found
         folder = request.report_dir or default_report_dir("raft", request.bug, None)
-        write_report(counterexample_of(outcome.cluster, violation, request.bug, None), folder)
-        return ExploreResult("raft", bug_name, "violated", violation.invariant.id, len(outcome.cluster.lines) - 1,
+        write_report(counterexample_of(cluster, violation, request.bug, None), folder)
+        return ExploreResult("raft", bug_name, "violated", violation.invariant.id, len(cluster.lines) - 1,
                              seconds, str(folder), tuple(profiles))
 
     def check(self, request: CheckRequest) -> CheckResult:
-        outcome = search(_node_class(request.bug), request.seed, request.budget_seconds, request.progress)
-        bug_name = request.bug.name if request.bug else None
+        budget = Budget(request.budget_seconds)
+        if request.budget_seconds >= SHALLOW_EXPLORE_MIN_BUDGET:
+            _, found = self._explored(request.bug, SHALLOW_EXPLORE_DEPTH, _UNBOUNDED_SECONDS)
+            if found is not None:
+                return self._violated(request, *found, examples=0, seconds=budget.elapsed())
+        remaining = max(0.1, request.budget_seconds - budget.elapsed())
+        outcome = search(_node_class(request.bug), request.seed, remaining, request.progress)
         if outcome.violation is None:
-            return CheckResult("raft", bug_name, "held", None, outcome.examples, None,
-                               round(outcome.seconds, 1), request.seed, None)
-        cx = counterexample_of(outcome.cluster, outcome.violation, request.bug, request.seed)
+            return CheckResult("raft", request.bug.name if request.bug else None, "held", None, outcome.examples,
+                               None, round(budget.elapsed(), 1), request.seed, None)
+        return self._violated(request, outcome.cluster, outcome.violation, outcome.examples, budget.elapsed())
+
+    def _violated(self, request: CheckRequest, cluster: RaftCluster, violation: InvariantViolated, examples: int,
+                  seconds: float) -> CheckResult:
+        cx = counterexample_of(cluster, violation, request.bug, request.seed)
         folder = request.report_dir or default_report_dir("raft", request.bug, request.seed)
         write_report(cx, folder)
-        return CheckResult("raft", bug_name, "violated", outcome.violation.invariant.id, outcome.examples,
-                           len(cx.steps), round(outcome.seconds, 1), request.seed, str(folder),
-                           messages=outcome.cluster.world.counts.as_json())
+        return CheckResult("raft", request.bug.name if request.bug else None, "violated", violation.invariant.id,
+                           examples, len(cx.steps), round(seconds, 1), request.seed, str(folder),
+                           messages=cluster.world.counts.as_json())
 
     def replay(self, text: str, filename: str, bug: Bug | None, report_dir: Path | None) -> CheckResult:
         scenario = load(text, filename)

@@ -79,7 +79,8 @@ def _log(node: RaftNode, rest: tuple[str, ...]) -> None:
     entries = node.log.all()
     shown = " ".join(entry.describe() for entry in entries) or "empty"
     if len(entries) != len(rest):
-        raise AssertionFailed(f"{node.id}'s log has {len(entries)} {'entry' if len(entries) == 1 else 'entries'}: {shown}")
+        noun = "entry" if len(entries) == 1 else "entries"
+        raise AssertionFailed(f"{node.id}'s log has {len(entries)} {noun}: {shown}")
     for index, (entry, word) in enumerate(zip(entries, rest), start=1):
         if word != (str(entry.term) if ":" not in word else entry.describe()):
             raise AssertionFailed(f"{node.id}'s log differs at index {index}: {shown}")

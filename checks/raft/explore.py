@@ -134,7 +134,8 @@ class RaftModel:
             arrow = f"{envelope.src}->{envelope.dst}{nth}"
             moves.append(Move(f"deliver {arrow}", frozenset({envelope.dst}), ("deliver", *content)))
             if run.duplicates < self.bounds.max_duplicates:
-                moves.append(Move(f"duplicate {arrow}", frozenset({envelope.dst, _DUPLICATES}), ("duplicate", *content)))
+                moves.append(Move(f"duplicate {arrow}", frozenset({envelope.dst, _DUPLICATES}),
+                                  ("duplicate", *content)))
         return moves
 
     # ----- playing one ---------------------------------------------------------------------

@@ -233,9 +233,10 @@ SAFETY: tuple[Invariant, ...] = (
     Invariant(
         "RAFT-APPLIED-IS-COMMITTED", "raft",
         "A server applies the entry at an index only once that entry is committed, it applies exactly the "
-        "committed entry, and it applies them in index order, none skipped. (Committed as the paper defines it: the leader of its term replicated it on a "
-        "majority, that is a majority of servers accepted it while in that term; or an entry after it is "
-        "committed. Checked at the moment of applying, not when a later leader overwrites it.)",
+        "committed entry, and it applies them in index order, none skipped. (Committed as the paper defines "
+        "it: the leader of its term replicated it on a majority, that is a majority of servers accepted it "
+        "while in that term; or an entry after it is committed. Checked at the moment of applying, not when "
+        "a later leader overwrites it.)",
         f"{PAPER}, §5.3 and §5.4.2 (Figure 8); Figure 2, 'Rules for Servers' (apply committed entries)",
         "An entry applied before it is committed can still be overwritten by a later leader: the state machine "
         "has then executed a command the cluster never agreed on.", applied_is_committed),
