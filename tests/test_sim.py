@@ -196,6 +196,7 @@ def test_network_faults_reject_an_inverted_delay_range_and_bad_rates():
 def test_network_faults_describe():
     faults = NetworkFaults(delay_min_ticks=1, delay_max_ticks=4, drop_rate=0.25, duplicate_rate=0.1)
     assert faults.describe() == "delay=1..4 drop=0.25 duplicate=0.1"
+    assert NetworkFaults(1, 1, drop_rate=0.05).describe() == "drop=0.05"
 
 
 def test_network_hold_keeps_a_message_out_of_due_until_removed():

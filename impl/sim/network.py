@@ -30,8 +30,13 @@ class NetworkFaults:
         assert 0.0 <= self.drop_rate <= 1.0 and 0.0 <= self.duplicate_rate <= 1.0
 
     def describe(self) -> str:
-        return (f"delay={self.delay_min_ticks}..{self.delay_max_ticks} drop={self.drop_rate:g} "
-                f"duplicate={self.duplicate_rate:g}")
+        """The scenario words for these faults; a fault at its default is left out."""
+        words = []
+        if (self.delay_min_ticks, self.delay_max_ticks) != (1, 1):
+            words.append(f"delay={self.delay_min_ticks}..{self.delay_max_ticks}")
+        words += [f"{name}={rate:g}" for name, rate in (("drop", self.drop_rate), ("duplicate", self.duplicate_rate))
+                  if rate]
+        return " ".join(words)
 
 
 @attrs.frozen
