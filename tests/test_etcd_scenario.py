@@ -265,6 +265,18 @@ def test_the_issue_scenario_reads_a_key_written_under_a_lease():
     assert writes and all(e.checked for e in writes)
 
 
+def test_a_read_after_the_lease_expired_is_explained_by_the_lessor():
+    """The key is gone after the expiry: a read of nothing after the checked write of v1 is
+    linearizable only because the expiry's delete enters the history from the log."""
+    text = (SCENARIOS / "etcd-lease-put-read.scenario").read_text()
+    text = text.replace("expect held", "tick 100\nc1 get k/l1\nsettle\nexpect held")
+    outcome = run(load(text, "expired"))
+    assert outcome.violation is None
+    assert [e.value for e in outcome.cluster.log.history if e.f == "read" and e.type == "ok"] == ["v1", None]
+    expiries = [e for e in outcome.cluster.observation.entries if e.origin is None and e.events]
+    assert [(e.text, e.events[0]["type"]) for e in expiries] == [("lease-expiry#1 lease-revoke 1", "DELETE")]
+
+
 @pytest.mark.parametrize(("line", "expected"), [
     ("c1 get k/ prefix rev=2 limit=1 keys-only", "RangeRequest(key=b'k/', range_end=b'k0', limit=1, revision=2, "
                                                  "count_only=False, keys_only=True, serializable=False)"),

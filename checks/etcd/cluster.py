@@ -31,6 +31,8 @@ from spec.kv.watch import History
 __all__ = ["EtcdOptions", "EtcdParts", "EtcdCluster", "InvariantViolated", "SETTLE_TICKS_MAX"]
 
 SETTLE_TICKS_MAX = 150
+# Checked after every command, in this order; the other two after every change of state.
+_CLIENT_INVARIANTS = tuple(inv for inv in INVARIANTS if inv is not KV_REVISIONS and inv is not WATCH_NO_LEADER)
 
 
 @attrs.frozen
@@ -69,6 +71,7 @@ class EtcdCluster(RecordsFindings):
         self.lines: list[str] = [options.line()]
         self.violation: InvariantViolated | None = None
         self._values = 0
+        self._revokes_checked = 0  # log entries LEASE-REVOKE-COMPLETE has looked at
         self.world.observers.append(self._observe)
 
     def _build(self, node_id: str, ids: tuple[str, ...], disk, rng):
@@ -111,9 +114,7 @@ class EtcdCluster(RecordsFindings):
         if view is None:
             return  # nothing new since the last check
         judgement: list[Judgement] = []  # computed once, for the two invariants that use it
-        for invariant in INVARIANTS:
-            if invariant in (KV_REVISIONS, WATCH_NO_LEADER):
-                continue  # checked after every change of state
+        for invariant in _CLIENT_INVARIANTS:
             problems = self._problems(invariant, view, judgement)
             if problems:
                 self.fail(invariant, problems[0])
@@ -121,14 +122,16 @@ class EtcdCluster(RecordsFindings):
     def _problems(self, invariant, view: EtcdView, judgement: list[Judgement]) -> list[str]:
         """The invariants over the whole history share the observation's incremental model
         replay; the others are their predicates."""
-        if invariant in (LINEARIZABLE, RESPONSES) and not judgement:
+        if (invariant is LINEARIZABLE or invariant is RESPONSES) and not judgement:
             judgement.append(self.observation.judgement(self.log))
         if invariant is LINEARIZABLE:
             return self.observation.linearizability(self.log) + judgement[0].stale
         if invariant is RESPONSES:
             return judgement[0].mismatches
         if invariant is LEASE_REVOKE_COMPLETE:
-            return revoke_problems(tuple(self.observation.entries), self.observation.judge.replay)
+            entries, since = tuple(self.observation.entries), self._revokes_checked
+            self._revokes_checked = len(entries)
+            return revoke_problems(entries, self.observation.judge.replay, since)
         return invariant.predicate(view)
 
     def _record(self, line: str) -> None:

@@ -30,9 +30,9 @@ from impl.sim.network import NetworkFaults
 __all__ = ["EtcdMachine", "SWARM_KINDS", "KEYS"]
 
 SWARM_KINDS = ("partition", "crash", "watch", "progress", "compact", "lease", "serializable")
-REQUEST_TICKS = 6  # enough for a request to commit and come back on a healthy network
-LEASE_REQUEST_TICKS = 4  # the least that is enough: the steps of a lease's life must fit in its TTL
+REQUEST_TICKS = 4  # enough for a request to commit and come back on a healthy network
 LEASE_TTL = 20  # a lease's life: five requests
+SHORT_LEASE_TTL = 5
 ANY_MEMBER = 9  # a `via` choice beyond the members: the client picks (its leader guess)
 
 network_faults = st.sampled_from([
@@ -64,7 +64,6 @@ class EtcdMachine(RuleBasedStateMachine):
         # have something to show from the first step on.
         name = self.cluster.client_ids[0]
         self.cluster.request(name, "txn", tuple(f"{key}={self.cluster.next_value(name)}" for key in KEYS))
-        self.cluster.tick(REQUEST_TICKS)
 
     # ----- helpers ------------------------------------------------------------------------
 
@@ -134,11 +133,27 @@ class EtcdMachine(RuleBasedStateMachine):
             verb, words = data.draw(put_option_words(self.cluster.next_value(name)))
         self.cluster.request(name, verb, tuple(words), self._via(via))
 
-    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER), data=st.data())
-    def delete(self, client: int, key: str, via: int, data) -> None:
-        """A delete of one key, or (a third of the time) of a range, maybe with prev_kv."""
-        words = data.draw(delete_words()) if data.draw(st.integers(0, 2)) == 0 else [key]
+    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER), data=st.data(),
+          shape=st.sampled_from(["key", "key", "range", "recreate"]))
+    def delete(self, client: int, key: str, via: int, data, shape: str) -> None:
+        """A delete of one key, of a range (maybe with prev_kv), or of a key then written
+        again and read: its version must start over at 1 and its create_revision move on
+        (maybe read as of before the delete too)."""
+        if shape == "recreate":
+            self._delete_and_recreate(self._client(client), key, data.draw(st.booleans()))
+            return
+        words = data.draw(delete_words()) if shape == "range" else [key]
         self.cluster.request(self._client(client), "delete", tuple(words), self._via(via))
+
+    def _delete_and_recreate(self, name: str, key: str, read_before: bool) -> None:
+        """(A request still in flight when the next is due makes the client skip the next:
+        a shorter sequence.)"""
+        self.cluster.request(name, "delete", (key,))
+        self.cluster.tick(REQUEST_TICKS)
+        before = self._revision() - 1
+        self.cluster.request(name, "put", (key, self.cluster.next_value(name)))
+        self.cluster.tick(REQUEST_TICKS)
+        self.cluster.request(name, "get", (key, f"rev={max(1, before)}") if read_before else (key,))
 
     @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), via=st.integers(0, ANY_MEMBER))
     def cas(self, client: int, key: str, via: int) -> None:
@@ -159,20 +174,6 @@ class EtcdMachine(RuleBasedStateMachine):
             self.cluster.request(name, "txn", tuple(words), self._via(via))
         else:
             self.cluster.request(name, "txn", tuple(f"{k}={self.cluster.next_value(name)}" for k in keys))
-
-    @rule(client=st.integers(0, 2), key=st.sampled_from(KEYS), back=st.sampled_from([None, 1]))
-    def delete_and_recreate(self, client: int, key: str, back: int | None) -> None:
-        """Delete a key, write it again and read it: its version must start over at 1 and its
-        create_revision move on; maybe read it as of before the delete too. (A request still
-        in flight when the next is due makes the client skip the next: a shorter sequence.)"""
-        name = self._client(client)
-        self.cluster.request(name, "delete", (key,))
-        self.cluster.tick(REQUEST_TICKS)
-        before = self._revision() - 1
-        self.cluster.request(name, "put", (key, self.cluster.next_value(name)))
-        self.cluster.tick(REQUEST_TICKS)
-        words = (key,) if back is None else (key, f"rev={max(1, before)}")
-        self.cluster.request(name, "get", words)
 
     # ----- watches, compaction, leases ----------------------------------------------------
 
@@ -219,40 +220,38 @@ class EtcdMachine(RuleBasedStateMachine):
         self.cluster.request(name, "watch", ("k/", "prefix", "from=1"), self._via(via))
 
     @precondition(lambda self: "lease" in self.enabled)
-    @rule(client=st.integers(0, 2), key=st.sampled_from(LEASE_KEYS),
-          action=st.sampled_from(["lease-grant", "lease-put", "keep-alive", "revoke", "time-to-live"]))
-    def lease(self, client: int, action: str, key: str) -> None:
+    @rule(client=st.integers(0, 2), key=st.sampled_from(LEASE_KEYS), data=st.data(),
+          action=st.sampled_from(["lease-grant", "lease-put", "keep-alive", "revoke", "time-to-live", "life", "life"]))
+    def lease(self, client: int, action: str, key: str, data) -> None:
+        """One lease request of the client's lease, or (two times in seven) a lease's whole life."""
         name = self._client(client)
+        if action == "life":
+            self._lease_life(name, key, data)
+            return
         args = {"lease-grant": (str(LEASE_TTL),), "lease-put": (key, self.cluster.next_value(name))}.get(action, ())
         self.cluster.request(name, action, args)
 
-    @precondition(lambda self: "lease" in self.enabled)
-    @rule(client=st.integers(0, 2), key=st.sampled_from(LEASE_KEYS), revoke=st.sampled_from([True, True, False]),
-          ask=st.sampled_from(["keep-alive", "time-to-live"]), writes=st.integers(1, 2),
-          refresh=st.sampled_from([None, ("put", "ignore-lease"), ("lease-put", "ignore-value")]),
-          alive=st.sampled_from(["keep-alive", "time-to-live"]))
-    def lease_after_its_end(self, client: int, key: str, revoke: bool, ask: str, writes: int,
-                            refresh: tuple[str, str] | None, alive: str) -> None:
-        """A lease's life: grant, attach a key (maybe write it again under the lease, as a
-        registration is refreshed, or keep its lease or value while writing it), ask about
-        the live lease, let it expire (or revoke it), then keep it alive or ask its time to
-        live again: "lease not found" or TTL -1, and the key is gone. (Which keys a lease holds
-        is judged where it matters, when it ends: LEASE-REVOKE-COMPLETE; time-to-live with
-        keys is a scenario line.)"""
-        name = self._client(client)
+    def _lease_life(self, name: str, key: str, data) -> None:
+        """Grant, attach a key (maybe write it again under the lease, as a registration is
+        refreshed, or keep its lease or value while writing it), ask about the live lease, let
+        it expire (or revoke it), then keep it alive or ask its time to live again: "lease not
+        found" or TTL -1, and the key is gone. (Which keys a lease holds is judged where it
+        matters, when it ends: LEASE-REVOKE-COMPLETE; time-to-live with keys is a scenario line.)"""
+        refresh = data.draw(st.sampled_from([None, ("put", "ignore-lease"), ("lease-put", "ignore-value")]))
         steps = [("lease-grant", (str(LEASE_TTL),))]
-        steps += [("lease-put", (key, self.cluster.next_value(name))) for _ in range(writes)]
+        steps += [("lease-put", (key, self.cluster.next_value(name))) for _ in range(data.draw(st.integers(1, 2)))]
         if refresh is not None:
             verb, flag = refresh
             steps.append((verb, (key, flag) if flag == "ignore-value" else (key, self.cluster.next_value(name), flag)))
-        steps.append((alive, ()))
+        steps.append((data.draw(st.sampled_from(["keep-alive", "time-to-live"])), ()))
+        revoke = data.draw(st.sampled_from([True, True, False]))
         for verb, args in steps + ([("revoke", ())] if revoke else []):
             self.cluster.request(name, verb, args)
-            self.cluster.tick(LEASE_REQUEST_TICKS)
+            self.cluster.tick(REQUEST_TICKS)
         if not revoke:  # past the deadline the last keep-alive set, and the revoke's commit
-            self.cluster.tick(LEASE_TTL + 2 * LEASE_REQUEST_TICKS)
-        self.cluster.request(name, ask, ())
-        self.cluster.tick(LEASE_REQUEST_TICKS)
+            self.cluster.tick(LEASE_TTL + 2 * REQUEST_TICKS)
+        self.cluster.request(name, data.draw(st.sampled_from(["keep-alive", "time-to-live"])), ())
+        self.cluster.tick(REQUEST_TICKS)
         self.cluster.request(name, "get", (key,))
 
     # ----- faults -------------------------------------------------------------------------
@@ -275,11 +274,18 @@ class EtcdMachine(RuleBasedStateMachine):
         self.cluster.partition([side, [n for n in self.cluster.ids if n not in side]])
 
     @precondition(lambda self: "partition" in self.enabled and self._leader() is not None)
-    @rule(key=st.sampled_from(KEYS), wait=st.sampled_from([10, 20, 30]))
-    def read_from_deposed_leader(self, key: str, wait: int) -> None:
+    @rule(key=st.sampled_from(KEYS), wait=st.sampled_from([10, 20, 30]),
+          ask=st.sampled_from(["get", "get", "get", "keep-alive", "time-to-live"]))
+    def read_from_deposed_leader(self, key: str, wait: int, ask: str) -> None:
         """Jepsen's stale-read recipe: cut the leader off with the first client, let the
-        majority elect a new leader and take a write, then read through the old leader."""
+        majority elect a new leader and take a write, then read through the old leader. Or
+        etcd issue #15247's, for a lease: the client's lease, the majority's new leader lets it
+        expire, then the client asks the old leader about it."""
         old, reader = self._leader(), self.cluster.client_ids[0]
+        if ask != "get":
+            self.cluster.request(reader, "lease-grant", (str(SHORT_LEASE_TTL),), old)
+            self.cluster.tick(REQUEST_TICKS)
+            wait = SHORT_LEASE_TTL + 30  # an election, its extension of deadlines, the expiry
         self.cluster.partition([[old, reader], [n for n in self.cluster.ids if n not in (old, reader)]])
         self.cluster.tick(wait)
         new = next((m for m in self.cluster.member_ids if m != old and self.cluster.member(m) is not None
@@ -287,20 +293,7 @@ class EtcdMachine(RuleBasedStateMachine):
         writer = self.cluster.client_ids[1]
         self.cluster.request(writer, "put", (key, self.cluster.next_value(writer)), new)
         self.cluster.tick(5)
-        self.cluster.request(reader, "get", (key,), old)
-
-    @precondition(lambda self: "partition" in self.enabled and "lease" in self.enabled and self._leader() is not None)
-    @rule(ask=st.sampled_from(["keep-alive", "time-to-live"]))
-    def lease_on_deposed_leader(self, ask: str) -> None:
-        """etcd issue #15247's recipe: a client's lease, its leader cut off with the client,
-        the majority's new leader lets the lease expire; then the client asks the old leader,
-        which must not answer for a lease the cluster has revoked."""
-        old, owner = self._leader(), self.cluster.client_ids[0]
-        self.cluster.request(owner, "lease-grant", (str(LEASE_TTL),), old)
-        self.cluster.tick(LEASE_REQUEST_TICKS)
-        self.cluster.partition([[old, owner], [n for n in self.cluster.ids if n not in (old, owner)]])
-        self.cluster.tick(LEASE_TTL + 4 * LEASE_REQUEST_TICKS + 20)  # an election, then the expiry
-        self.cluster.request(owner, ask, (), old)
+        self.cluster.request(reader, ask, (key,) if ask == "get" else (), old)
 
     @precondition(lambda self: "partition" in self.enabled and self.cluster.world.network.blocked)
     @rule()

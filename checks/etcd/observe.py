@@ -84,10 +84,15 @@ class Observation:
         self.judge = ResponseJudge(StoreModel(min_lease_ttl=MIN_LEASE_TTL))
         self._seen: dict[str, tuple[object, int]] = {}  # member -> (its change list, how far read)
         self._calls: dict[tuple[str, int], ClientCall] = {}  # answered calls, converted once
+        self._calls_seen = 0  # log.calls before this one had all finished when last looked at
+        self._streams: dict[tuple[str, int], tuple[int, spec.WatchStream | None]] = {}  # by responses seen
+        self._history: tuple[int, spec.History] = (-1, spec.History(()))
         self._leaderless_since: dict[str, int] = {}  # member -> the tick it lost its leader
         self._leaderless_tick = -1  # the tick members were last looked at
         self._last_key: tuple | None = None
         self._linearizability_key: tuple | None = None
+        self._log_operations: list[Operation] = []  # what the log says unchecked writes did, per key
+        self._log_writes_upto = 0  # entries looked at for them
 
     # ----- applied entries ----------------------------------------------------------------
 
@@ -131,51 +136,83 @@ class Observation:
         return tuple(found)
 
     def history(self) -> spec.History:
+        """The committed history so far (rebuilt only when an entry was added)."""
+        if self._history[0] == len(self.committed):
+            return self._history[1]
         changes = [self.committed[index] for index in sorted(self.committed)]
         events = [to_event(event) for change in changes for event in change.events]
         compactions = [spec.Compaction(change.proposal.op.revision, change.revision_before)
                        for change in changes
                        if change.proposal and isinstance(change.proposal.op, CompactionRequest)
                        and change.error is None]
-        return spec.complete_history(events, compactions=compactions)
+        self._history = (len(self.committed), spec.complete_history(events, compactions=compactions))
+        return self._history[1]
 
     # ----- the clients' view --------------------------------------------------------------
 
     def view(self, log: ClientLog) -> EtcdView | None:
-        """Everything the clients saw, or None if nothing changed since the last call."""
+        """What the clients saw that is new, or None if nothing changed since the last call.
+        Its streams are those with new responses (and, per logical watch, all streams of one
+        that has some): every verdict on a stream depends only on its responses and on the
+        committed history up to the revisions they name, which never changes afterwards."""
         key = (len(self.committed), len(log.history), len(log.streams),
                sum(len(record.responses) for record in log.streams))
         if key == self._last_key:
             return None
         self._last_key = key
-        streams, resumed = [], {}
+        streams, resumed, changed = [], {}, set()
         for record in log.streams:
-            stream = _stream(record)
-            if stream is not None:
+            stream, fresh = self._stream(record)
+            if stream is None:
+                continue
+            logical = (record.client, record.logical)
+            resumed.setdefault(logical, []).append(stream)
+            if fresh:
                 streams.append(stream)
-                resumed.setdefault((record.client, record.logical), []).append(stream)
-        return EtcdView(self.history(), tuple(streams), tuple(tuple(s) for _, s in sorted(resumed.items())))
+                changed.add(logical)
+        groups = tuple(tuple(resumed[logical]) for logical in sorted(changed))
+        return EtcdView(self.history(), tuple(streams), groups, entries=tuple(self.entries),
+                        calls=self._answered_calls(log))
+
+    def _stream(self, record: StreamRecord) -> tuple[spec.WatchStream | None, bool]:
+        """The record as a spec stream (converted again only when it got new responses), and
+        whether it did since the last view."""
+        key = (record.client, record.watch_id)
+        seen = self._streams.get(key)
+        if seen is not None and seen[0] == len(record.responses):
+            return seen[1], False
+        stream = _stream(record)
+        self._streams[key] = (len(record.responses), stream)
+        return stream, True
+
+    def _answered_calls(self, log: ClientLog) -> tuple[ClientCall, ...]:
+        """The calls answered so far, each converted once; the scan starts at the first call
+        that was still pending last time."""
+        pending = None
+        for position in range(self._calls_seen, len(log.calls)):
+            record = log.calls[position]
+            key = (record.client, record.request_id)
+            if record.outcome is None:
+                pending = position if pending is None else pending
+            elif record.outcome in ("ok", "fail") and key not in self._calls:
+                self._calls[key] = _call(record)
+        self._calls_seen = len(log.calls) if pending is None else pending
+        return tuple(self._calls.values())
 
     def judgement(self, log: ClientLog) -> Judgement:
         """Every answer judged against the etcd model so far (accumulated)."""
-        for record in log.calls:
-            key = (record.client, record.request_id)
-            if record.outcome in ("ok", "fail") and key not in self._calls:
-                self._calls[key] = _call(record)
-        calls = tuple(self._calls.values())
-        return self.judge.update(tuple(self.entries), calls)
+        return self.judge.update(tuple(self.entries), self._answered_calls(log))
 
     def linearizability(self, log: ClientLog) -> list[str]:
         """KV-LINEARIZABLE's search over the values (the KV model, per key); run again only
-        when the history or the log has grown since the last run."""
-        key = (len(log.history), len(self.entries))
+        when an operation it judges was added since the last run."""
+        checked = [Operation(e.process, e.type, e.f, e.value, e.key, e.index) for e in log.history if e.checked]
+        log_writes = self._log_writes(log)
+        key = (len(checked), len(log_writes))
         if key == self._linearizability_key:
             return []  # nothing new, and the last run found nothing (else the run stopped)
         self._linearizability_key = key
-        checked_calls = {(r.client, r.request_id) for r in log.calls if r.checked}
-        operations = [Operation(e.process, e.type, e.f, e.value, e.key, e.index)
-                      for e in log.history if e.checked]
-        operations = sorted(operations + self._log_writes(checked_calls), key=lambda op: op.index)
+        operations = sorted(checked + log_writes, key=lambda op: op.index)
         if not operations:
             return []
         outcome = check_history(operations, KV)
@@ -183,22 +220,32 @@ class Observation:
             return []
         return [_explain(outcome)]
 
-    def _log_writes(self, checked_calls: set[tuple[str, int]]) -> list[Operation]:
+    def _log_writes(self, log: ClientLog) -> list[Operation]:
         """What the log says the writes the history does not state did to each key: one write
-        or delete per event, invoked and completed when a member first applied it."""
-        operations = []
-        for entry in self.entries:
-            if entry.origin in checked_calls:
-                continue
-            at = entry.applied_after - 0.5
-            for event in entry.events:
-                key = event["kv"]["key"].decode(errors="backslashreplace")
-                f, value = ("write", event["kv"]["value"].decode(errors="backslashreplace")) \
-                    if event["type"] == "PUT" else ("delete", None)
-                process = f"log.{key}"
-                operations += [Operation(process, "invoke", f, value, key, at),
-                               Operation(process, "ok", f, value, key, at)]
-        return operations
+        or delete per event, invoked and completed when a member first applied it (entries
+        are looked at once: whether their request was checked is known when they commit)."""
+        if self._log_writes_upto < len(self.entries):
+            checked_calls = {(r.client, r.request_id) for r in log.calls if r.checked}
+            for entry in self.entries[self._log_writes_upto:]:
+                if entry.origin not in checked_calls:
+                    self._log_operations += _effects(entry)
+            self._log_writes_upto = len(self.entries)
+        return list(self._log_operations)
+
+
+def _effects(entry: CommittedEntry) -> list[Operation]:
+    """An entry's changes as KV operations of a "lessor" (a revocation or expiry) or "log"
+    process per key, at the moment a member first applied it."""
+    at = entry.applied_after - 0.5
+    who = "lessor" if type(entry.request).__name__ == "LeaseRevokeRequest" else "log"
+    operations = []
+    for event in entry.events:
+        key = event["kv"]["key"].decode(errors="backslashreplace")
+        f, value = ("write", event["kv"]["value"].decode(errors="backslashreplace")) \
+            if event["type"] == "PUT" else ("delete", None)
+        operations += [Operation(f"{who}.{key}", "invoke", f, value, key, at),
+                       Operation(f"{who}.{key}", "ok", f, value, key, at)]
+    return operations
 
 
 def _explain(outcome) -> str:

@@ -178,7 +178,8 @@ class ReplayWithLatestCreateStore(Store):
         replayed = []
         for event in watcher.pending:  # history a watch from the past catches up on
             latest = self._latest(event.kv.key)
-            if event.type == "PUT" and latest is not None:  # takes the key's creation from its latest life
+            if event.type == "PUT" and event.kv.version == 1 and latest is not None:  # a creation, dated
+                # by the key's latest life: the creation of a key re-created since reads as an update
                 event = Event("PUT", KeyValue(event.kv.key, latest.create_revision, event.kv.mod_revision,
                                               event.kv.version, event.kv.value, event.kv.lease), event.prev_kv)
             replayed.append(event)
@@ -347,8 +348,8 @@ BUGS: tuple[Bug, ...] = (
         "watchableStore sets the start to currentRev + 1)",
         EtcdParts(member=WatchFromNowIncludesCurrent)),
     Bug("replay-create-revision-from-latest", "etcd", "WATCH-IS-CREATE",
-        "A watch that catches up on history fills each PUT's create_revision from the key's latest "
-        "life, so the creation of a key that was deleted and re-created since reads as an update",
+        "A watch that catches up on history dates each creation by the key's latest life (its "
+        "create_revision), so the creation of a key that was deleted and re-created since reads as an update",
         "etcd robustness tests, isCreate in validateEventsMatch; Kubernetes informers tell ADDED from "
         "MODIFIED by create_revision",
         EtcdParts(member=ReplayCreateRevisionFromLatest)),
