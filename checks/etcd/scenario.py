@@ -254,6 +254,8 @@ def run(scenario: EtcdScenario, parts: EtcdParts = EtcdParts()) -> ScenarioOutco
             _apply(cluster, command)
     except InvariantViolated as found:
         violation = found
+    except Exception as error:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
+        violation = cluster.exception_raised(error)
     broken = violation.invariant.id if violation is not None else None
     return ScenarioOutcome(cluster, violation, expectation_failure(scenario.expect, broken))
 
