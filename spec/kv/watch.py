@@ -392,10 +392,14 @@ def check_same_watch(first: WatchStream, second: WatchStream) -> list[str]:
 
 def merge_streams(streams: Iterable[WatchStream]) -> WatchStream:
     """Consecutive streams of one resumed watch as the single stream the client sees: the
-    first's range and start, the last's creation, every response in order."""
+    first's range and start, every response in order, and the latest creation among them
+    (the history window is what compaction had left when the newest of them was created; a
+    stream resumed on a member that lags, such as one replaying its log after a restart,
+    reports an older revision than an earlier stream did)."""
     streams = list(streams)
     responses = tuple(response for stream in streams for response in stream.responses)
-    return replace(streams[0], created_revision=streams[-1].created_revision, responses=responses)
+    created = max(stream.created_revision for stream in streams)
+    return replace(streams[0], created_revision=created, responses=responses)
 
 
 STREAM_GUARANTEES: tuple[tuple[str, Callable[[History, WatchStream], list[str]]], ...] = (
