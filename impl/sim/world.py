@@ -69,6 +69,9 @@ class World:
         # Called after every change of state (a node's output, a crash, a restart), so that a
         # checker sees every intermediate state, not just the state between commands.
         self.observers: list[Callable[[], None]] = []
+        # Called with each message a live receiver got, before it acts on it (what a check of
+        # who-heard-from-whom needs; empty unless a check asks).
+        self.delivery_observers: list[Callable[[Envelope], None]] = []
 
     def _changed(self) -> None:
         for observer in self.observers:
@@ -108,6 +111,8 @@ class World:
         self.trace.record(self.now, "deliver", envelope.src, text, peer=envelope.dst)
         self.delivered_count += 1
         self.counts.count("delivered", envelope.message)
+        for observer in self.delivery_observers:
+            observer(envelope)
         self.apply(envelope.dst, node.step(envelope.src, envelope.message))
 
     def drop(self, envelope: Envelope) -> None:

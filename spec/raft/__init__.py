@@ -244,18 +244,21 @@ SAFETY: tuple[Invariant, ...] = (
 
 LIVENESS = Invariant(
     "RAFT-LIVENESS", "raft",
-    "Once faults stop (partitions healed, crashed servers restarted, no loss) and a majority is connected, "
-    "there is a leader, and a proposal it accepts is applied on every server, within 20 election timeouts "
-    "plus 2 ticks (one round trip) per message needed to ship the longest log at the per-message entry limit "
-    "and per term in the logs: 20 x 10 + 2 x (ceil((longest log + 1) / max-entries) + terms) ticks.",
+    "Once faults stop (partitions healed, crashed servers restarted, no loss), there is a leader, and a "
+    "proposal it accepts is applied on every server, within 20 election timeouts plus 2 ticks (one round "
+    "trip) per message needed to ship the longest log at the per-message entry limit and per term in the "
+    "logs: 20 x 10 + 2 x (ceil((longest log + 1) / max-entries) + terms) ticks. The same holds with as many "
+    "followers down as a majority can spare: a new proposal is applied on every live server.",
     f"{PAPER}, §5.6 (timing and availability); MIT 6.5840 lab 3 agreement tests",
     "A cluster that is safe but never makes progress is down.", liveness)
 
 LEADER_STABLE = Invariant(
     "RAFT-LEADER-STABLE", "raft",
-    "On a fault-free network, once every server has applied an entry of the leader of term T (so each has "
-    "heard from it), no server starts an election and the leader of term T keeps leading, for at least "
-    f"{STABLE_WINDOW_TIMEOUTS} election timeouts ({STABLE_WINDOW_TIMEOUTS} x 10 ticks).",
+    "On a fault-free network, once every server has received an AppendEntries of the leader of term T in "
+    "term T (so each has heard from it), no server starts an election (turns pre-candidate or candidate, or "
+    "raises its term) and the leader of term T keeps leading, through the time it takes every server to "
+    f"apply a new entry and {STABLE_WINDOW_TIMEOUTS} election timeouts ({STABLE_WINDOW_TIMEOUTS} x 10 ticks) "
+    "more.",
     f"{PAPER}, §5.2 (followers remain followers while they receive valid RPCs from a leader) and §9.3 "
     "(leader election should be rare); etcd-raft's tickElection",
     "An election stops all writes for at least a timeout; a follower that campaigns while the leader is "
