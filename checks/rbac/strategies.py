@@ -55,8 +55,11 @@ _CANONICAL = {"admin": ((), "to-admin"), "edit": (("to-admin",), "to-edit"), "vi
 @st.composite
 def _selector(draw, label: str) -> LabelSelector:
     """Selects ``label``: by matchLabels, or by a matchExpression (In, NotIn, Exists, DoesNotExist),
-    whose operators a matcher can get wrong on roles without the key."""
-    operator = draw(st.sampled_from(("matchLabels", "In", "NotIn", "Exists", "DoesNotExist")))
+    whose operators a matcher can get wrong on roles without the key; or ``{}``, the empty
+    selector, which selects every role (a nil-versus-empty confusion makes it select none)."""
+    operator = draw(st.sampled_from(("matchLabels", "In", "NotIn", "Exists", "DoesNotExist", "everything")))
+    if operator == "everything":
+        return LabelSelector()
     if operator == "matchLabels":
         return LabelSelector(match_labels=((label, "true"),))
     values = ("true",) if operator in ("In", "NotIn") else ()
