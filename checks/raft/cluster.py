@@ -173,6 +173,19 @@ class RaftCluster(RecordsFindings, Strictness):
         self.world.apply(node_id, node.campaign())
         return True
 
+    def timeout(self, node_id: str) -> None:
+        """`timeout n1`: n1's election timeout elapses now. A follower or candidate campaigns; a
+        leader with CheckQuorum checks that a quorum answered since its last check."""
+        node = self.world.nodes[node_id]
+        if node is None or node.role != "leader":
+            self.campaign(node_id, "timeout")
+            return
+        self._record(f"timeout {node_id}")
+        if not self.options.check_quorum:
+            self.no_effect(f"{node_id} leads without CheckQuorum: no timeout of its own")
+            return
+        self.world.apply(node_id, node.check_quorum())
+
     def elect(self, node_id: str) -> None:
         """`elect n1`: n1 campaigns and only the election's own messages move (its vote and
         pre-vote requests, and the answers to it) until none is left; every other message stays

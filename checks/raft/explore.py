@@ -56,12 +56,13 @@ class ExploreBounds:
 
 
 # What `kinv explore raft` walks, level by level in turn: elections and message orders (Figure 8
-# and most replication bugs), the same without the no-op, then single campaigns with a crash and
-# restart (a vote or term not on disk is lost), then PreVote with a duplicated message.
+# and most replication bugs), the same without the no-op, then single campaigns, CheckQuorum
+# step-downs and a crash and restart (a vote or term not on disk is lost), then PreVote with a
+# duplicated message.
 PROFILES: tuple[tuple[str, ExploreBounds], ...] = (
     ("cluster 3 seed=0", ExploreBounds()),
     ("cluster 3 seed=0 no-noop", ExploreBounds()),
-    ("cluster 3 seed=0", ExploreBounds(max_term=2, max_log=2, max_crashes=1, campaigns=True)),
+    ("cluster 3 seed=0 no-noop checkquorum", ExploreBounds(max_term=2, max_log=2, max_crashes=1, campaigns=True)),
     ("cluster 3 seed=0 prevote", ExploreBounds(max_duplicates=1)),
 )
 
@@ -113,6 +114,8 @@ class RaftModel:
                 found.append(Move(f"elect {node_id}", frozenset(self.node_ids), ("elect", node_id)))
                 if bounds.campaigns:
                     found.append(Move(f"campaign {node_id}", frozenset({node_id}), ("campaign", node_id)))
+            if node.role == "leader" and self.options.check_quorum:
+                found.append(Move(f"timeout {node_id}", frozenset({node_id}), ("timeout", node_id)))
             if node.role == "leader" and node.log.last_index < bounds.max_log:
                 found.append(Move(f"propose {node_id} {bounds.data}", frozenset({node_id}), ("propose", node_id)))
             if run.crashes < bounds.max_crashes:  # crashes share a budget: they do not commute

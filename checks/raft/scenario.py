@@ -4,6 +4,7 @@ nothing and answers `file:line: message`.
 
     cluster 5 seed=7 [prevote] [checkquorum] [no-noop] [max-entries=K] [delay=A..B drop=P duplicate=P]
     campaign n1 | elect n1 (campaign; only its election's messages move) | propose n1 DATA
+    timeout n1 (its election timeout elapses: a follower campaigns, a leader checks its quorum)
     tick [K] | stabilize | converge
     deliver [n1->n2 [nth=K]] | drop [n1->n2 [nth=K]] | duplicate n1->n2 [nth=K]
     hold n1->n2 [nth=K] | release n1->n2 [nth=K]   (a long delay: held until released)
@@ -145,7 +146,7 @@ def _cluster_option(word: str, fields: dict, faults: dict) -> None:
 
 def _validate_step(check: _Checker, command: Command) -> None:
     name, args = command.name, command.args
-    if name in ("campaign", "elect", "crash", "restart", "isolate"):
+    if name in ("campaign", "elect", "timeout", "crash", "restart", "isolate"):
         check.arity(command, 1, 1, f"{name} NODE")
         check.node(command, args[0])
     elif name == "propose":
@@ -215,6 +216,7 @@ def execute(cluster: RaftCluster, command: Command) -> None:
     actions: dict[str, Callable[[], object]] = {
         "campaign": lambda: cluster.campaign(args[0]),
         "elect": lambda: cluster.elect(args[0]),
+        "timeout": lambda: cluster.timeout(args[0]),
         "propose": lambda: cluster.propose(args[0], args[1]),
         "tick": lambda: cluster.tick(int(args[0]) if args else 1),
         "deliver": lambda: cluster.on_link(name, link[1], link[2], nth) if link else cluster.deliver_round(),

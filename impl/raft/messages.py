@@ -25,6 +25,7 @@ class Kind:
     """Message kinds. Local events (a timeout firing) are messages too, as in etcd-raft."""
 
     HUP = "Hup"  # local: the election timer fired, start an election
+    CHECK_QUORUM = "CheckQuorum"  # local: a leader's election timeout elapsed, check that a quorum answered
     PRE_VOTE = "PreVote"
     PRE_VOTE_REPLY = "PreVoteReply"
     VOTE = "RequestVote"

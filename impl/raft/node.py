@@ -29,6 +29,7 @@ __all__ = ["RaftNode"]
 # Message kind -> handler method name (names, so that a catalog bug's override is the one called).
 _HANDLERS: dict[str, str] = {
     Kind.HUP: "_on_hup",
+    Kind.CHECK_QUORUM: "_on_check_quorum",
     Kind.PRE_VOTE: "_on_vote_request",
     Kind.VOTE: "_on_vote_request",
     Kind.PRE_VOTE_REPLY: "_on_vote_reply",
@@ -83,6 +84,12 @@ class RaftNode(ElectionMixin, ReplicationMixin):
     def campaign(self) -> Output:
         """The election timer fires now (etcd-raft's MsgHup): what `campaign n1` means."""
         self._step(self.id, Message(Kind.HUP, self.term))
+        return self._ready()
+
+    def check_quorum(self) -> Output:
+        """A leader's election timeout elapses now (etcd-raft's MsgCheckQuorum): with CheckQuorum it
+        steps down unless a quorum answered since the last check. What `timeout n1` means for a leader."""
+        self._step(self.id, Message(Kind.CHECK_QUORUM, self.term))
         return self._ready()
 
     def propose(self, data: str) -> tuple[Output, int | None]:

@@ -31,12 +31,18 @@ class ReplicationMixin:
         self.election_elapsed += 1
         if self.config.check_quorum and self.election_elapsed >= self.config.election_timeout_ticks:
             self.election_elapsed = 0
-            if not self._quorum_active():
-                self._become_follower(self.term, None)  # we may be the stale side of a partition
+            self._step(self.id, Message(Kind.CHECK_QUORUM, self.term))
+            if self.role != Role.LEADER:
                 return
         if self.heartbeat_elapsed >= self.config.heartbeat_ticks:
             self.heartbeat_elapsed = 0
             self._broadcast_append()
+
+    def _on_check_quorum(self, src: str, m: Message) -> None:
+        """A leader that no quorum answered since the last check may be the stale side of a
+        partition: it steps down (etcd-raft's stepLeader on MsgCheckQuorum)."""
+        if self.role == Role.LEADER and self.config.check_quorum and not self._quorum_active():
+            self._become_follower(self.term, None)
 
     def _quorum_active(self) -> bool:
         """CheckQuorum: has a quorum answered since the last check? Each check starts afresh, so a
