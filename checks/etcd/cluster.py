@@ -23,7 +23,8 @@ from impl.raft.config import RaftConfig
 from impl.sim.network import NetworkFaults
 from impl.sim.world import World
 from spec.kv.invariants import (
-    INVARIANTS, KV_REVISIONS, LEASE_REVOKE_COMPLETE, LINEARIZABLE, RESPONSES, WATCH_NO_LEADER, EtcdView,
+    INVARIANTS, KV_REVISIONS, LEASE_EXPIRES, LEASE_EXPIRY_TIMEOUTS, LEASE_REVOKE_COMPLETE, LINEARIZABLE, RESPONSES,
+    WATCH_NO_LEADER, EtcdView, LeaseLeft,
 )
 from spec.kv.responses import Judgement, revoke_problems
 from spec.kv.watch import History
@@ -32,7 +33,9 @@ __all__ = ["EtcdOptions", "EtcdParts", "EtcdCluster", "InvariantViolated", "SETT
 
 SETTLE_TICKS_MAX = 150
 # Checked after every command, in this order; the other two after every change of state.
-_CLIENT_INVARIANTS = tuple(inv for inv in INVARIANTS if inv is not KV_REVISIONS and inv is not WATCH_NO_LEADER)
+# Judged as clients see answers; KV_REVISIONS and WATCH_NO_LEADER as members change, LEASE_EXPIRES
+# by the `expire-leases` command.
+_CLIENT_INVARIANTS = tuple(inv for inv in INVARIANTS if inv not in (KV_REVISIONS, WATCH_NO_LEADER, LEASE_EXPIRES))
 
 
 @attrs.frozen
@@ -191,6 +194,38 @@ class EtcdCluster(RecordsFindings):
                     return
                 self.world.tick()
         self._run("settle", run)
+
+    def expire_leases(self) -> None:
+        """`expire-leases`: with nobody keeping leases alive, tick past every TTL plus the bound
+        of LEASE-EXPIRES, then demand that the leader holds no lease any more."""
+        def run() -> None:
+            leader = self._leader()
+            if leader is None:
+                return  # the liveness of leases is judged on a healthy cluster only
+            timeout = leader.raft.config.election_timeout_ticks
+            leases = leader.store.leases().ids
+            ttl = max((leader.store.lease_time_to_live(i).granted_ttl for i in leases), default=0)
+            ticks = ttl + LEASE_EXPIRY_TIMEOUTS * timeout
+            for _ in range(ticks):
+                self.world.tick()
+            left = self._leases_left(ticks)
+            problems = LEASE_EXPIRES.predicate(left)
+            if problems:
+                self.fail(LEASE_EXPIRES, problems[0])
+        self._run("expire-leases", run)
+
+    def _leader(self) -> EtcdMember | None:
+        leaders = [m for m in map(self.member, self.member_ids) if m is not None and m.is_leader]
+        return leaders[-1] if leaders else None
+
+    def _leases_left(self, ticks: int) -> tuple[LeaseLeft, ...]:
+        leader = self._leader()
+        if leader is None:
+            return ()
+        store = leader.store
+        return tuple(LeaseLeft(i, store.lease_time_to_live(i).granted_ttl, ticks,
+                               len(store.lease_time_to_live(i, keys=True).keys))
+                     for i in store.leases().ids)
 
     def _settled(self) -> bool:
         if not all(self.client(c).idle for c in self.client_ids):

@@ -322,3 +322,4 @@ class EtcdMachine(RuleBasedStateMachine):
         for client in self.cluster.client_ids:
             self.cluster.request(client, "progress", ())
         self.cluster.settle()
+        self.cluster.expire_leases()

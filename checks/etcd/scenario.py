@@ -4,6 +4,7 @@ anything runs, so a malformed file changes nothing and answers `file:line: messa
     area etcd
     cluster 3 clients=2 seed=7 [no-checkquorum] [delay=A..B drop=P]
     tick [K] | settle | campaign n1
+    expire-leases       (nobody keeps a lease alive: past every TTL and the bound, none may be left)
     partition n1 c1 | n2 n3 c2 | isolate n1 | heal | crash n1 | restart n1
     c1 get KEY [prefix | end=END | from-key] [rev=R] [limit=N] [count-only] [keys-only] [serializable]
     c1 put KEY VALUE [prev-kv] [ignore-lease] | c1 put KEY ignore-value [prev-kv] [ignore-lease]
@@ -175,7 +176,7 @@ def _check(lines: _Lines, command: Command) -> None:
             raise lines.fail(command, "usage: tick [K]")
         if args:
             lines.number(command, args[0], "ticks", 1, TICKS_PER_LINE_MAX)
-    elif name in ("settle", "heal"):
+    elif name in ("settle", "heal", "expire-leases"):
         if args:
             raise lines.fail(command, f"usage: {name}")
     elif name in ("campaign", "crash", "restart", "isolate"):
@@ -232,6 +233,8 @@ def _apply(cluster: EtcdCluster, command: Command) -> None:
         cluster.tick(int(args[0]) if args else 1)
     elif name == "settle":
         cluster.settle()
+    elif name == "expire-leases":
+        cluster.expire_leases()
     elif name == "heal":
         cluster.heal()
     elif name == "campaign":

@@ -258,6 +258,13 @@ class ResumeWithoutPrevKv(EtcdClient):
 
 _ETCD_DOCS = "etcd v3.5 docs"
 
+class RevokingNeverForgets(EtcdMember):
+    """Replaces EtcdMember._lease_gone."""
+
+    def _lease_gone(self, lease_id: int) -> None:
+        pass  # the ID stays marked "revocation proposed": a later lease with that ID never expires
+
+
 BUGS: tuple[Bug, ...] = (
     Bug("stale-follower-read", "etcd", "KV-LINEARIZABLE",
         "A follower answers a linearizable read from its own store instead of asking the leader "
@@ -353,6 +360,13 @@ BUGS: tuple[Bug, ...] = (
         "etcd robustness tests, isCreate in validateEventsMatch; Kubernetes informers tell ADDED from "
         "MODIFIED by create_revision",
         EtcdParts(member=ReplayCreateRevisionFromLatest)),
+    Bug("revoking-never-forgets", "etcd", "LEASE-EXPIRES",
+        "The leader remembers the leases whose revocation it proposed for the whole term, so a new "
+        "lease that reuses a revoked lease's ID is never revoked when it expires",
+        "found in this reference by a mutant written blind (without reading the checks); etcd's "
+        "lessor hands out random 64-bit lease IDs, and its revoke loop retries expired leases "
+        "(etcd #9935, #10686 on revocations lost across leader changes)",
+        EtcdParts(member=RevokingNeverForgets)),
     Bug("streams-kept-without-leader", "etcd", "WATCH-NO-LEADER-CANCELS",
         "A member cancels its watch streams when its leader changes but not when it loses it, so a "
         "member cut off from the cluster keeps its watchers, sending them progress notifications, "

@@ -225,7 +225,9 @@ class EtcdMember(ReadIndexMixin, WatchStreamsMixin):
         if isinstance(op, LeaseGrantRequest):
             return self.store.lease_grant(op.id, op.ttl, now=self.now)
         if isinstance(op, LeaseRevokeRequest):
-            return self.store.lease_revoke(op.id)
+            response = self.store.lease_revoke(op.id)
+            self._lease_gone(op.id)
+            return response
         return self.store.execute(op)
 
     # ----- leadership and leases ----------------------------------------------------------
@@ -253,6 +255,11 @@ class EtcdMember(ReadIndexMixin, WatchStreamsMixin):
         three election timeouts; this member cancels at once.)"""
         if new is None:
             self._cancel_streams("etcdserver: no leader")
+
+    def _lease_gone(self, lease_id: int) -> None:
+        """A revoke applied: the leader may propose the revocation of a later lease with this ID
+        (the store hands out the lowest free ID, so IDs come back; etcd's are random)."""
+        self._revoking.discard(lease_id)
 
     def _tick_leases(self) -> None:
         if not self.is_leader:

@@ -29,11 +29,16 @@ from spec.kv.watch import (
 )
 
 __all__ = ["EtcdView", "AppliedStep", "LeaderlessMember", "INVARIANTS", "LINEARIZABLE", "KV_REVISIONS",
-           "RESPONSES", "LEASE_REVOKE_COMPLETE", "WATCH_NO_LEADER", "NO_LEADER_TIMEOUTS"]
+           "RESPONSES", "LEASE_REVOKE_COMPLETE", "WATCH_NO_LEADER", "NO_LEADER_TIMEOUTS", "LEASE_EXPIRES",
+           "LeaseLeft", "LEASE_EXPIRY_TIMEOUTS"]
 
 # etcd's monitorLeader looks for a leader once per election timeout and cancels the streams of
 # a member that found none three times in a row: at most four timeouts after it lost it.
 NO_LEADER_TIMEOUTS = 4
+# A lease nobody keeps alive is gone within its TTL plus this many election timeouts on a healthy
+# cluster: one for lessor.Promote's extension after a leader change, the rest for the revocation
+# to commit and apply.
+LEASE_EXPIRY_TIMEOUTS = 4
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,16 @@ class AppliedStep:
     revision_after: int
     events: int
     request: str
+
+
+@dataclass(frozen=True)
+class LeaseLeft:
+    """A lease still on the leader ``ticks`` ticks after the last keep-alive anyone could send."""
+
+    lease_id: int
+    ttl: int
+    ticks: int
+    keys: int  # keys still attached to it
 
 
 @dataclass(frozen=True)
@@ -294,9 +309,27 @@ WATCH_NO_LEADER = Invariant(
     "stale, forever, while progress notifications tell them they are up to date.",
     _leaderless)
 
+def _leases_expire(left: tuple[LeaseLeft, ...]) -> list[str]:
+    return [f"lease {lease.lease_id} (TTL {lease.ttl}) still exists {lease.ticks} ticks after anyone last could "
+            f"keep it alive, with {lease.keys} key{'' if lease.keys == 1 else 's'} attached: nobody revoked it"
+            for lease in left][:1]
+
+
+LEASE_EXPIRES = Invariant(
+    "LEASE-EXPIRES", "etcd",
+    "On a healthy cluster (every member up and connected, a leader), a lease that nobody keeps alive is "
+    f"revoked within its TTL plus {LEASE_EXPIRY_TIMEOUTS} election timeouts, and its keys deleted with it. "
+    f"Bound: TTL + {LEASE_EXPIRY_TIMEOUTS} x election_timeout_ticks (lessor.Promote extends every deadline by "
+    "an election timeout when a leader takes over).",
+    "etcd v3.5 docs, \"API\", Lease API (a lease expires when its TTL passes without a keep-alive); "
+    "etcd server/lease/lessor.go (the primary lessor revokes expired leases, Promote)",
+    "A lease is how a dead client's keys go away: a leader-election lock or a registration whose lease is "
+    "never revoked keeps a dead owner in charge for ever.",
+    _leases_expire)
+
 INVARIANTS: tuple[Invariant, ...] = (
     KV_REVISIONS, WATCH_NO_LEADER, LEASE_REVOKE_COMPLETE, WATCH_COMPACTED, WATCH_IS_CREATE, WATCH_FILTER,
     WATCH_ATOMIC, WATCH_BOOKMARKABLE, WATCH_PREV_KV, WATCH_ORDERED, WATCH_UNIQUE, WATCH_RELIABLE,
-    WATCH_RESUMABLE, LINEARIZABLE, RESPONSES,
+    WATCH_RESUMABLE, LINEARIZABLE, RESPONSES, LEASE_EXPIRES,
 )
 """In the order a check reports them: the cheap, local ones first."""
