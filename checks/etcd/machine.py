@@ -33,6 +33,7 @@ SWARM_KINDS = ("partition", "crash", "watch", "progress", "compact", "lease", "s
 REQUEST_TICKS = 4  # enough for a request to commit and come back on a healthy network
 LEASE_TTL = 20  # a lease's life: five requests
 SHORT_LEASE_TTL = 5
+FAILOVER_TICKS_MAX = 60  # for a write's answer, or for a new leader after a crash
 ANY_MEMBER = 9  # a `via` choice beyond the members: the client picks (its leader guess)
 
 network_faults = st.sampled_from([
@@ -237,10 +238,13 @@ class EtcdMachine(RuleBasedStateMachine):
         it expire (or revoke it), then keep it alive or ask its time to live again: "lease not
         found" or TTL -1, and the key is gone. (Which keys a lease holds is judged where it
         matters, when it ends: LEASE-REVOKE-COMPLETE; time-to-live with keys is a scenario line.)"""
-        refresh = data.draw(st.sampled_from([None, ("put", "ignore-lease"), ("lease-put", "ignore-value")]))
+        refresh = data.draw(st.sampled_from([None, ("put", "ignore-lease"), ("lease-put", "ignore-value"),
+                                             ("delete", "recreate")]))
         steps = [("lease-grant", (str(LEASE_TTL),))]
         steps += [("lease-put", (key, self.cluster.next_value(name))) for _ in range(data.draw(st.integers(1, 2)))]
-        if refresh is not None:
+        if refresh == ("delete", "recreate"):  # deleted and written again without the lease: no longer its key
+            steps += [("delete", (key,)), ("put", (key, self.cluster.next_value(name)))]
+        elif refresh is not None:
             verb, flag = refresh
             steps.append((verb, (key, flag) if flag == "ignore-value" else (key, self.cluster.next_value(name), flag)))
         steps.append((data.draw(st.sampled_from(["keep-alive", "time-to-live"])), ()))
@@ -294,6 +298,26 @@ class EtcdMachine(RuleBasedStateMachine):
         self.cluster.request(writer, "put", (key, self.cluster.next_value(writer)), new)
         self.cluster.tick(5)
         self.cluster.request(reader, ask, (key,) if ask == "get" else (), old)
+
+    @precondition(lambda self: "crash" in self.enabled and self._leader() is not None)
+    @rule(key=st.sampled_from(KEYS))
+    def read_after_failover(self, key: str) -> None:
+        """etcd #7331's recipe: a write is acknowledged, its leader dies before the others learn
+        it was committed, and a client reads at once from the member that takes over: a new leader
+        must commit an entry of its own term before it serves a read, or it answers from before
+        the write."""
+        old, writer, reader = self._leader(), self.cluster.client_ids[1], self.cluster.client_ids[0]
+        self.cluster.request(writer, "put", (key, self.cluster.next_value(writer)), old)
+        for _ in range(FAILOVER_TICKS_MAX):
+            if self.cluster.client(writer).idle:
+                break
+            self.cluster.tick(1)
+        self.cluster.crash(old)
+        for _ in range(FAILOVER_TICKS_MAX):
+            if self._leader() is not None:
+                break
+            self.cluster.tick(1)
+        self.cluster.request(reader, "get", (key,), self._leader())
 
     @precondition(lambda self: "partition" in self.enabled and self.cluster.world.network.blocked)
     @rule()
