@@ -103,14 +103,27 @@ def _table(verdicts: list[Verdict]) -> Table:
     return table
 
 
+BLIND_PREFIX = "blind-"  # written without reading spec/ or checks/: the fairer test, scored apart
+
+
+def _score(verdicts: list[Verdict]) -> str:
+    killed = sum(1 for v in verdicts if v.killed_by)
+    percent = 100.0 * killed / len(verdicts) if verdicts else 0.0
+    by_area = ", ".join(f"{area} {sum(1 for v in verdicts if v.mutant.area == area and v.killed_by)}/"
+                        f"{sum(1 for v in verdicts if v.mutant.area == area)}"
+                        for area in sorted({v.mutant.area for v in verdicts}))
+    return f"{killed}/{len(verdicts)} killed ({percent:.0f}%; {by_area})"
+
+
 def score_line(verdicts: list[Verdict]) -> str:
+    """The whole set, then the mutants written with the suite in view and those written blind."""
     counted = [v for v in verdicts if not v.mutant.equivalent]
-    killed = sum(1 for v in counted if v.killed_by)
-    percent = 100.0 * killed / len(counted) if counted else 0.0
-    by_area = ", ".join(f"{area} {sum(1 for v in counted if v.mutant.area == area and v.killed_by)}/"
-                        f"{sum(1 for v in counted if v.mutant.area == area)}"
-                        for area in sorted({v.mutant.area for v in counted}))
-    return f"mutation score: {killed}/{len(counted)} killed ({percent:.0f}%); {by_area}"
+    blind = [v for v in counted if v.mutant.name.startswith(BLIND_PREFIX)]
+    own = [v for v in counted if not v.mutant.name.startswith(BLIND_PREFIX)]
+    line = f"mutation score: {_score(counted)}"
+    if blind and own:
+        line += f"; written with the suite in view {_score(own)}; written blind {_score(blind)}"
+    return line
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
