@@ -112,7 +112,7 @@ def _score(verdicts: list[Verdict]) -> str:
     by_area = ", ".join(f"{area} {sum(1 for v in verdicts if v.mutant.area == area and v.killed_by)}/"
                         f"{sum(1 for v in verdicts if v.mutant.area == area)}"
                         for area in sorted({v.mutant.area for v in verdicts}))
-    return f"{killed}/{len(verdicts)} killed ({percent:.0f}%; {by_area})"
+    return f"{killed}/{len(verdicts)} killed ({percent:.0f}%); {by_area}"
 
 
 def score_line(verdicts: list[Verdict]) -> str:
@@ -122,7 +122,7 @@ def score_line(verdicts: list[Verdict]) -> str:
     own = [v for v in counted if not v.mutant.name.startswith(BLIND_PREFIX)]
     line = f"mutation score: {_score(counted)}"
     if blind and own:
-        line += f"; written with the suite in view {_score(own)}; written blind {_score(blind)}"
+        line += f" | written with the suite in view: {_score(own)} | written blind: {_score(blind)}"
     return line
 
 
