@@ -7,6 +7,7 @@ Nothing here reads the clock: the same seed writes the same folder, byte for byt
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import attrs
@@ -38,6 +39,10 @@ class Counterexample:
     seed: int | None
     details: str | None = None  # the traceback of an IMPL-EXCEPTION
     legend: tuple[str, ...] = ()  # what the area's notation means, one line a notation
+    # Messages the diagram leaves out (regular expressions matched against their text): routine
+    # traffic, such as an etcd report's heartbeats, that would push the requests it is about out
+    # of view. The trace keeps every event.
+    diagram_hides: tuple[str, ...] = ()
 
 
 def numbered_trace(trace: tuple[TraceEvent, ...], lines_max: int | None = None) -> list[str]:
@@ -61,12 +66,33 @@ def numbered_trace(trace: tuple[TraceEvent, ...], lines_max: int | None = None) 
     return lines
 
 
-def render_mermaid(trace: tuple[TraceEvent, ...], participants: tuple[str, ...]) -> str:
-    """Deliveries as arrows, drops as crossed arrows, crashes, restarts and role changes as notes."""
+_MESSAGE_KINDS = ("send", "deliver", "drop", "duplicate")
+
+
+def _hidden(trace: tuple[TraceEvent, ...], hides: tuple[str, ...]) -> set[int]:
+    """Positions of the messages matching ``hides`` (never notes: a crash, a step, the violation)."""
+    if not hides:
+        return set()
+    pattern = re.compile("|".join(f"(?:{h})" for h in hides))
+    return {i for i, e in enumerate(trace) if e.kind in _MESSAGE_KINDS and pattern.search(e.detail)}
+
+
+def _mermaid_text(detail: str) -> str:
+    # In a sequence diagram `;` ends a statement and `#` opens an entity code: write `#` as one.
+    return detail.replace(";", ",").replace("#", "#35;")
+
+
+def render_mermaid(trace: tuple[TraceEvent, ...], participants: tuple[str, ...], hides: tuple[str, ...] = ()) -> str:
+    """Deliveries as arrows, drops as crossed arrows, crashes, restarts and role changes as notes;
+    messages matching ``hides`` left out, and the diagram says how many."""
+    everyone = f"{participants[0]},{participants[-1]}"
     lines = ["sequenceDiagram"] + [f"    participant {p}" for p in participants]
+    hidden = _hidden(trace, hides)
     body = []
-    for event in trace:
-        text = event.detail.replace(";", ",").replace("#", "no.")
+    for position, event in enumerate(trace):
+        if position in hidden:
+            continue
+        text = _mermaid_text(event.detail)
         if event.kind == "deliver":
             body.append(f"    {event.node}->>{event.peer}: {text}")
         elif event.kind == "drop" and event.peer is not None:
@@ -74,12 +100,15 @@ def render_mermaid(trace: tuple[TraceEvent, ...], participants: tuple[str, ...])
         elif event.kind in ("crash", "restart", "role", "commit") and event.node is not None:
             body.append(f"    Note over {event.node}: {event.kind} {text}")
         elif event.kind in ("partition", "heal", "violation"):
-            body.append(f"    Note over {participants[0]},{participants[-1]}: {event.kind} {text}")
+            body.append(f"    Note over {everyone}: {event.kind} {text}")
         elif event.kind == "step":
-            body.append(f"    Note over {participants[0]},{participants[-1]}: step {text}")
+            body.append(f"    Note over {everyone}: step {text}")
     if len(body) > DIAGRAM_ARROWS_MAX:
-        body = [f"    Note over {participants[0]},{participants[-1]}: {len(body) - DIAGRAM_ARROWS_MAX} earlier events omitted"] \
+        body = [f"    Note over {everyone}: {len(body) - DIAGRAM_ARROWS_MAX} earlier events omitted"] \
             + body[-DIAGRAM_ARROWS_MAX:]
+    if hidden:
+        body.insert(0, f"    Note over {everyone}: {len(hidden)} routine messages (heartbeats and their answers) "
+                       f"not drawn, the trace has them")
     return "\n".join(lines + body)
 
 
@@ -109,7 +138,7 @@ def render_markdown(cx: Counterexample, replay_command: str) -> str:
     if cx.legend:
         parts += ["## How to read the notation", ""] + [f"- {line}" for line in cx.legend] + [""]
     parts += ["## State at the failure", "", "```"] + list(cx.state) + ["```", ""]
-    parts += ["## Sequence diagram", "", "```mermaid", render_mermaid(cx.trace, cx.participants), "```", ""]
+    parts += ["## Sequence diagram", "", "```mermaid", render_mermaid(cx.trace, cx.participants, cx.diagram_hides), "```", ""]
     parts += ["## Trace", "", "```"] + numbered_trace(cx.trace, TRACE_LINES_MAX) + ["```", ""]
     parts += ["## Replay", "", f"`{SCENARIO_NAME}` in this folder runs to the same failure:", "",
               f"    {replay_command}", ""]

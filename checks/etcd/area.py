@@ -39,6 +39,22 @@ def _state_lines(cluster: EtcdCluster) -> tuple[str, ...]:
     return tuple(lines)
 
 
+LEGEND = (
+    "`c1#2 get k/b`: the second request of client c1; its answer goes back as `#2 ...`: `not found rev=1` "
+    "(nothing there, the store at revision 1), `k/b=c1v2 rev=3` (the value read), `put rev=4 was k/b=c1v2` "
+    "(a write, with the value it replaced when asked), `not leader (hint n1)` (sent nowhere; try n1).",
+    "`[3:c1#2 put k/a=v]` in an AppendEntries: the request in the Raft log, at term 3 (`TERM:DATA`); "
+    "`3:noop` is what a new leader appends; `commit up to index N` is when a member learns entries are committed.",
+    "`w1 [put k/a=v@5,delete k/b@6]`: watch w1's events, each at the revision that made it (`@REVISION`); "
+    "`w1 created @4`, `w1 progress @6`: the member's revision when it answered.",
+    "Heartbeats (AppendEntries without entries) and successful AppendEntriesReply are left out of the diagram "
+    "(a note counts them); the trace below has every event, grouped by the scenario step that caused it.",
+)
+# Routine Raft traffic: an AppendEntries carrying no entries, and the acknowledgements (commits are
+# drawn as notes, which is what the acknowledgements lead to).
+DIAGRAM_HIDES = (r"^AppendEntries t\d+ prev=\S+ \[\] ", r"^AppendEntriesReply t\d+ ok ")
+
+
 def counterexample_of(cluster: EtcdCluster, violation: InvariantViolated, bug: Bug | None,
                       seed: int | None) -> Counterexample:
     steps = tuple(cluster.lines[1:])
@@ -48,7 +64,7 @@ def counterexample_of(cluster: EtcdCluster, violation: InvariantViolated, bug: B
     text = "\n".join(header + list(cluster.lines) + [f"expect violated {violation.invariant.id}"]) + "\n"
     return Counterexample("etcd", bug, violation.invariant, violation.message, steps, text,
                           tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed,
-                          violation.details)
+                          violation.details, LEGEND, DIAGRAM_HIDES)
 
 
 def _result(bug: Bug | None, outcome_violation: InvariantViolated | None, cluster: EtcdCluster | None,

@@ -5,6 +5,10 @@ Revisions, and how long a member without a leader keeps its watch streams, are c
 every change of state (each applied entry, on each member). The client-side invariants (watch
 guarantees, linearizability, every answer against the etcd model) are checked after every
 command, on everything the clients have seen so far. Every command records its scenario line.
+
+A command that finds nothing to do (crash a member that is down, a request to a busy client) is
+recorded `maybe` by default, as a search needs; a scenario file makes it an error unless its line
+is marked `maybe` (checks/scenario.py, ``Strictness``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import attrs
 
 from checks.etcd.observe import Observation
 from checks.etcd.requests import build
+from checks.scenario import Strictness
 from checks.violation import InvariantViolated, RecordsFindings
 from impl.etcd.client import EtcdClient
 from impl.etcd.client_log import ClientLog
@@ -62,7 +67,7 @@ class EtcdOptions:
         return " ".join(words)
 
 
-class EtcdCluster(RecordsFindings):
+class EtcdCluster(RecordsFindings, Strictness):
     def __init__(self, options: EtcdOptions, parts: EtcdParts = EtcdParts()) -> None:
         self.options = options
         self.parts = parts
@@ -139,6 +144,7 @@ class EtcdCluster(RecordsFindings):
 
     def _record(self, line: str) -> None:
         self.lines.append(line)
+        self.world.trace.record(self.world.now, "step", None, f"{len(self.lines) - 1}. {line}")
 
     def _run(self, line: str, action) -> None:
         self._record(line)
@@ -156,8 +162,10 @@ class EtcdCluster(RecordsFindings):
     def campaign(self, node_id: str) -> None:
         def run() -> None:
             node = self.member(node_id)
-            if node is not None:
-                self.world.apply(node_id, node.campaign())
+            if node is None or node.is_leader:
+                self.no_effect(f"{node_id} is {'down' if node is None else 'already the leader'}")
+                return
+            self.world.apply(node_id, node.campaign())
         self._run(f"campaign {node_id}", run)
 
     def partition(self, groups: list[list[str]]) -> None:
@@ -170,20 +178,27 @@ class EtcdCluster(RecordsFindings):
 
     def heal(self) -> None:
         def run() -> None:
+            if not self.world.network.blocked:
+                self.no_effect("no link is cut")
+                return
             self.world.network.heal()
             self.world.trace.record(self.world.now, "heal", None, "every link restored")
         self._run("heal", run)
 
     def crash(self, node_id: str) -> None:
         def run() -> None:
-            if self.world.up(node_id):
-                self.world.crash(node_id)
+            if not self.world.up(node_id):
+                self.no_effect(f"{node_id} is already down")
+                return
+            self.world.crash(node_id)
         self._run(f"crash {node_id}", run)
 
     def restart(self, node_id: str) -> None:
         def run() -> None:
-            if not self.world.up(node_id):
-                self.world.restart(node_id)
+            if self.world.up(node_id):
+                self.no_effect(f"{node_id} is up")
+                return
+            self.world.restart(node_id)
         self._run(f"restart {node_id}", run)
 
     def settle(self) -> None:
@@ -200,8 +215,9 @@ class EtcdCluster(RecordsFindings):
         of LEASE-EXPIRES, then demand that the leader holds no lease any more."""
         def run() -> None:
             leader = self._leader()
-            if leader is None:
-                return  # the liveness of leases is judged on a healthy cluster only
+            if leader is None:  # the liveness of leases is judged on a healthy cluster only
+                self.no_effect("no member leads: leases expire on a healthy cluster only")
+                return
             timeout = leader.raft.config.election_timeout_ticks
             leases = leader.store.leases().ids
             ttl = max((leader.store.lease_time_to_live(i).granted_ttl for i in leases), default=0)
@@ -241,7 +257,9 @@ class EtcdCluster(RecordsFindings):
         return f"{client_id}v{self._values}"
 
     def request(self, client_id: str, verb: str, args: tuple[str, ...], via: str | None = None) -> None:
-        """``C VERB ARGS [via=nX]``: the client starts a request (ignored if it is busy)."""
+        """``C VERB ARGS [via=nX]``: the client starts a request. It has one request at a time
+        (as EtcdClient does): one to a busy client finds nothing to do, and so does `progress`
+        with no watch stream open to ask on."""
         line = " ".join([client_id, verb, *args] + ([f"via={via}"] if via else []))
 
         def run() -> None:
@@ -249,11 +267,21 @@ class EtcdCluster(RecordsFindings):
             if verb == "watch":
                 self.world.apply(client_id, _watch(client, args, via))
             elif verb == "progress":
-                self.world.apply(client_id, client.request_progress())
-            elif client.idle:
+                self._progress(client)
+            elif not client.idle:
+                call = client.current
+                self.no_effect(f"{client_id} is busy: its request #{call.request_id} to {call.target} "
+                               f"has no answer yet (one request at a time)")
+            else:
                 self.world.trace.record(self.world.now, "invoke", client_id, " ".join([verb, *args]))
                 self.world.apply(client_id, _operation(client, verb, args, via))
         self._run(line, run)
+
+    def _progress(self, client: EtcdClient) -> None:
+        if not any(w.physical is not None for w in client.watches.values()):
+            self.no_effect(f"{client.id} has no watch stream open to ask for progress")
+            return
+        self.world.apply(client.id, client.request_progress())
 
 
 def _b(text: str) -> bytes:

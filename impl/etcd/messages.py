@@ -21,14 +21,18 @@ from typing import Any
 import attrs
 
 from impl.etcd.keyspace import ALL_KEYS
-from impl.etcd.types import DeleteRangeRequest, Event, PutRequest, RangeRequest, TxnRequest
+from impl.etcd.types import (
+    CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, Event, KeyValue, LeaseGrantResponse,
+    LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+)
 
 __all__ = [
     "CompactionRequest", "LeaseGrantRequest", "LeaseRevokeRequest", "LeaseKeepAliveRequest",
     "LeaseTimeToLiveRequest",
     "ClientRequest", "ClientResponse", "WatchCreate", "WatchCancel", "WatchProgress",
     "WatchResponse", "ReadIndexRequest", "ReadIndexReply", "LeadershipProbe", "LeadershipAck",
-    "Proposal", "describe_request", "EXPIRY",
+    "Proposal", "describe_request", "describe_response", "EXPIRY",
 ]
 
 EXPIRY = "lease-expiry"  # the client named in a Proposal the leader makes for an expired lease
@@ -112,6 +116,55 @@ def describe_request(op: Any) -> str:
     return repr(op)
 
 
+def _kv_text(kv: KeyValue) -> str:
+    return _text(kv.key) + (f"={_text(kv.value)}" if kv.value else "")
+
+
+def _describe_range(response: RangeResponse) -> str:
+    """What a reader saw, values included: the point of most counterexamples is a read."""
+    if not response.kvs:
+        found = f"{response.count} keys (count only)" if response.count else "not found"
+    else:
+        found = ",".join(_kv_text(kv) for kv in response.kvs)
+        if response.more or response.count != len(response.kvs):
+            found += f" (count={response.count}{' more' if response.more else ''})"
+    return f"{found} rev={response.revision}"
+
+
+def _describe_kv_response(response: Any) -> str:
+    if isinstance(response, RangeResponse):
+        return _describe_range(response)
+    if isinstance(response, PutResponse):
+        was = f" was {_kv_text(response.prev_kv)}" if response.prev_kv is not None else ""
+        return f"put rev={response.revision}{was}"
+    if isinstance(response, DeleteRangeResponse):
+        was = f" was {','.join(_kv_text(kv) for kv in response.prev_kvs)}" if response.prev_kvs else ""
+        return f"deleted {response.deleted} rev={response.revision}{was}"
+    branch = "succeeded" if response.succeeded else "failed"
+    return f"txn {branch} rev={response.revision} {{{'; '.join(_describe_kv_response(r) for r in response.responses)}}}"
+
+
+def describe_response(response: Any) -> str:
+    """A short rendering of a response for traces: what a read saw ("not found" when nothing),
+    what a write replaced, a lease's time left ("lease not found" for TTL -1)."""
+    if isinstance(response, (RangeResponse, PutResponse, DeleteRangeResponse, TxnResponse)):
+        return _describe_kv_response(response)
+    if isinstance(response, CompactionResponse):
+        return f"compacted rev={response.revision}"
+    if isinstance(response, (LeaseGrantResponse, LeaseKeepAliveResponse)):
+        return f"lease {response.id} ttl={response.ttl}"
+    if isinstance(response, LeaseRevokeResponse):
+        return f"revoked rev={response.revision}"
+    if isinstance(response, LeaseTimeToLiveResponse):
+        if response.ttl < 0:
+            return f"lease {response.id} not found"
+        keys = f" keys={','.join(_text(k) for k in response.keys)}" if response.keys else ""
+        return f"lease {response.id} ttl={response.ttl} granted={response.granted_ttl}{keys}"
+    if isinstance(response, LeaseLeasesResponse):
+        return f"leases {','.join(map(str, response.ids)) or 'none'}"
+    return repr(response)
+
+
 # ---- client <-> member ----------------------------------------------------------------------
 
 @attrs.frozen
@@ -143,7 +196,7 @@ class ClientResponse:
             return f"#{self.request_id} error: {self.error}"
         if self.unknown is not None:
             return f"#{self.request_id} unknown: {self.unknown}"
-        return f"#{self.request_id} ok rev={getattr(self.response, 'revision', '?')}"
+        return f"#{self.request_id} {describe_response(self.response)}"
 
 
 @attrs.frozen
@@ -200,7 +253,7 @@ class WatchResponse:
             return f"w{self.watch_id} canceled ({why})"
         if self.progress:
             return f"w{self.watch_id} progress @{self.header_revision}"
-        shown = ",".join(f"{e.type[0]}{_text(e.kv.key)}@{e.kv.mod_revision}" for e in self.events)
+        shown = ",".join(f"{e.type.lower()} {_kv_text(e.kv)}@{e.kv.mod_revision}" for e in self.events)
         return f"w{self.watch_id} [{shown}]"
 
 
