@@ -4,7 +4,7 @@ A scenario is a deterministic program: the same lines give the same run. So a co
 can be made shorter by deleting lines, chunks first and then single lines, keeping each deletion
 after which the same invariant still breaks (for an exception, the same exception at the same
 place: the violation's ``signature``); then by dropping options from the `cluster` line and
-clients that play no part, and by shortening each `tick N`.
+clients that play no part, and by merging runs of `tick` lines and shortening each `tick N`.
 The number of replays is bounded, so the result is the same on every machine. Each area gives
 the runner: scenario text in, the signature of what broke (or None) out.
 """
@@ -66,18 +66,39 @@ def _simplify_header(oracle: Oracle, header: str, steps: list[str]) -> str:
     return " ".join(words)
 
 
+def _ticks(step: str) -> int | None:
+    words = step.split()
+    return int(words[1]) if len(words) == 2 and words[0] == "tick" and words[1].isdigit() else None
+
+
 def _shorten_ticks(oracle: Oracle, header: str, steps: list[str]) -> list[str]:
     """`tick N` as few ticks as still fail: halving, then one less at a time."""
     for index, step in enumerate(steps):
-        words = step.split()
-        if len(words) != 2 or words[0] != "tick" or not words[1].isdigit():
+        ticks = _ticks(step)
+        if ticks is None:
             continue
-        ticks = int(words[1])
         for fewer in sorted({ticks // 2, ticks - 1} - {0, ticks}):
             candidate = steps[:index] + [f"tick {fewer}"] + steps[index + 1:]
             if oracle.fails(header, candidate):
                 steps, ticks = candidate, fewer
                 break
+    return steps
+
+
+def _merge_ticks(oracle: Oracle, header: str, steps: list[str]) -> list[str]:
+    """A run of `tick` lines as one `tick N` (a search ticks a step at a time; a reader wants
+    the wait as one line), where the run still fails: checks run between lines, so it may not."""
+    index = 0
+    while index < len(steps) and not oracle.exhausted():
+        end = index
+        while end < len(steps) and _ticks(steps[end]) is not None:
+            end += 1
+        if end - index >= 2:
+            merged = f"tick {sum(_ticks(step) for step in steps[index:end])}"
+            candidate = steps[:index] + [merged] + steps[end:]
+            if oracle.fails(header, candidate):
+                steps = candidate
+        index = max(end, index + 1)
     return steps
 
 
@@ -110,7 +131,7 @@ def minimize_lines(lines: list[str], oracle: Oracle) -> list[str]:
         header, steps = _drop_clients(oracle, header, steps)  # clients that play no part
         header = _simplify_header(oracle, header, steps)  # fewer random faults: steps shrink better
         steps = _delete_chunks(oracle, header, steps)
-        steps = _shorten_ticks(oracle, header, steps)
+        steps = _shorten_ticks(oracle, header, _merge_ticks(oracle, header, steps))
         if (header, steps) == before:
             break
     return [header, *steps]

@@ -38,3 +38,13 @@ def test_drops_lines_marked_maybe_when_the_run_fails_without_them():
     lines = ["cluster 3", "maybe crash n1", "crash n2", "maybe deliver n1->n2"]
     shrunk = drop_no_effect_lines(lines, _oracle(lambda ls: "crash n2" in ls and "maybe deliver n1->n2" in ls))
     assert shrunk == ["cluster 3", "crash n2", "maybe deliver n1->n2"]
+
+
+def test_a_run_of_ticks_becomes_one_line_when_the_run_still_fails():
+    def runner(text: str) -> str | None:
+        lines = text.splitlines()
+        after = lines[lines.index("propose n1 v") + 1:] if "propose n1 v" in lines else []
+        return "X" if sum(int(line.split()[1]) for line in after if line.startswith("tick ")) >= 5 else None
+
+    lines = ["cluster 3", "tick 1", "propose n1 v"] + ["tick 1"] * 7
+    assert minimize_lines(lines, Oracle(runner, "X")) == ["cluster 3", "propose n1 v", "tick 5"]
