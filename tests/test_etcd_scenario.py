@@ -171,8 +171,8 @@ def test_noop_delete_bug_breaks_revisions_in_a_scenario():
     assert run(load(text, "noop.scenario")).violation is None
 
 
-def test_a_request_to_a_busy_client_is_ignored():
-    outcome = run(load("cluster 3 seed=1\ntick 40\nc1 put a 1\nc1 put a 2\nsettle\nc1 get a\nsettle\n", "busy"))
+def test_a_request_to_a_busy_client_marked_maybe_is_dropped():
+    outcome = run(load("cluster 3 seed=1\ntick 40\nc1 put a 1\nmaybe c1 put a 2\nsettle\nc1 get a\nsettle\n", "busy"))
     history = outcome.cluster.log.history
     assert [(e.type, e.f, e.value) for e in history] == [
         ("invoke", "write", "1"), ("ok", "write", "1"), ("invoke", "read", None), ("ok", "read", "1")]

@@ -18,11 +18,17 @@ anything runs, so a malformed file changes nothing and answers `file:line: messa
     c1 keep-alive | c1 time-to-live [keys] | c1 revoke      (of the client's last granted lease)
     c1 watch KEY [prefix | end=END] [from=REVISION] [prev-kv] | c1 progress
     expect held | expect violated WATCH-RELIABLE
+    repeat N COMMAND ({i} counts 1..N) | maybe COMMAND (may find nothing to do)
 
 Every client command takes `via=nX` last: the member to send it to (else the client's guess
-of the leader). checks/etcd/requests.py says what each request line sends. A client command on
-a busy client (one request at a time) is ignored, so deleting lines while shrinking never makes
-a scenario invalid.
+of the leader). checks/etcd/requests.py says what each request line sends.
+
+A command that finds nothing to do is an error at its line unless marked `maybe`: `crash` of a
+member that is down, `restart` of one that is up, `campaign` of the leader or of a member that
+is down, `heal` with no link cut, `expire-leases` with no leader, a request to a busy client (it
+has one request at a time and would drop it), `progress` with no watch stream open. A search and
+the shrinker run leniently and mark such lines `maybe` as they record them, so what they write
+replays.
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ import attrs
 
 from checks.etcd.cluster import EtcdCluster, EtcdOptions, InvariantViolated
 from checks.etcd.requests import REVISION_MAX, VERBS, RequestError, build
+from checks.scenario import Command, NoEffect, ScenarioError, expectation_failure, parse, parse_expect
 from impl.etcd.parts import EtcdParts
-from checks.scenario import Command, ScenarioError, expectation_failure, parse, parse_expect
 from impl.sim.network import NetworkFaults
 
 __all__ = ["EtcdScenario", "load", "run", "ScenarioOutcome", "CLIENT_VERBS"]
@@ -249,14 +255,27 @@ def _apply(cluster: EtcdCluster, command: Command) -> None:
         cluster.partition(_groups(args))
 
 
-def run(scenario: EtcdScenario, parts: EtcdParts = EtcdParts()) -> ScenarioOutcome:
+def _run_steps(cluster: EtcdCluster, scenario: EtcdScenario, lenient: bool) -> None:
+    for command in scenario.steps:
+        cluster.allow_no_effect = lenient or command.maybe
+        try:
+            _apply(cluster, command)
+        except NoEffect as nothing:
+            raise ScenarioError(scenario.filename, command.line_no,
+                                f"{command.text}: {nothing} (mark the line `maybe` if that is expected)") from None
+
+
+def run(scenario: EtcdScenario, parts: EtcdParts = EtcdParts(), lenient: bool = False) -> ScenarioOutcome:
+    """Run every line. ``lenient`` (shrinking): a line that finds nothing to do is recorded
+    `maybe` instead of being an error."""
     cluster = EtcdCluster(scenario.options, parts)
     violation = None
     try:
-        for command in scenario.steps:
-            _apply(cluster, command)
+        _run_steps(cluster, scenario, lenient)
     except InvariantViolated as found:
         violation = found
+    except ScenarioError:
+        raise
     except Exception as error:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
         violation = cluster.exception_raised(error)
     broken = violation.invariant.id if violation is not None else None
