@@ -1,5 +1,7 @@
 """The scenario language in the etcd area: a command that finds nothing to do is an error at its
-line unless marked `maybe` (and a search marks it itself, so what it shrinks replays)."""
+line unless marked `maybe` (and a search marks it itself, so what it shrinks replays), and the
+state assertions `expect get|revision|leader` hold on a true statement and fail at their line,
+saying what they found, on a false one (checks/etcd/expect.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from impl.catalog import bug_by_name
 
 # With seed=1, n3 leads after 40 ticks, in term 1; a put brings the store to revision 2.
 LED = "area etcd\ncluster 3 clients=2 seed=1\ntick 40\n"
+WRITTEN = LED + "c1 put a 1\nsettle\nc1 get a\nsettle\nc2 get b\nsettle\n"  # lines 4..9
 NOOP_DELETE = "revision-bump-on-noop-delete"  # a delete of a missing key makes a revision: KV-REVISIONS
 
 
@@ -136,3 +139,124 @@ def test_kinv_replay_of_a_counterexample_with_maybe_lines(tmp_path, capsys):
     path.write_text("\n".join(["area etcd", *cluster.lines, "expect violated KV-REVISIONS"]) + "\n")
     assert main(["replay", str(path), "--bug", NOOP_DELETE, "--report", str(tmp_path / "r")]) == 1
     assert capsys.readouterr().err == ""  # broke as it expects: no note
+
+
+# ----- state assertions -----------------------------------------------------------------------
+
+HOLDING = [
+    "expect get c1 a 1",
+    "expect get c2 b -",
+    "expect revision 2",
+    "expect revision 2 n1",
+    "expect leader n3",
+    "expect leader n3 term=1",
+]
+
+
+@pytest.mark.parametrize("line", HOLDING)
+def test_a_true_assertion_holds(line):
+    outcome = _run(f"{WRITTEN}{line}\nexpect held\n")
+    assert outcome.violation is None and outcome.expectation_failure is None
+
+
+# (setup after WRITTEN, the assertion, what it found): the assertion is line 10 + the setup's lines.
+FAILING = [
+    ("", "expect get c1 a 2", "c1's last get of a answered 1 (at revision 2)"),
+    ("", "expect get c1 a -", "c1's last get of a answered 1 (at revision 2)"),
+    ("", "expect get c2 b x", "c2's last get of b answered not found (at revision 2)"),
+    ("", "expect get c2 a 1", "c2 has sent no get of a"),
+    ("c1 put a 2\nsettle\nc1 get a\n", "expect get c1 a 1", "c1's last get of a has no answer yet"),
+    ("c1 get a count-only\nsettle\n", "expect get c1 a 1", "c1's last get of a was count-only"),
+    ("c1 get a rev=9\nsettle\n", "expect get c1 a 1", "c1's last get of a failed: "),
+    ("", "expect revision 3", "the leader n3's revision is 2"),
+    ("crash n1\n", "expect revision 2 n1", "n1 is down"),
+    ("crash n3\n", "expect revision 2", "no member leads"),
+    ("", "expect leader n1", "n1 is follower in term 1"),
+    ("", "expect leader n3 term=2", "n3 is leader in term 1"),
+    ("crash n3\n", "expect leader n3", "n3 is down"),
+]
+
+
+@pytest.mark.parametrize(("setup", "line", "found"), FAILING, ids=[f"{c[1]} after {c[0]!r}" for c in FAILING])
+def test_a_false_assertion_fails_at_its_line_saying_what_it_found(setup, line, found):
+    at = 10 + setup.count("\n")
+    outcome = _run(f"{WRITTEN}{setup}{line}\nexpect held\n")
+    assert outcome.violation is None
+    assert outcome.expectation_failure.startswith(f"s.scenario:{at}: {line}: {found}"), outcome.expectation_failure
+    assert "\n" not in outcome.expectation_failure
+
+
+def test_expect_revision_reads_the_leader_of_the_highest_term():
+    """A leader cut off without CheckQuorum still leads in its old term; the new one took a write."""
+    text = ("area etcd\ncluster 3 clients=2 seed=1 no-checkquorum\ntick 40\nc1 put a 1\nsettle\nisolate n3\n"
+            "tick 60\nc1 put b 2 via=n1\nsettle\nexpect leader n3 term=1\nexpect leader n1 term=2\n"
+            "expect revision 2 n3\nexpect revision 3\n")
+    assert _run(text).expectation_failure is None
+    assert _run(text.replace("revision 3", "revision 2")).expectation_failure == (
+        "s.scenario:13: expect revision 2: the leader n1's revision is 3")
+
+def test_a_failed_assertion_stops_the_run():
+    outcome = _run(f"{WRITTEN}expect revision 7\nc1 put b 2\nsettle\n")
+    assert outcome.cluster.lines[-1] == "settle" and "c1 put b 2" not in outcome.cluster.lines
+
+
+def test_a_get_that_timed_out_is_an_unknown_outcome():
+    text = LED + "partition n1 n2 n3 | c1 c2\nc1 get a\ntick 40\nexpect get c1 a -\n"
+    assert _run(text).expectation_failure == ("s.scenario:7: expect get c1 a -: c1's last get of a has an "
+                                              "unknown outcome (timed out or lost with its leader)")
+
+
+def test_assertions_sit_beside_the_outcome_expect():
+    text = LED + "c1 delete nosuch\nsettle\nexpect revision 1\nexpect violated KV-REVISIONS\n"
+    assert _run(text).expectation_failure == "expected KV-REVISIONS to break, but nothing did"
+    broken = _run(text, NOOP_DELETE)
+    assert broken.violation.invariant.id == "KV-REVISIONS" and broken.expectation_failure is None
+
+
+def test_kinv_replay_of_a_false_assertion_exits_1_naming_its_line(tmp_path, capsys):
+    path = tmp_path / "assert.scenario"
+    path.write_text(WRITTEN + "expect get c1 a 2\n")
+    assert main(["replay", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"kinv: {path}:10: expect get c1 a 2: c1's last get of a answered 1 (at revision 2)\n"
+
+
+MALFORMED = [
+    ("expect", "usage: expect held | expect violated INVARIANT-ID | expect get CLIENT KEY VALUE|-"),
+    ("expect value c1 a", "usage: expect held"),
+    ("expect get c1 a", "usage: expect get CLIENT KEY VALUE"),
+    ("expect get c1 a b c", "usage: expect get CLIENT KEY VALUE"),
+    ("expect get c3 a b", "unknown client 'c3'; clients are c1, c2"),
+    ("expect get n1 a b", "unknown client 'n1'"),
+    ("expect revision", "usage: expect revision N [MEMBER]"),
+    ("expect revision x", "usage: expect revision N [MEMBER]"),
+    ("expect revision 2 n1 n2", "usage: expect revision N [MEMBER]"),
+    ("expect revision 2 c1", "unknown member 'c1'"),
+    ("expect leader", "usage: expect leader MEMBER [term=T]"),
+    ("expect leader n1 term=x", "usage: expect leader MEMBER [term=T]"),
+    ("expect leader n1 2", "usage: expect leader MEMBER [term=T]"),
+    ("expect leader n4", "unknown member 'n4'; members are n1, n2, n3"),
+    ("expect violated NOPE", "unknown invariant 'NOPE' for area etcd"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), MALFORMED, ids=[case[0] for case in MALFORMED])
+def test_a_malformed_assertion_is_a_one_line_error_at_its_line(line, message):
+    with pytest.raises(ScenarioError) as caught:
+        load(f"{LED}{line}\n", "bad.scenario")
+    assert str(caught.value).startswith(f"bad.scenario:4: {message}"), caught.value
+    assert "\n" not in str(caught.value)
+
+
+def test_kinv_replay_of_a_malformed_assertion_exits_2_before_running(tmp_path, capsys):
+    path = tmp_path / "bad.scenario"
+    path.write_text(LED + "c1 put a 1\nexpect revision two\n")
+    assert main(["replay", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"kinv: {path}:5: usage: expect revision N [MEMBER]\n" and out == ""
+
+
+def test_an_assertion_cannot_be_marked_maybe():
+    with pytest.raises(ScenarioError, match=r"^s.scenario:4: usage: maybe COMMAND"):
+        load(f"{LED}maybe expect leader n3\n", "s.scenario")
+

@@ -313,11 +313,41 @@ class EtcdMachine(RuleBasedStateMachine):
                 break
             self.cluster.tick(1)
         self.cluster.crash(old)
+        self.cluster.request(reader, "get", (key,), self._wait_for_leader())
+
+    @precondition(lambda self: {"partition", "crash"} <= self.enabled and self._leader() is not None)
+    @rule()
+    def lease_expires_while_leadership_bounces(self) -> None:
+        """etcd #9935 and #10686's recipe: a lease expires while its leader is cut off, so the
+        revoke it proposes cannot commit; the majority elects another leader; the old leader
+        rejoins and, when the new one dies, leads again. It must propose the revoke again (its
+        first one was lost with its term), or the lease and its keys outlive their TTL for good:
+        LEASE-EXPIRES, judged at the end of the run."""
+        old, client = self._leader(), self.cluster.client_ids[0]
+        self.cluster.request(client, "lease-grant", (str(SHORT_LEASE_TTL),), old)
+        self.cluster.tick(REQUEST_TICKS)
+        self.cluster.partition([[old], [n for n in self.cluster.ids if n != old]])
+        self.cluster.tick(SHORT_LEASE_TTL + 1)  # past the deadline: the cut-off leader proposes the revoke
+        new = self._wait_for_leader(other_than=old)
+        self.cluster.heal()
+        self.cluster.tick(REQUEST_TICKS)  # the old leader learns the new term and catches up
+        if new is None:
+            return
+        self.cluster.crash(new)
+        self.cluster.tick(self.cluster.member(old).raft.config.election_timeout_ticks)  # leases of the dead leader lapse
+        self.cluster.campaign(old)
+        self._wait_for_leader()
+        self.cluster.restart(new)
+
+    def _wait_for_leader(self, other_than: str | None = None) -> str | None:
+        """Tick until a member (not ``other_than``, which may still believe it leads) leads."""
         for _ in range(FAILOVER_TICKS_MAX):
-            if self._leader() is not None:
-                break
+            leader = next((m for m in reversed(self.cluster.member_ids) if m != other_than
+                           and self.cluster.member(m) is not None and self.cluster.member(m).is_leader), None)
+            if leader is not None:
+                return leader
             self.cluster.tick(1)
-        self.cluster.request(reader, "get", (key,), self._leader())
+        return None
 
     @precondition(lambda self: "partition" in self.enabled and self.cluster.world.network.blocked)
     @rule()

@@ -17,6 +17,7 @@ anything runs, so a malformed file changes nothing and answers `file:line: messa
     c1 compact REVISION | c1 lease-grant TTL | c1 lease-put KEY VALUE [prev-kv] [ignore-value] [ignore-lease]
     c1 keep-alive | c1 time-to-live [keys] | c1 revoke      (of the client's last granted lease)
     c1 watch KEY [prefix | end=END] [from=REVISION] [prev-kv] | c1 progress
+    expect get c1 KEY VALUE|- | expect revision N [nX] | expect leader nX [term=T]  (checks/etcd/expect.py)
     expect held | expect violated WATCH-RELIABLE
     repeat N COMMAND ({i} counts 1..N) | maybe COMMAND (may find nothing to do)
 
@@ -38,8 +39,11 @@ import re
 import attrs
 
 from checks.etcd.cluster import EtcdCluster, EtcdOptions, InvariantViolated
+from checks.etcd.expect import check_assertion, validate_assertion
 from checks.etcd.requests import REVISION_MAX, VERBS, RequestError, build
-from checks.scenario import Command, NoEffect, ScenarioError, expectation_failure, parse, parse_expect
+from checks.scenario import (
+    AssertionFailed, Command, NoEffect, ScenarioError, expectation_failure, is_outcome_expect, parse, parse_expect,
+)
 from impl.etcd.parts import EtcdParts
 from impl.sim.network import NetworkFaults
 
@@ -198,7 +202,11 @@ def _check(lines: _Lines, command: Command) -> None:
             lines.node(command, word)
     elif re.match(r"^c\d+$", name):
         raise lines.fail(command, f"unknown client {name!r}; clients are {', '.join(lines.clients)}")
-    elif name != "expect":
+    elif name == "expect":
+        validate_assertion(command, lines.filename, lines.members, lines.clients)
+    elif name in ("cluster", "area"):
+        raise lines.fail(command, f"`{name}` may only open the scenario")
+    else:
         raise lines.fail(command, f"unknown command {name!r}")
 
 
@@ -220,13 +228,14 @@ def load(text: str, filename: str) -> EtcdScenario:
         raise ScenarioError(filename, 1, "empty scenario: no cluster line")
     options = _options(commands[0], filename)
     lines = _Lines(filename, options)
-    expect = None
+    steps, expect = [], None
     for command in commands[1:]:
-        _check(lines, command)
-        if command.name == "expect":
+        if is_outcome_expect(command):
             expect = parse_expect(command, filename, "etcd")
-    steps = tuple(c for c in commands[1:] if c.name != "expect")
-    return EtcdScenario(options, steps, expect, filename)
+        else:
+            _check(lines, command)
+            steps.append(command)
+    return EtcdScenario(options, tuple(steps), expect, filename)
 
 
 def _apply(cluster: EtcdCluster, command: Command) -> None:
@@ -253,6 +262,8 @@ def _apply(cluster: EtcdCluster, command: Command) -> None:
         cluster.partition([[args[0]], [n for n in cluster.ids if n != args[0]]])
     elif name == "partition":
         cluster.partition(_groups(args))
+    elif name == "expect":
+        check_assertion(command, cluster)
 
 
 def _run_steps(cluster: EtcdCluster, scenario: EtcdScenario, lenient: bool) -> None:
@@ -263,21 +274,26 @@ def _run_steps(cluster: EtcdCluster, scenario: EtcdScenario, lenient: bool) -> N
         except NoEffect as nothing:
             raise ScenarioError(scenario.filename, command.line_no,
                                 f"{command.text}: {nothing} (mark the line `maybe` if that is expected)") from None
+        except AssertionFailed as failed:
+            raise AssertionFailed(f"{scenario.filename}:{command.line_no}: {command.text}: {failed}") from None
 
 
 def run(scenario: EtcdScenario, parts: EtcdParts = EtcdParts(), lenient: bool = False) -> ScenarioOutcome:
     """Run every line. ``lenient`` (shrinking): a line that finds nothing to do is recorded
-    `maybe` instead of being an error."""
+    `maybe` instead of being an error. A failed state assertion stops the run and is the
+    outcome's ``expectation_failure``, naming its line."""
     cluster = EtcdCluster(scenario.options, parts)
-    violation = None
+    violation, failed_assertion = None, None
     try:
         _run_steps(cluster, scenario, lenient)
     except InvariantViolated as found:
         violation = found
+    except AssertionFailed as failed:
+        failed_assertion = str(failed)
     except ScenarioError:
         raise
     except Exception as error:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
         violation = cluster.exception_raised(error)
     broken = violation.invariant.id if violation is not None else None
-    return ScenarioOutcome(cluster, violation, expectation_failure(scenario.expect, broken))
+    return ScenarioOutcome(cluster, violation, failed_assertion or expectation_failure(scenario.expect, broken))
 
