@@ -235,13 +235,16 @@ class EtcdCluster(RecordsFindings, Strictness):
         return leaders[-1] if leaders else None
 
     def _leases_left(self, ticks: int) -> tuple[LeaseLeft, ...]:
-        leader = self._leader()
-        if leader is None:
+        """The leases no revoke reached: alive in the model of the committed log (granted and
+        not revoked since). This invariant is about the revoke being proposed and committed; a
+        store that keeps a lease its log revoked answers wrongly when asked, which is
+        KV-RESPONSE-MATCHES-MODEL's to report."""
+        if self._leader() is None:
             return ()
-        store = leader.store
-        return tuple(LeaseLeft(i, store.lease_time_to_live(i).granted_ttl, ticks,
-                               len(store.lease_time_to_live(i, keys=True).keys))
-                     for i in store.leases().ids)
+        replay = self.observation.judge.replay
+        replay.extend(tuple(self.observation.entries))
+        state = replay.states[-1]
+        return tuple(LeaseLeft(lease_id, ttl, ticks, len(state.attached(lease_id))) for lease_id, ttl in state.leases)
 
     def _settled(self) -> bool:
         if not all(self.client(c).idle for c in self.client_ids):

@@ -338,6 +338,10 @@ class EtcdMachine(RuleBasedStateMachine):
         self.cluster.campaign(old)
         self._wait_for_leader()
         self.cluster.restart(new)
+        # Past the deadline a new leader sets (TTL and an election timeout), the client asks:
+        # "lease not found" (a revoke that left the lease is a wrong answer here, at once).
+        self.cluster.tick(SHORT_LEASE_TTL + 2 * self.cluster.member(old).raft.config.election_timeout_ticks)
+        self.cluster.request(client, "time-to-live", ())
 
     def _wait_for_leader(self, other_than: str | None = None) -> str | None:
         """Tick until a member (not ``other_than``, which may still believe it leads) leads."""

@@ -56,7 +56,8 @@ class AppliedStep:
 
 @dataclass(frozen=True)
 class LeaseLeft:
-    """A lease still on the leader ``ticks`` ticks after the last keep-alive anyone could send."""
+    """A lease no committed revoke has ended ``ticks`` ticks after the last keep-alive anyone could
+    send (alive in the model of the committed log)."""
 
     lease_id: int
     ttl: int
@@ -310,15 +311,18 @@ WATCH_NO_LEADER = Invariant(
     _leaderless)
 
 def _leases_expire(left: tuple[LeaseLeft, ...]) -> list[str]:
-    return [f"lease {lease.lease_id} (TTL {lease.ttl}) still exists {lease.ticks} ticks after anyone last could "
-            f"keep it alive, with {lease.keys} key{'' if lease.keys == 1 else 's'} attached: nobody revoked it"
+    return [f"lease {lease.lease_id} (TTL {lease.ttl}) was not revoked {lease.ticks} ticks after anyone last "
+            f"could keep it alive (no revoke of it committed), with {lease.keys} key{'' if lease.keys == 1 else 's'} "
+            f"attached"
             for lease in left][:1]
 
 
 LEASE_EXPIRES = Invariant(
     "LEASE-EXPIRES", "etcd",
     "On a healthy cluster (every member up and connected, a leader), a lease that nobody keeps alive is "
-    f"revoked within its TTL plus {LEASE_EXPIRY_TIMEOUTS} election timeouts, and its keys deleted with it. "
+    f"revoked within its TTL plus {LEASE_EXPIRY_TIMEOUTS} election timeouts: a revoke of it is committed (what the "
+    "revoke does to the store, the lease and its keys gone, is KV-RESPONSE-MATCHES-MODEL's and "
+    "LEASE-REVOKE-COMPLETE's). "
     f"Bound: TTL + {LEASE_EXPIRY_TIMEOUTS} x election_timeout_ticks (lessor.Promote extends every deadline by "
     "an election timeout when a leader takes over).",
     "etcd v3.5 docs, \"API\", Lease API (a lease expires when its TTL passes without a keep-alive); "
