@@ -15,14 +15,17 @@ mark, and reports malformed input as `file:line: message` (DESIGN.md, "Scenario 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
 from checks.area import InputError
+from checks.violation import InvariantViolated
 
 __all__ = ["Command", "ScenarioError", "NoEffect", "AssertionFailed", "parse", "area_of_scenario",
            "expectation_failure", "parse_expect", "is_outcome_expect", "DEFAULT_AREA", "REPEAT_MAX",
-           "LINES_MAX", "Strictness"]
+           "LINES_MAX", "Strictness", "play"]
 
 DEFAULT_AREA = "raft"
 REPEAT_MAX = 100_000
@@ -146,3 +149,29 @@ class Strictness:
             self.lines[-1] = "maybe " + self.lines[-1]
 
     lines: list[str]
+
+
+def play(cluster: Any, steps: list[Command], filename: str, lenient: bool,
+         execute: Callable[[Any, Command], None]) -> tuple[Any, str | None]:
+    """Run the steps on an area's harness (a ``Strictness`` and ``RecordsFindings``) until one
+    breaks an invariant or fails its assertion. Returns the violation (an exception out of impl/
+    is the IMPL-EXCEPTION finding; one of ours is re-raised) and the failed assertion's message.
+    A line that found nothing to do is a ``ScenarioError`` at its line, unless marked `maybe`
+    or ``lenient``."""
+    try:
+        for command in steps:
+            cluster.allow_no_effect = lenient or command.maybe
+            try:
+                execute(cluster, command)
+            except NoEffect as nothing:
+                raise ScenarioError(filename, command.line_no,
+                                    f"{command.text}: {nothing} (mark the line `maybe` if that is expected)") from None
+            except AssertionFailed as failed:
+                return None, f"{filename}:{command.line_no}: {command.text}: {failed}"
+    except InvariantViolated as found:
+        return found, None
+    except ScenarioError:
+        raise
+    except Exception as error:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
+        return cluster.exception_raised(error), None
+    return None, None

@@ -42,7 +42,7 @@ from checks.etcd.cluster import EtcdCluster, EtcdOptions, InvariantViolated
 from checks.etcd.expect import check_assertion, validate_assertion
 from checks.etcd.requests import REVISION_MAX, VERBS, RequestError, build
 from checks.scenario import (
-    AssertionFailed, Command, NoEffect, ScenarioError, expectation_failure, is_outcome_expect, parse, parse_expect,
+    Command, ScenarioError, expectation_failure, is_outcome_expect, parse, parse_expect, play,
 )
 from impl.etcd.parts import EtcdParts
 from impl.sim.network import NetworkFaults
@@ -266,34 +266,12 @@ def _apply(cluster: EtcdCluster, command: Command) -> None:
         check_assertion(command, cluster)
 
 
-def _run_steps(cluster: EtcdCluster, scenario: EtcdScenario, lenient: bool) -> None:
-    for command in scenario.steps:
-        cluster.allow_no_effect = lenient or command.maybe
-        try:
-            _apply(cluster, command)
-        except NoEffect as nothing:
-            raise ScenarioError(scenario.filename, command.line_no,
-                                f"{command.text}: {nothing} (mark the line `maybe` if that is expected)") from None
-        except AssertionFailed as failed:
-            raise AssertionFailed(f"{scenario.filename}:{command.line_no}: {command.text}: {failed}") from None
-
-
 def run(scenario: EtcdScenario, parts: EtcdParts = EtcdParts(), lenient: bool = False) -> ScenarioOutcome:
     """Run every line. ``lenient`` (shrinking): a line that finds nothing to do is recorded
     `maybe` instead of being an error. A failed state assertion stops the run and is the
     outcome's ``expectation_failure``, naming its line."""
     cluster = EtcdCluster(scenario.options, parts)
-    violation, failed_assertion = None, None
-    try:
-        _run_steps(cluster, scenario, lenient)
-    except InvariantViolated as found:
-        violation = found
-    except AssertionFailed as failed:
-        failed_assertion = str(failed)
-    except ScenarioError:
-        raise
-    except Exception as error:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
-        violation = cluster.exception_raised(error)
+    violation, failed_assertion = play(cluster, scenario.steps, scenario.filename, lenient, _apply)
     broken = violation.invariant.id if violation is not None else None
     return ScenarioOutcome(cluster, violation, failed_assertion or expectation_failure(scenario.expect, broken))
 

@@ -25,7 +25,7 @@ import attrs
 from checks.raft.cluster import ClusterOptions, InvariantViolated, RaftCluster
 from checks.raft.expect import check_assertion, validate_assertion
 from checks.scenario import (
-    AssertionFailed, Command, NoEffect, ScenarioError, expectation_failure, is_outcome_expect, parse, parse_expect,
+    Command, ScenarioError, expectation_failure, is_outcome_expect, parse, parse_expect, play,
 )
 from impl.raft.node import RaftNode
 from impl.sim.network import NetworkFaults
@@ -237,33 +237,11 @@ def execute(cluster: RaftCluster, command: Command) -> None:
     actions[name]()
 
 
-def _run_steps(cluster: RaftCluster, scenario: RaftScenario, lenient: bool) -> None:
-    for command in scenario.steps:
-        cluster.allow_no_effect = lenient or command.maybe
-        try:
-            execute(cluster, command)
-        except NoEffect as nothing:
-            raise ScenarioError(scenario.filename, command.line_no,
-                                f"{command.text}: {nothing} (mark the line `maybe` if that is expected)") from None
-        except AssertionFailed as failed:
-            raise AssertionFailed(f"{scenario.filename}:{command.line_no}: {command.text}: {failed}") from None
-
-
 def run(scenario: RaftScenario, node_class: type[RaftNode] = RaftNode, lenient: bool = False) -> ScenarioOutcome:
     """Run every line. ``lenient`` (searches, shrinking): a line that finds nothing to do is
     recorded `maybe` instead of being an error."""
     cluster = RaftCluster(scenario.options, node_class)
-    violation, failed_assertion = None, None
-    try:
-        _run_steps(cluster, scenario, lenient)
-    except InvariantViolated as error:
-        violation = error
-    except AssertionFailed as failed:
-        failed_assertion = str(failed)
-    except ScenarioError:
-        raise
-    except Exception as error:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
-        violation = cluster.exception_raised(error)
+    violation, failed_assertion = play(cluster, scenario.steps, scenario.filename, lenient, execute)
     broken = violation.invariant.id if violation is not None else None
     return ScenarioOutcome(cluster, violation, failed_assertion or expectation_failure(scenario.expect, broken))
 
