@@ -7,7 +7,8 @@ liveness phase that heals and demands convergence within a bound). The `converge
    campaigns and the leader stays (RAFT-LEADER-STABLE); then a minority of followers crash and
    the rest must still commit and apply (RAFT-LIVENESS again);
 3. with PreVote on, one follower is cut off while the others commit an entry, and comes back:
-   the leader must stay (RAFT-PREVOTE-NO-DISRUPTION);
+   the leader must stay (RAFT-PREVOTE-NO-DISRUPTION); with CheckQuorum too, again with a follower
+   that missed nothing (only the leader lease stops it then);
 4. with CheckQuorum on, the leader is cut off: it must step down in time (RAFT-CHECKQUORUM-STEPDOWN).
 
 The harness runs each step; spec/raft judges what it saw.
@@ -49,7 +50,9 @@ def converge(cluster: RaftCluster) -> LivenessOutcome:
         elections.stop()
     options = cluster.options
     if options.pre_vote:
-        _judge(cluster, PREVOTE_NO_DISRUPTION, _rejoin_follower(cluster, outcome.leader))
+        _judge(cluster, PREVOTE_NO_DISRUPTION, _rejoin_follower(cluster, outcome.leader, misses_entry=True))
+    if options.pre_vote and options.check_quorum:  # the leader lease: its log no longer matters
+        _judge(cluster, PREVOTE_NO_DISRUPTION, _rejoin_follower(cluster, outcome.leader, misses_entry=False))
     if options.check_quorum:
         _judge(cluster, CHECKQUORUM_STEPDOWN, _cut_off_leader(cluster, outcome.leader))
     return outcome
@@ -212,15 +215,18 @@ def _minority_down(cluster: RaftCluster, leader: str) -> LivenessOutcome:
     return outcome
 
 
-def _rejoin_follower(cluster: RaftCluster, leader: str) -> LeaderWatch:
-    """Cut the last follower off long enough to time out while the others commit an entry it
-    lacks (so no vote, pre-vote or not, can go its way), heal, and watch the leader."""
+def _rejoin_follower(cluster: RaftCluster, leader: str, misses_entry: bool) -> LeaderWatch:
+    """Cut the last follower off long enough to time out, heal, and watch the leader. With
+    ``misses_entry`` the others commit an entry it lacks, so no vote, pre-vote or not, can go its
+    way; without, its log is as good as theirs and only the leader lease (CheckQuorum: a server
+    that heard from the leader within an election timeout ignores a campaign) stops it."""
     follower = [n for n in cluster.ids if n != leader][-1]
     world = cluster.world
     term = world.nodes[leader].term
-    _cut(cluster, follower, "PreVote probe: a follower cut off")
-    output, _ = world.nodes[leader].propose(PREVOTE_PROBE_MARKER)
-    world.apply(leader, output)
+    _cut(cluster, follower, "PreVote probe: a follower cut off" + ("" if misses_entry else ", missing nothing"))
+    if misses_entry:
+        output, _ = world.nodes[leader].propose(PREVOTE_PROBE_MARKER)
+        world.apply(leader, output)
     for _ in range(PREVOTE_ISOLATION_TIMEOUTS * _timeout(cluster)):
         world.tick()
     world.network.heal()

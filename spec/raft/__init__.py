@@ -269,9 +269,12 @@ PREVOTE_NO_DISRUPTION = Invariant(
     "With PreVote on, a follower cut off from every other server for "
     f"{PREVOTE_ISOLATION_TIMEOUTS} election timeouts, while the others commit an entry it lacks, and then "
     "reconnected does not disturb a healthy leader: it cannot win a vote, so it must not raise anyone's term; "
-    f"for {STABLE_WINDOW_TIMEOUTS} election timeouts after the heal, the same server leads in the same term.",
+    f"for {STABLE_WINDOW_TIMEOUTS} election timeouts after the heal, the same server leads in the same term. "
+    "With CheckQuorum on as well, the same holds for a follower that missed nothing (its log is as good as "
+    "the others'): a server that heard from the leader within an election timeout ignores its campaign.",
     "Ongaro, Consensus: Bridging Theory and Practice (2014), §9.6 (Preventing disruptions when a server "
-    "rejoins the cluster); etcd-raft's PreVote and CheckQuorum",
+    "rejoins the cluster) and §4.2.3 (a server that heard from a current leader within the minimum election "
+    "timeout does not grant its vote); etcd-raft's PreVote and CheckQuorum (inLease)",
     "Without it, a server with a flaky link raises the term each time it comes back and forces an election "
     "that stops every write in the cluster.", prevote_no_disruption)
 
