@@ -51,3 +51,18 @@ def test_replay_is_an_input_error(capsys, tmp_path):
 
     with pytest.raises(InputError, match="rbac has no scenario files yet"):
         AREA.replay("", "x.scenario", None, None)
+
+
+def test_an_exception_inside_impl_is_the_impl_exception_finding(monkeypatch, tmp_path):
+    # As a mutant that keeps an aggregated role's own rules did: aggregation never settles and
+    # the authorizer raises. A finding with a report, not a crash of `kinv check`.
+    from impl.apiserver.authz.rbac import RbacSemantics
+
+    def never_settles(self, cluster_roles):
+        raise AssertionError("aggregation did not reach a fixpoint")
+
+    monkeypatch.setattr(RbacSemantics, "aggregate", never_settles)
+    result = AREA.check(CheckRequest(bug=None, budget_seconds=1, seed=1, report_dir=tmp_path))
+    assert (result.result, result.invariant) == ("violated", "IMPL-EXCEPTION")
+    report = (tmp_path / "report.md").read_text()
+    assert "AssertionError: aggregation did not reach a fixpoint (raised at impl/apiserver/authz/rbac.py:" in report

@@ -37,8 +37,10 @@ from checks.rbac.properties import Violation, check_world
 from checks.rbac.report import write_report
 from checks.rbac.strategies import worlds
 from checks.rbac.world import World, sample_world
+from checks.violation import impl_exception
 from impl.apiserver.authz.rbac import Policy
 from impl.catalog import Bug
+from spec.general import IMPL_EXCEPTION
 
 __all__ = ["AREA", "RbacArea", "EXAMPLES_PER_SECOND", "search_generated", "check_everything"]
 
@@ -61,7 +63,18 @@ class _Stop(Exception):
 
 
 def check_everything(world: World, components: Components) -> Found | None:
-    """Every property on one world: the equivalence proof first, then the chain and grid properties."""
+    """Every property on one world: the equivalence proof first, then the chain and grid
+    properties. An exception out of impl/ on the world is the IMPL-EXCEPTION finding."""
+    try:
+        return _check_properties(world, components)
+    except Exception as error:  # ours (checks/, spec/) is re-raised: a defect of the suite
+        found = impl_exception(error)
+        if found is None:
+            raise
+        return Found(IMPL_EXCEPTION.id, world.policy, violation=Violation(IMPL_EXCEPTION.id, (found.message,)))
+
+
+def _check_properties(world: World, components: Components) -> Found | None:
     mismatch = prove_equivalent(components.authorizer(world.policy))
     if mismatch is not None:
         return Found("RBAC-MATCHES-MODEL", world.policy, mismatch=mismatch)

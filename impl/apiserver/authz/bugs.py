@@ -78,6 +78,17 @@ class RbacDeniesUnmatched(RBACAuthorizer):
         return Decision.DENY
 
 
+class RoleBindingLooksUpRolesOnly(RBACAuthorizer):
+    """Replaces ``role_for``: looks a RoleBinding's role up among the Roles of its namespace
+    whatever its roleRef's kind, with an index that raises when it is missing: a RoleBinding to a
+    ClusterRole (legal: it grants that ClusterRole in the binding's namespace) raises KeyError."""
+
+    def role_for(self, binding: Binding) -> Role | None:
+        if binding.kind == "RoleBinding":
+            return self._roles[("Role", binding.namespace, binding.role_ref.name)]
+        return super().role_for(binding)
+
+
 class ChainDenyPassesOn(UnionAuthorizer):
     """Replaces ``is_decisive``: only Allow stops the chain, so a Deny is overridden by a later Allow."""
 
@@ -156,6 +167,11 @@ BUGS: tuple[Bug, ...] = (
     Bug("rbac-denies-unmatched", AREA, "RBAC-NEVER-DENIES",
         "RBAC answers Deny instead of NoOpinion when no rule matches",
         f"{DOCS} (\"Permissions are purely additive (there are no deny rules)\")", RbacDeniesUnmatched),
+    Bug("rolebinding-to-clusterrole-crashes", AREA, "IMPL-EXCEPTION",
+        "a RoleBinding to a ClusterRole is looked up among Roles and raises",
+        "Ladicle/kubectl-rolesum #10 ('Fix crash when a role binding using a ClusterRole instead of a Role'); "
+        f"{DOCS}, RoleBinding and ClusterRoleBinding (a RoleBinding may reference a ClusterRole)",
+        RoleBindingLooksUpRolesOnly),
     Bug("chain-deny-passes-on", AREA, "RBAC-CHAIN-FIRST-DECISIVE",
         "the authorizer chain continues after a Deny, so a later Allow overrides it",
         "k8s.io/apiserver pkg/authorization/union (the first decisive answer wins)", ChainDenyPassesOn),
