@@ -291,6 +291,20 @@ def test_a_resume_on_a_lagging_member_keeps_the_window_compaction_left():
     assert spec.merge_streams((first, lagging)).created_revision == 4
 
 
+
+def test_a_compaction_after_the_watch_began_never_excuses_a_gap_in_its_resumed_streams():
+    """The first stream delivers revision 2 and breaks; revisions 3 and 4 are written and 4 is
+    compacted; a client that resumes from the compaction (etcd #8668's mistake, where clientv3
+    must end the watch with ErrCompacted) gets revision 4 and never 3. Judged as one watch, the
+    window is the one its first stream had: revision 3 is owed."""
+    events = [spec.Event("PUT", spec.KV(b"k/a", value, revision, revision, revision - 1))
+              for value, revision in ((b"1", 2), (b"2", 3), (b"3", 4))]
+    history = spec.complete_history(events, compactions=[spec.Compaction(4, 4)])
+    first = spec.WatchStream(b"k/a", b"", 2, False, 1, (spec.Response(events[:1], 2),))
+    resumed = spec.WatchStream(b"k/a", b"", 4, False, 4, (spec.Response(events[2:], 4),))
+    problems = spec.check_reliable(history, spec.merge_streams((first, resumed)))
+    assert problems == ["reliable: event (3, b'k/a', 'PUT') was never delivered"]
+
 # ---- real etcd ---------------------------------------------------------------------------------
 
 class RawWatch:

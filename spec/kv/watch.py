@@ -392,14 +392,15 @@ def check_same_watch(first: WatchStream, second: WatchStream) -> list[str]:
 
 def merge_streams(streams: Iterable[WatchStream]) -> WatchStream:
     """Consecutive streams of one resumed watch as the single stream the client sees: the
-    first's range and start, every response in order, and the latest creation among them
-    (the history window is what compaction had left when the newest of them was created; a
-    stream resumed on a member that lags, such as one replaying its log after a restart,
-    reports an older revision than an earlier stream did)."""
+    first's range, start and creation, every response in order. The history window is what
+    compaction had left when the first of them was created: a client resumes after the last
+    revision it received, and if compaction took that away meanwhile the member cancels the
+    watch (ErrCompacted) and it ends, so no later compaction excuses a gap in a resumed watch.
+    (Not the last stream's creation either: a stream resumed on a member that lags, such as one
+    replaying its log after a restart, reports an older revision than an earlier stream did.)"""
     streams = list(streams)
     responses = tuple(response for stream in streams for response in stream.responses)
-    created = max(stream.created_revision for stream in streams)
-    return replace(streams[0], created_revision=created, responses=responses)
+    return replace(streams[0], responses=responses)
 
 
 STREAM_GUARANTEES: tuple[tuple[str, Callable[[History, WatchStream], list[str]]], ...] = (
