@@ -45,3 +45,16 @@ def test_responses_read_as_what_the_client_saw():
     assert describe_response(TxnResponse(6, False, (RangeResponse(6),))) == "txn failed rev=6 {not found rev=6}"
     assert describe_response(LeaseTimeToLiveResponse(6, 7, -1)) == "lease 7 not found"
     assert describe_response(LeaseTimeToLiveResponse(6, 7, 4, 10, (b"k/a",))) == "lease 7 ttl=4 granted=10 keys=k/a"
+
+
+def test_a_linearizability_message_says_nothing_was_read_not_none():
+    from types import SimpleNamespace
+
+    from checks.etcd.observe import _call_text
+
+    def call(f, value, outcome="ok"):
+        return SimpleNamespace(process="c1", f=f, value=value, outcome=outcome)
+
+    assert _call_text(call("read", None)) == "c1 read nothing"
+    assert _call_text(call("read", "v1")) == "c1 read v1"
+    assert _call_text(call("cas", (None, "v2"), "info")) == "c1 cas -->v2 (info)"

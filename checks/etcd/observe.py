@@ -257,8 +257,15 @@ def _explain(outcome) -> str:
 
 
 def _call_text(call) -> str:
+    """`c1 read v1`, `c1 read nothing` (the key was not there), `c2 cas -->v2` (created if absent)."""
     value = call.value
     if call.f == "cas":
-        value = f"{value[0]}->{value[1]}"
+        value = f"{_shown(value[0], '-')}->{_shown(value[1], '-')}"
+    else:
+        value = _shown(value, "nothing" if call.f == "read" else "-")
     outcome = "" if call.outcome == "ok" else f" ({call.outcome})"
     return f"{call.process} {call.f} {value}{outcome}"
+
+
+def _shown(value, absent: str) -> str:
+    return absent if value is None else str(value)
