@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from checks.scenario import ScenarioError
 
-__all__ = ["Oracle", "minimize_lines", "drop_no_effect_lines", "REPLAYS_MAX"]
+__all__ = ["Oracle", "minimize_lines", "minimize_strict", "drop_no_effect_lines", "REPLAYS_MAX"]
 
 REPLAYS_MAX = 4_000
 
@@ -149,3 +149,13 @@ def drop_no_effect_lines(lines: list[str], oracle: Oracle) -> list[str]:
                 steps = candidate
         index -= 1
     return [header, *steps]
+
+
+def minimize_strict(lines: list[str], oracle: Oracle, replay_marked: Callable[[list[str]], list[str]]) -> list[str]:
+    """A shorter scenario that replays strictly. The oracle's replays are lenient: deleting a line
+    can leave a later one with nothing to do. So shrink the lines without their `maybe` marks
+    (the shrinker reads a line's command from its first word), replay the result leniently
+    (``replay_marked`` returns the lines it recorded, marked again where they found nothing to
+    do), then delete the marked lines the failure does not need."""
+    shorter = minimize_lines([line.removeprefix("maybe ") for line in lines], oracle)
+    return drop_no_effect_lines(replay_marked(shorter), oracle)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from checks.etcd.cluster import EtcdCluster
 from checks.etcd.machine import EtcdMachine
 from checks.etcd.scenario import load, run
-from checks.minimize import Oracle, drop_no_effect_lines, minimize_lines
+from checks.minimize import Oracle, minimize_strict
 from checks.search import MachineCounter, SearchOutcome, search_machine
 from checks.violation import InvariantViolated
 from impl.etcd.parts import EtcdParts
@@ -33,23 +33,14 @@ def search(parts: EtcdParts, seed: int, budget_seconds: float,
 
 def shrink(found: EtcdCluster, parts: EtcdParts,
            violation: InvariantViolated) -> tuple[EtcdCluster, InvariantViolated]:
-    """Replays run leniently: deleting a line can leave a later one with nothing to do (a client
-    still busy). The result is replayed once more to mark such lines `maybe`, then those that
-    the run fails without are deleted, so the counterexample replays strictly."""
     def runner(text: str) -> str | None:
         broken = run(load(text, "<minimize>"), parts, lenient=True).violation
         return broken.signature if broken is not None else None
-    oracle = Oracle(runner, violation.signature, REPLAYS_MAX)
-    shorter = minimize_lines(_unmarked(found.lines), oracle)
-    marked = run(load("\n".join(shorter), "<minimize>"), parts, lenient=True).cluster.lines
-    lines = drop_no_effect_lines(marked, oracle)
+
+    def replay_marked(lines: list[str]) -> list[str]:
+        return run(load("\n".join(lines), "<minimize>"), parts, lenient=True).cluster.lines
+    lines = minimize_strict(found.lines, Oracle(runner, violation.signature, REPLAYS_MAX), replay_marked)
     outcome = run(load("\n".join(lines), "<counterexample>"), parts, lenient=True)
     if outcome.violation is None:
         return found, violation
     return outcome.cluster, outcome.violation
-
-
-def _unmarked(lines: list[str]) -> list[str]:
-    """The search's lines without their `maybe` marks: the shrinker deletes a client's lines by
-    their first word, and a lenient replay marks again whichever still find nothing to do."""
-    return [line.removeprefix("maybe ") for line in lines]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checks.minimize import REPLAYS_MAX, Oracle, drop_no_effect_lines, minimize_lines
+from checks.minimize import REPLAYS_MAX, Oracle, minimize_strict
 from checks.raft.scenario import load, run
 from impl.raft.node import RaftNode
 
@@ -15,7 +15,7 @@ def minimize(lines: list[str], node_class: type[RaftNode], signature: str) -> li
     def runner(text: str) -> str | None:
         violation = run(load(text, "<minimize>"), node_class, lenient=True).violation
         return violation.signature if violation is not None else None
-    oracle = Oracle(runner, signature)
-    shorter = minimize_lines(lines, oracle)
-    marked = run(load("\n".join(shorter), "<minimize>"), node_class, lenient=True).cluster.lines
-    return drop_no_effect_lines(marked, oracle)
+
+    def replay_marked(lines: list[str]) -> list[str]:
+        return run(load("\n".join(lines), "<minimize>"), node_class, lenient=True).cluster.lines
+    return minimize_strict(lines, Oracle(runner, signature), replay_marked)
