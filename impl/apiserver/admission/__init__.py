@@ -1,0 +1,1 @@
+"""Admission: the mutating and validating plugins, in kube-apiserver's default order."""
