@@ -12,6 +12,7 @@ to render it first. YAML is read with libyaml's C parser when PyYAML has it (``C
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import re
 from pathlib import Path
@@ -73,9 +74,10 @@ def load_manifests(paths: list[str | Path], default_namespace: str | None = None
     return Loaded(policy, tuple(defaulted))
 
 
+@functools.lru_cache(maxsize=1)
 def bootstrap_policy() -> Policy:
     """The default policy of a fresh cluster (package data, from kubernetes/kubernetes'
-    bootstrap policy; see ``bootstrap-policy/README.md``)."""
+    bootstrap policy; see ``bootstrap-policy/README.md``). Read once: a Policy is immutable."""
     folder = importlib.resources.files("impl.apiserver.authz") / BOOTSTRAP_FOLDER
     policy = Policy()
     for name in sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".yaml")):
