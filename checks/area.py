@@ -20,7 +20,7 @@ __all__ = [
 # whose AREA attribute implements it. Areas not written yet are absent from the map.
 AREA_NAMES: tuple[str, ...] = ("raft", "etcd", "apiserver", "controllers", "rbac")
 _AREA_MODULES: dict[str, str] = {"raft": "checks.raft.area", "etcd": "checks.etcd.area",
-                                  "rbac": "checks.rbac.area"}
+                                  "apiserver": "checks.apiserver.area", "rbac": "checks.rbac.area"}
 
 
 class InputError(Exception):

@@ -10,7 +10,8 @@ import attrs
 __all__ = ["Bug", "BUG_MODULES", "all_bugs", "bug_by_name", "UnknownBug"]
 
 # One bugs.py beside the code each changes; each exposes BUGS, a tuple of Bug.
-BUG_MODULES: tuple[str, ...] = ("impl.raft.bugs", "impl.etcd.bugs", "impl.apiserver.authz.bugs")
+BUG_MODULES: tuple[str, ...] = ("impl.raft.bugs", "impl.etcd.bugs", "impl.apiserver.authz.bugs",
+                                 "impl.apiserver.bugs")
 
 
 class UnknownBug(KeyError):

@@ -13,7 +13,7 @@ __all__ = ["Invariant", "AREA_MODULES", "ANY_AREA", "CHECKED_AREAS", "all_invari
 
 # One module per area; each exposes INVARIANTS, a tuple of Invariant. spec.general holds those of
 # every simulated area.
-AREA_MODULES: tuple[str, ...] = ("spec.general", "spec.raft", "spec.kv", "spec.rbac")
+AREA_MODULES: tuple[str, ...] = ("spec.general", "spec.raft", "spec.kv", "spec.rbac", "spec.apiserver")
 # The areas that run the implementation on the simulated world (rbac proves, it does not run).
 CHECKED_AREAS: tuple[str, ...] = ("raft", "etcd", "rbac", "apiserver", "controllers")
 ANY_AREA = "any"  # the area of an invariant that every area checks

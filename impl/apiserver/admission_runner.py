@@ -86,8 +86,14 @@ class Admission:
         state = ReinvocationState()
         changed = yield from self._call_round(ctx, attributes, hooks, state)
         if mutating and needs_reinvocation(state):
-            yield from self.reinvoke(ctx, attributes, hooks, state)
+            ctx.reinvocation = (hooks, state)  # run after this step is recorded (reinvoke_if_needed)
         return "changed" if changed else "ok"
+
+    def reinvoke_if_needed(self, ctx, attributes) -> Effects:
+        """After the mutating webhook step: the second round, if a webhook asked for it."""
+        pending, ctx.reinvocation = ctx.reinvocation, None
+        if pending is not None:
+            yield from self.reinvoke(ctx, attributes, *pending)
 
     def _call_round(self, ctx, attributes, hooks: list[Webhook], state: ReinvocationState) -> Effects:
         changed_any = False
@@ -156,7 +162,7 @@ class Admission:
             written = yield from self.write_quotas(store, charged)
             if written:
                 return "ok"
-            ctx.audit.step(f"validating:{RESOURCE_QUOTA}", "conflict", "a quota changed meanwhile", self.server.now)
+            ctx.audit.step("quota:retry", "conflict", "a quota changed since it was read", self.server.now)
         raise ApiError("Conflict", "Operation cannot be fulfilled on resourcequotas: too many concurrent writers; "
                                    "try again")
 

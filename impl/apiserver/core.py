@@ -83,6 +83,8 @@ class ApiServerCore:
     rest_class: type[Rest] = Rest
     admission_class: type[Admission] = Admission
     authenticator_class: type[RequestAuthenticator] = RequestAuthenticator
+    escalation_class: type[EscalationCheck] = EscalationCheck
+    cache_class: type[WatchCache] = WatchCache
 
     def __init__(self, node_id: str, rng: random.Random, config: ServerConfig = ServerConfig(),
                  audit_log: AuditLog | None = None) -> None:
@@ -90,7 +92,7 @@ class ApiServerCore:
         self.rng = rng
         self.config = config
         self.now = 0
-        self.caches = {r.storage_resource: WatchCache(list_range(r.storage_resource)[0]) for r in RESOURCES}
+        self.caches = {r.storage_resource: self.cache_class(list_range(r.storage_resource)[0]) for r in RESOURCES}
         self.authentication = self.authenticator_class(config.authentication)
         self.metrics = ServerMetrics()
         self.audit_log = audit_log if audit_log is not None else AuditLog()
@@ -98,7 +100,7 @@ class ApiServerCore:
         self.rest = self.rest_class(self)
         self.writes = self.writes_class(self)
         self.admission = self.admission_class(self)
-        self.escalation = EscalationCheck(self)
+        self.escalation = self.escalation_class(self)
         self._policy: tuple[int, Any] | None = None  # (rbac change count, authorizer)
         self.rbac_changes = 0
         self._audit_ids = 0

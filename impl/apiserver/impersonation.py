@@ -150,7 +150,9 @@ class Impersonation:
         wanted += [(AUTHENTICATION_GROUP, "userextras", key, value, "")
                    for key, values in asked.extra for value in values]
         wanted += [(AUTHENTICATION_GROUP, "uids", "", asked.uid, "")] if asked.uid else []
-        assert len(wanted) <= IMPERSONATED_VALUES_MAX, f"{len(wanted)} impersonation checks for one request"
+        if len(wanted) > IMPERSONATED_VALUES_MAX:
+            raise ApiError("BadRequest", f"{len(wanted)} impersonated values in one request; at most "
+                                         f"{IMPERSONATED_VALUES_MAX}")
         return tuple(Request(user=requester, verb="impersonate", api_group=group, resource=resource, subresource=sub,
                              name=name, namespace=self.guard.impersonation_namespace(resource, own, namespace))
                      for group, resource, sub, name, own in wanted)

@@ -17,6 +17,8 @@ from typing import Any
 
 import attrs
 
+from impl.apiserver.decimal_text import decimal_or_zero
+
 __all__ = ["ApiRequest", "ApiResponse", "WatchEvent", "WatchClosed", "WebhookCall", "WebhookReply", "header"]
 
 
@@ -79,7 +81,7 @@ class WatchEvent:
     def resource_version(self) -> int:
         meta = self.object.get("metadata") or {} if isinstance(self.object, dict) else {}
         text = meta.get("resourceVersion", "")
-        return int(text) if str(text).isdigit() else 0
+        return decimal_or_zero(text)
 
     def describe(self) -> str:
         return f"#{self.request_id} {self.type} {_describe_object(self.object)}"

@@ -42,6 +42,7 @@ class Context:
     info: RequestInfo | None = None
     user: UserInfo | None = None  # the effective user (after impersonation)
     fresh: dict[tuple[str, str, str], Any] = attrs.field(factory=dict)  # objects read from the store for this request
+    reinvocation: Any = None  # webhooks asked for a second mutating round
 
 
 @attrs.frozen

@@ -18,6 +18,7 @@ import attrs
 from impl.apiserver.messages import ApiRequest
 from impl.apiserver.resources import ResourceType, UnknownResource, resource_for
 from impl.apiserver.status import ApiError
+from impl.etcd.registry import InvalidKey, list_range, storage_key
 
 __all__ = ["RequestInfo", "request_info", "NON_RESOURCE_PATHS"]
 
@@ -63,7 +64,11 @@ def _non_resource(request: ApiRequest) -> RequestInfo:
 
 def _split(path: str) -> tuple[str, list[str]] | None:
     """(group, the segments after the version), or None for a non-resource path."""
-    parts = [p for p in path.split("/") if p]
+    parts = path.split("/")[1:]
+    if parts and parts[-1] == "":
+        parts = parts[:-1]  # one trailing slash is allowed
+    if "" in parts:
+        raise _not_found(path)  # an empty segment (//, /namespaces//pods) names nothing
     if len(parts) >= 2 and parts[0] == "api" and parts[1] == "v1" and len(parts) > 2:
         return "", parts[2:]
     if len(parts) >= 3 and parts[0] == "apis" and len(parts) > 3:
@@ -109,6 +114,22 @@ def _locate(group: str, rest: list[str], path: str) -> tuple[ResourceType, str, 
     return resource, namespace, name, subresource
 
 
+def _check_segments(resource: ResourceType, namespace: str, name: str) -> None:
+    """What the registry's key functions refuse: a namespace that cannot exist is not found; a
+    name that cannot be a path segment is a bad request (IsValidPathSegmentName)."""
+    try:
+        if namespace:
+            storage_key("namespaces", None, "x")  # the resource part is always valid
+            list_range("pods", namespace)
+    except InvalidKey:
+        raise ApiError.not_found("namespaces", namespace) from None
+    if name:
+        try:
+            storage_key(resource.storage_resource, None, name)
+        except InvalidKey as error:
+            raise ApiError("BadRequest", f"Name parameter invalid: {name!r}: {error}") from None
+
+
 def request_info(request: ApiRequest) -> RequestInfo:
     if not request.path.startswith("/"):
         raise ApiError("BadRequest", f"the path {request.path!r} does not start with /")
@@ -120,6 +141,7 @@ def request_info(request: ApiRequest) -> RequestInfo:
         resource, namespace, name, subresource = _locate(group, rest, request.path)
     except UnknownResource:
         raise _not_found(request.path) from None
+    _check_segments(resource, namespace, name)
     verb = _verb(request, bool(name))
     if resource.namespaced and not namespace and verb not in ("list", "watch"):
         raise ApiError("MethodNotAllowed", f"the server does not allow this method on the requested resource "

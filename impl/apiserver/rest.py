@@ -21,6 +21,7 @@ import binascii
 import json
 from typing import Any
 
+from impl.apiserver.decimal_text import is_decimal
 from impl.apiserver.pipeline import Context, Reply, WatchStart
 from impl.apiserver.resources import ResourceType, resource_for
 from impl.apiserver.selectors import parse_field_selector, parse_label_selector
@@ -28,7 +29,7 @@ from impl.apiserver.status import ApiError
 from impl.apiserver.storage import Effects, ObjectStore, key_of
 from impl.etcd.registry import list_range
 
-__all__ = ["Rest", "parse_resource_version", "list_kind"]
+__all__ = ["Rest", "parse_resource_version", "list_kind", "label_and_field_selector"]
 
 LIMIT_MAX = 500
 
@@ -37,7 +38,7 @@ def parse_resource_version(text: str | None) -> int | None:
     """None when unset; 0 for "0"; else a positive revision (400 when not a number)."""
     if text is None or text == "":
         return None
-    if not text.isdigit():
+    if not is_decimal(text):
         raise ApiError("BadRequest", f'invalid resource version "{text}"')
     return int(text)
 
@@ -46,7 +47,7 @@ def list_kind(resource: ResourceType) -> str:
     return resource.kind + "List"
 
 
-def _selector(ctx: Context, resource: ResourceType):
+def label_and_field_selector(ctx: Context, resource: ResourceType):
     labels = parse_label_selector(ctx.request.query_value("labelSelector") or "")
     fields = parse_field_selector(ctx.request.query_value("fieldSelector") or "", resource)
     return lambda obj: labels.matches((obj.get("metadata") or {}).get("labels") or {}) and fields.matches(obj)
@@ -56,7 +57,7 @@ def _limit(ctx: Context) -> int:
     text = ctx.request.query_value("limit")
     if text is None or text == "":
         return 0
-    if not text.isdigit():
+    if not is_decimal(text):
         raise ApiError("BadRequest", f'invalid limit "{text}": a non-negative integer is expected')
     return min(int(text), LIMIT_MAX) if int(text) else 0
 
@@ -118,7 +119,7 @@ class Rest:
 
     def list(self, ctx: Context) -> Effects:
         info = ctx.info
-        selects = _selector(ctx, info.resource)
+        selects = label_and_field_selector(ctx, info.resource)
         wanted = parse_resource_version(ctx.request.query_value("resourceVersion"))
         match = ctx.request.query_value("resourceVersionMatch") or ""
         token = ctx.request.query_value("continue") or ""
@@ -132,6 +133,8 @@ class Rest:
         if token:
             revision, start = _parse_continue(token)
         items, revision, more = yield from self._list_from_store(ctx, revision, start, token != "")
+        if wanted and match != "Exact" and revision < wanted:
+            raise ApiError("Timeout", f"Too large resource version: {wanted}, current: {revision}")
         items = [obj for obj in items if selects(obj)]
         return Reply(200, self._list_body(info.resource, items, revision, more))
 
@@ -176,7 +179,7 @@ class Rest:
 
     def watch(self, ctx: Context) -> Effects:
         info = ctx.info
-        selects = _selector(ctx, info.resource)
+        selects = label_and_field_selector(ctx, info.resource)
         wanted = parse_resource_version(ctx.request.query_value("resourceVersion"))
         bookmarks = (ctx.request.query_value("allowWatchBookmarks") or "").lower() in ("true", "1")
         if not self.server.cache(info.resource).ready:

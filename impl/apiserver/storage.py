@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from impl.apiserver.decimal_text import decimal_or_zero
 from impl.apiserver.resources import ResourceType
 from impl.apiserver.status import ApiError
 from impl.etcd.errors import EtcdError
@@ -106,7 +107,7 @@ def _call(op: Any, resource: ResourceType, name: str) -> Effects:
 
 def _rv(obj: dict[str, Any]) -> int:
     text = (obj.get("metadata") or {}).get("resourceVersion") or ""
-    return int(text) if str(text).isdigit() else 0
+    return decimal_or_zero(text)
 
 
 class ObjectStore:

@@ -27,6 +27,7 @@ import json
 from typing import Any
 
 from impl.apiserver.admission.attributes import AdmissionAttributes
+from impl.apiserver.decimal_text import is_decimal
 from impl.apiserver.objectmeta import apply_defaults, prepare_for_create, prepare_for_update, timestamp
 from impl.apiserver.patch import apply_patch
 from impl.apiserver.pipeline import Context, Reply
@@ -53,7 +54,7 @@ def decode_body(ctx: Context) -> Any:
 
 def _rv(obj: dict[str, Any]) -> int:
     text = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-    if text and not text.isdigit():
+    if text and not is_decimal(text):
         raise ApiError("BadRequest", f'invalid resource version "{text}"')
     return int(text) if text else 0
 
@@ -128,25 +129,33 @@ class Writes:
 
     # ----- the steps ----------------------------------------------------------------------
 
-    def write_steps(self, operation: str) -> list[str]:
-        """Every step of a write, in kube-apiserver's order."""
+    def write_steps(self, operation: str, resource: ResourceType) -> list[str]:
+        """Every step of a write, in kube-apiserver's order (the escalation check exists in the
+        RBAC registries only)."""
         admission = self.server.admission
         mutating = [f"mutating:{p.name}" for p in admission.mutating]  # DELETE too (delete.go admits it)
-        validation = ["escalation", "validation"] if operation != "DELETE" else []
+        escalation = ["escalation"] if resource.group == "rbac.authorization.k8s.io" else []
+        validation = escalation + ["validation"] if operation != "DELETE" else []
         return mutating + validation + [f"validating:{p.name}" for p in admission.validating] + ["persist"]
 
     def run_steps(self, ctx: Context, attributes: AdmissionAttributes, persist: Persist) -> Effects:
-        result = None
-        for step in self.write_steps(attributes.operation):
+        """Every step in order; what the persist step returned."""
+        persisted = None
+        for step in self.write_steps(attributes.operation, attributes.resource):
             result = yield from self.run_step(ctx, attributes, step, persist)
-        return result
+            if step == "persist":
+                persisted = result
+        return persisted
 
     def run_step(self, ctx: Context, attributes: AdmissionAttributes, step: str, persist: Persist) -> Effects:
         now = self.server.now
         try:
             if step == "persist":
                 result = yield from persist.run(attributes)
-                ctx.audit.step("persist", "ok", f"revision {ctx.audit.persisted_revision}", now)
+                if result is None:  # the object moved on since it was read: nothing was written
+                    ctx.audit.step("persist", "conflict", "the object changed since it was read", now)
+                else:
+                    ctx.audit.step("persist", "ok", f"revision {ctx.audit.persisted_revision}", now)
                 return result
             outcome = yield from self.admission_step(ctx, attributes, step)
         except ApiError as error:
@@ -156,6 +165,7 @@ class Writes:
         ctx.audit.step(step, outcome, "", now)
         if outcome != "skipped":
             self._count(attributes, step, False)
+        yield from self.server.admission.reinvoke_if_needed(ctx, attributes)
         return None
 
     def _count(self, attributes: AdmissionAttributes, step: str, rejected: bool) -> None:
@@ -254,8 +264,7 @@ class Writes:
         except (UnicodeDecodeError, ValueError):
             return 0  # the patch itself answers 400 when applied
         meta = data.get("metadata") if isinstance(data, dict) else None
-        text = str(meta.get("resourceVersion") or "") if isinstance(meta, dict) else ""
-        return int(text) if text.isdigit() else 0
+        return _rv({"metadata": meta}) if isinstance(meta, dict) else 0
 
     def guaranteed_update(self, ctx: Context, precondition: int, transform) -> Effects:
         info = ctx.info
@@ -308,7 +317,7 @@ class Writes:
             raise ApiError("BadRequest", "the request body must be DeleteOptions")
         grace = ctx.request.query_value("gracePeriodSeconds")
         if grace is not None:
-            if not grace.lstrip("-").isdigit():
+            if not is_decimal(grace.removeprefix("-")):
                 raise ApiError("BadRequest", f'invalid gracePeriodSeconds "{grace}"')
             options["gracePeriodSeconds"] = int(grace)
         policy = ctx.request.query_value("propagationPolicy") or options.get("propagationPolicy")

@@ -1,0 +1,259 @@
+"""The apiserver state machine: the cast (admin, alice, bob, carol, a service account, anonymous)
+sends requests through 2-3 instances while Hypothesis interleaves store leader changes, crashes
+of members and instances, partitions between an instance and the store, webhook outages and slow
+webhooks, policy changes (a binding deleted, a role written), namespace deletion, service
+account deletion and store compaction. Every line it runs is a scenario line, so a failing run
+shrinks and replays as a scenario file.
+
+Swarm testing: each test case draws whether the store is one member (fast) or three (the whole
+stack), whether webhooks are configured, and which kinds of fault and request it uses; a few
+rules deliberately race two requests through two instances (two updates from the same
+resourceVersion, two creates against a nearly full quota), since those are what the
+concurrency invariants are about.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+
+from checks.apiserver.cluster import ApiCluster, ApiOptions, ApiParts
+from checks.apiserver.scenario import _As, send
+from checks.search import MachineCounter
+from impl.sim.network import NetworkFaults
+
+__all__ = ["ApiMachine", "SWARM_KINDS"]
+
+SWARM_KINDS = ("crash", "partition", "webhook", "watch", "compact", "rbac", "namespace", "serviceaccount",
+               "race", "leader")
+NAMES = ("p1", "p2", "p3", "c1", "c2")
+WRITERS = ("alice", "alice", "admin", "sa:ns1:builder", "bob", "anonymous", "carol")
+READERS = ("bob", "alice", "admin", "carol", "anonymous", "sa:ns1:builder")
+LABELS = ("app=web", "app=db", "forbidden=true", "inject=true", "tier=a")
+
+network_faults = st.sampled_from([NetworkFaults(), NetworkFaults(), NetworkFaults(1, 3),
+                                  NetworkFaults(1, 3, drop_rate=0.02)])
+
+
+class ApiMachine(RuleBasedStateMachine):
+    parts: ApiParts = ApiParts()
+    counter: MachineCounter | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cluster: ApiCluster | None = None
+        self.enabled: frozenset[str] = frozenset()
+        if self.counter is not None:
+            self.counter.saw(self)
+
+    @initialize(members=st.sampled_from([1, 1, 3]), apiservers=st.sampled_from([2, 2, 3]),
+                clients=st.integers(2, 3), seed=st.integers(0, 2**16), webhooks=st.booleans(),
+                faults=network_faults, kinds=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=1))
+    def setup(self, members, apiservers, clients, seed, webhooks, faults, kinds) -> None:
+        self.cluster = ApiCluster(ApiOptions(members, apiservers, clients, seed, webhooks, faults), self.parts)
+        self.enabled = kinds
+
+    # ----- helpers ------------------------------------------------------------------------
+
+    def _client(self, choice: int) -> str:
+        ids = self.cluster.client_ids
+        order = [ids[(choice + i) % len(ids)] for i in range(len(ids))]
+        return next((c for c in order if self.cluster.client(c).idle), order[0])
+
+    def _instance(self, choice: int) -> str:
+        return self.cluster.instance_ids[choice % len(self.cluster.instance_ids)]
+
+    def _send(self, identity: str, client: int, via: int, words: list[str]) -> None:
+        name, instance = self._client(client), self._instance(via)
+        line = " ".join(["as", identity, "via", instance, "by", name] + words)
+        send(self.cluster, line, _As(identity, instance, name, tuple(words)))
+
+    def _stored_rv(self, kind: str, name: str, namespace: str) -> int:
+        plural = {"pod": "pods", "configmap": "configmaps"}[kind]
+        obj = self.cluster.observer.objects.get(f"/registry/{plural}/{namespace}/{name}")
+        return int(obj["metadata"]["resourceVersion"]) if obj else 0
+
+    def _recent_revision(self, back: int) -> int:
+        return max(1, self.cluster.observer.revision() - back)
+
+    # ----- time ---------------------------------------------------------------------------
+
+    @rule(count=st.sampled_from([1, 2, 3, 5, 10, 20]))
+    def tick(self, count: int) -> None:
+        self.cluster.tick(count)
+
+    @rule()
+    def settle(self) -> None:
+        self.cluster.settle()
+
+    # ----- requests -----------------------------------------------------------------------
+
+    @rule(identity=st.sampled_from(WRITERS), client=st.integers(0, 2), via=st.integers(0, 2),
+          kind=st.sampled_from(["pod", "pod", "configmap"]), name=st.sampled_from(NAMES),
+          namespace=st.sampled_from(["ns1", "ns1", "ns2"]), labels=st.lists(st.sampled_from(LABELS), max_size=2),
+          containers=st.integers(1, 2), privileged=st.booleans())
+    def create(self, identity, client, via, kind, name, namespace, labels, containers, privileged) -> None:
+        words = ["create", kind, name, "-n", namespace] + [f"label={label}" for label in labels]
+        if kind == "pod":
+            words += [f"containers={containers}"] + (["privileged"] if privileged else [])
+        self._send(identity, client, via, words)
+
+    @rule(identity=st.sampled_from(READERS), client=st.integers(0, 2), via=st.integers(0, 2),
+          kind=st.sampled_from(["pod", "configmap"]), name=st.sampled_from(NAMES),
+          namespace=st.sampled_from(["ns1", "ns2"]), rv=st.sampled_from(["unset", "unset", "0", "recent"]),
+          back=st.integers(0, 5))
+    def get(self, identity, client, via, kind, name, namespace, rv, back) -> None:
+        words = ["get", kind, name, "-n", namespace]
+        if rv != "unset":
+            words.append(f"rv={0 if rv == '0' else self._recent_revision(back)}")
+        self._send(identity, client, via, words)
+
+    @rule(identity=st.sampled_from(READERS), client=st.integers(0, 2), via=st.integers(0, 2),
+          kind=st.sampled_from(["pods", "configmaps"]), namespace=st.sampled_from(["ns1", "ns2"]),
+          rv=st.sampled_from(["unset", "unset", "0", "recent", "exact"]), back=st.integers(0, 8),
+          selector=st.sampled_from(["", "", "app=web", "app!=db"]), limit=st.sampled_from([0, 0, 1, 2]))
+    def list(self, identity, client, via, kind, namespace, rv, back, selector, limit) -> None:
+        words = ["list", kind, "-n", namespace]
+        if rv == "0":
+            words.append("rv=0")
+        elif rv in ("recent", "exact"):
+            words += [f"rv={self._recent_revision(back)}"] + (["exact"] if rv == "exact" else [])
+        if selector:
+            words.append(f"selector={selector}")
+        if limit and rv in ("unset", "exact"):
+            words.append(f"limit={limit}")
+        self._send(identity, client, via, words)
+
+    @rule(identity=st.sampled_from(WRITERS), client=st.integers(0, 2), via=st.integers(0, 2),
+          kind=st.sampled_from(["pod", "configmap"]), name=st.sampled_from(NAMES),
+          namespace=st.sampled_from(["ns1", "ns2"]), how=st.sampled_from(["update", "patch"]),
+          precondition=st.sampled_from(["current", "current", "stale", "none"]),
+          label=st.sampled_from(LABELS))
+    def change(self, identity, client, via, kind, name, namespace, how, precondition, label) -> None:
+        words = [how, kind, name, "-n", namespace, f"label={label}"]
+        current = self._stored_rv(kind, name, namespace)
+        if precondition == "current" and current:
+            words.append(f"rv={current}")
+        elif precondition == "stale" and current > 2:
+            words.append(f"rv={current - 1}")
+        elif how == "update":
+            words.append("rv=0")
+        self._send(identity, client, via, words)
+
+    @rule(identity=st.sampled_from(WRITERS), client=st.integers(0, 2), via=st.integers(0, 2),
+          kind=st.sampled_from(["pod", "configmap"]), name=st.sampled_from(NAMES),
+          namespace=st.sampled_from(["ns1", "ns2"]))
+    def delete(self, identity, client, via, kind, name, namespace) -> None:
+        self._send(identity, client, via, ["delete", kind, name, "-n", namespace])
+
+    @precondition(lambda self: "race" in self.enabled and len(self.cluster.client_ids) >= 2)
+    @rule(kind=st.sampled_from(["pod", "configmap"]), name=st.sampled_from(NAMES), how=st.sampled_from(
+        ["update", "patch"]), label=st.sampled_from(LABELS))
+    def racing_updates(self, kind, name, how, label) -> None:
+        """Two writers read the same resourceVersion and write through different instances:
+        at most one may succeed."""
+        current = self._stored_rv(kind, name, "ns1")
+        if not current:
+            return
+        for client in (0, 1):
+            self._send("alice", client, client, [how, kind, name, "-n", "ns1", f"label={label}-{client}",
+                                                 f"rv={current}"])
+
+    @precondition(lambda self: "race" in self.enabled and len(self.cluster.client_ids) >= 2)
+    @rule(kind=st.sampled_from(["pod", "configmap"]), names=st.permutations(NAMES))
+    def racing_creates(self, kind, names) -> None:
+        """Creates through different instances at once: the quota must hold under concurrency."""
+        for client in range(len(self.cluster.client_ids)):
+            self._send("alice", client, client, ["create", kind, names[client], "-n", "ns1"])
+
+    @precondition(lambda self: "watch" in self.enabled)
+    @rule(identity=st.sampled_from(["admin", "bob", "alice"]), client=st.integers(0, 2), via=st.integers(0, 2),
+          kind=st.sampled_from(["pods", "configmaps"]), namespace=st.sampled_from(["", "ns1", "ns2"]),
+          back=st.integers(0, 6), selector=st.sampled_from(["", "", "app=web"]))
+    def watch(self, identity, client, via, kind, namespace, back, selector) -> None:
+        words = ["watch", kind] + (["-n", namespace] if namespace else []) + [f"from={self._recent_revision(back)}"]
+        if selector:
+            words.append(f"selector={selector}")
+        self._send(identity if namespace else "admin", client, via, words)
+
+    # ----- policy, namespaces, accounts ---------------------------------------------------
+
+    @precondition(lambda self: "rbac" in self.enabled)
+    @rule(client=st.integers(0, 2), via=st.integers(0, 2), action=st.sampled_from(
+        ["revoke-bob", "grant-bob", "role-held", "role-escalating", "bind-admin", "bind-view"]))
+    def policy(self, client, via, action) -> None:
+        words = {
+            "revoke-bob": ("admin", ["delete", "rolebinding", "bob-view", "-n", "ns1"]),
+            "grant-bob": ("admin", ["create", "rolebinding", "bob-view", "-n", "ns1", "role=ClusterRole/view",
+                                    "user=bob"]),
+            "role-held": ("alice", ["create", "role", "pod-reader", "-n", "ns1", "rule=get,list:pods"]),
+            "role-escalating": ("alice", ["create", "role", "secret-admin", "-n", "ns1", "rule=*:secrets"]),
+            "bind-admin": ("alice", ["create", "rolebinding", "alice-admin", "-n", "ns1", "role=ClusterRole/admin",
+                                     "user=alice"]),
+            "bind-view": ("alice", ["create", "rolebinding", "bob-reader", "-n", "ns1", "role=ClusterRole/view",
+                                    "user=bob"]),
+        }[action]
+        self._send(words[0], client, via, words[1])
+
+    @precondition(lambda self: "namespace" in self.enabled)
+    @rule(client=st.integers(0, 2), via=st.integers(0, 2), namespace=st.sampled_from(["ns2", "ns1"]))
+    def delete_namespace(self, client, via, namespace) -> None:
+        self._send("admin", client, via, ["delete", "namespace", namespace])
+
+    @precondition(lambda self: "serviceaccount" in self.enabled)
+    @rule(client=st.integers(0, 2), via=st.integers(0, 2), recreate=st.booleans())
+    def service_account(self, client, via, recreate) -> None:
+        verb = ["create", "serviceaccount", "builder", "-n", "ns1"] if recreate else \
+            ["delete", "serviceaccount", "builder", "-n", "ns1"]
+        self._send("admin", client, via, verb)
+
+    # ----- faults -------------------------------------------------------------------------
+
+    @precondition(lambda self: "crash" in self.enabled)
+    @rule(node=st.integers(0, 5), restart=st.booleans())
+    def crash_or_restart(self, node, restart) -> None:
+        nodes = self.cluster.instance_ids + self.cluster.member_ids
+        target = nodes[node % len(nodes)]
+        if restart:
+            self.cluster.restart(target)
+        else:
+            self.cluster.crash(target)
+
+    @precondition(lambda self: "partition" in self.enabled)
+    @rule(instance=st.integers(0, 2))
+    def cut_instance_from_store(self, instance) -> None:
+        cut = self._instance(instance)
+        others = [n for n in self.cluster.ids if n != cut and n not in self.cluster.member_ids]
+        self.cluster.partition([[cut] + others, list(self.cluster.member_ids)])
+
+    @precondition(lambda self: "partition" in self.enabled and self.cluster.world.network.blocked)
+    @rule()
+    def heal(self) -> None:
+        self.cluster.heal()
+
+    @precondition(lambda self: "leader" in self.enabled and len(self.cluster.member_ids) > 1)
+    @rule(member=st.integers(0, 2))
+    def campaign(self, member) -> None:
+        self.cluster.campaign(self.cluster.member_ids[member % len(self.cluster.member_ids)])
+
+    @precondition(lambda self: "webhook" in self.enabled and self.cluster.options.webhooks)
+    @rule(mode=st.sampled_from(["down", "slow", "wrong", "up", "up"]))
+    def webhook(self, mode) -> None:
+        self.cluster.webhook(mode)
+
+    @precondition(lambda self: "compact" in self.enabled)
+    @rule()
+    def compact(self) -> None:
+        self.cluster.compact()
+
+    # ----- the end ------------------------------------------------------------------------
+
+    def teardown(self) -> None:
+        if self.cluster is None or self.cluster.violation is not None:
+            return
+        if self.cluster.world.network.blocked:
+            self.cluster.heal()
+        for node in self.cluster.member_ids + self.cluster.instance_ids:
+            if not self.cluster.world.up(node):
+                self.cluster.restart(node)
+        self.cluster.settle()

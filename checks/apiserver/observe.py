@@ -1,0 +1,224 @@
+"""What the apiserver checks observe, and the check itself.
+
+- The store's committed changes, read from the members' applied entries in log order (each
+  entry once), decoded into objects: the history every invariant replays.
+- For each object a committed change writes, the problems the reference's own rules find with
+  it at that moment (ADMISSION-VALID): schema validation, PodSecurity of its namespace, the
+  webhooks configured then (their rules as the webhook services apply them), and whether it is
+  a fixpoint of the mutating webhooks and of DefaultTolerationSeconds.
+- The audit events, the clients' calls and watch streams, turned into spec's plain records.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.resources
+import json
+from typing import Any
+
+import yaml
+
+from checks.apiserver.seed import IDENTITIES, WEBHOOK_BEHAVIOURS
+from impl.apiserver.admission.default_toleration_seconds import DefaultTolerationSeconds
+from impl.apiserver.admission.pod_security import evaluate
+from impl.apiserver.admission.attributes import AdmissionAttributes
+from impl.apiserver.authz.types import UserInfo
+from impl.apiserver.messages import ApiRequest
+from impl.apiserver.requestinfo import request_info
+from impl.apiserver.resources import RESOURCES
+from impl.apiserver.status import ApiError
+from impl.apiserver.validation import validate_create, validate_update
+from impl.apiserver.webhook_service import denies, patched_object
+from impl.etcd.registry import InvalidKey, parse_key
+from spec.apiserver import INVARIANTS
+from spec.apiserver.observations import ApiView, AuditRecord, Call, Change, Step, WatchStream
+
+__all__ = ["Observer", "base_policy"]
+
+_BY_STORAGE = {r.storage_resource: r for r in RESOURCES}
+_OPERATIONS = {"create": "CREATE", "update": "UPDATE", "patch": "UPDATE", "delete": "DELETE",
+               "deletecollection": "DELETE"}
+SEED_REVISION = 2  # the seed txn's revision: restored, not admitted
+
+
+@functools.lru_cache(maxsize=1)
+def base_policy() -> tuple[dict[str, Any], ...]:
+    """The bootstrap RBAC objects every instance reads beside the stored ones."""
+    folder = importlib.resources.files("impl.apiserver.authz") / "bootstrap-policy"
+    objects = []
+    for name in sorted(e.name for e in folder.iterdir() if e.name.endswith(".yaml")):
+        for doc in yaml.safe_load_all((folder / name).read_text()):
+            if isinstance(doc, dict):
+                objects.extend(doc.get("items") or [doc] if doc.get("kind", "").endswith("List") else [doc])
+    return tuple(objects)
+
+
+def _labels(obj: dict[str, Any] | None) -> dict[str, str]:
+    return ((obj or {}).get("metadata") or {}).get("labels") or {}
+
+
+class Observer:
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.changes: list[Change] = []
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.problems: list[tuple[int, str, str]] = []
+        self.compacted = 0
+        self._seen: dict[str, tuple[Any, int]] = {}
+        self._indexes: set[int] = set()
+
+    # ----- the store's history ------------------------------------------------------------
+
+    def revision(self) -> int:
+        return self.changes[-1].revision if self.changes else 1
+
+    def store_changed(self) -> None:
+        world = self.cluster.world
+        for member_id in self.cluster.member_ids:
+            member = world.nodes[member_id]
+            if member is None:
+                continue
+            applied = member.applied_changes
+            owner, read = self._seen.get(member_id, (None, 0))
+            if owner is applied and read == len(applied):
+                continue
+            if owner is not applied:
+                read = 0
+            for change in applied[read:]:
+                if change.index not in self._indexes:
+                    self._indexes.add(change.index)
+                    for event in change.events:
+                        self._record(event)
+            self._seen[member_id] = (applied, len(applied))
+
+    def _record(self, event) -> None:
+        key = event.kv.key.decode(errors="replace")
+        try:
+            storage, namespace, name = parse_key(event.kv.key)
+        except InvalidKey:
+            return
+        previous = self.objects.get(key)
+        if event.type == "PUT":
+            obj = json.loads(event.kv.value)
+            obj["metadata"]["resourceVersion"] = str(event.kv.mod_revision)
+            self._judge(event.kv.mod_revision, key, storage, obj, previous)
+            self.objects[key] = obj
+        else:
+            obj = None
+            self.objects.pop(key, None)
+        self.changes.append(Change(event.kv.mod_revision, key, storage, namespace or "", name, obj, previous))
+
+    # ----- ADMISSION-VALID ----------------------------------------------------------------
+
+    def _judge(self, revision: int, key: str, storage: str, obj: dict[str, Any], previous: dict | None) -> None:
+        resource = _BY_STORAGE.get(storage)
+        if resource is None or revision <= SEED_REVISION:
+            return
+        causes = validate_update(resource, obj, previous) if previous is not None else validate_create(resource, obj)
+        found = [f"{field}: {why}" for field, why in causes]
+        if resource.kind == "Pod":
+            found += self._pod_problems(obj, previous)
+        found += self._webhook_problems(resource, obj, previous)
+        self.problems.extend((revision, key, problem) for problem in found)
+
+    def _pod_problems(self, pod: dict[str, Any], previous: dict | None) -> list[str]:
+        if previous is not None:
+            return []
+        namespace = self.objects.get(f"/registry/namespaces/{pod['metadata'].get('namespace', '')}")
+        level = _labels(namespace).get("pod-security.kubernetes.io/enforce", "privileged")
+        found = [f"violates PodSecurity {level}: {reason}" for reason, _ in
+                 evaluate(level, pod.get("metadata") or {}, pod.get("spec") or {})]
+        tolerated = copy.deepcopy(pod)
+        attributes = AdmissionAttributes("CREATE", _BY_STORAGE["pods"], "", pod["metadata"].get("namespace", ""),
+                                         pod["metadata"]["name"], UserInfo("checker"), tolerated)
+        DefaultTolerationSeconds().admit(attributes, None)
+        if attributes.object != pod:
+            found.append("not a fixpoint of DefaultTolerationSeconds: admitting it again changes it")
+        return found
+
+    def _webhooks_in_force(self, mutating: bool) -> list[str]:
+        kind = "mutatingwebhookconfigurations" if mutating else "validatingwebhookconfigurations"
+        hooks = []
+        for key, config in sorted(self.objects.items()):
+            if key.startswith(f"/registry/{kind}/"):
+                hooks.extend(h.get("name", "") for h in config.get("webhooks") or [])
+        return [WEBHOOK_BEHAVIOURS[h] for h in hooks if h in WEBHOOK_BEHAVIOURS]
+
+    def _webhook_problems(self, resource, obj: dict[str, Any], previous: dict | None) -> list[str]:
+        if resource.plural not in ("pods", "configmaps") or resource.group:
+            return []
+        found = []
+        if obj.get("metadata", {}).get("deletionTimestamp") is None:
+            for behaviour in self._webhooks_in_force(False):
+                why = denies(behaviour, obj)
+                if why is not None:
+                    found.append(f"the validating webhook {behaviour} refuses it: {why}")
+        for behaviour in self._webhooks_in_force(True):
+            if patched_object(behaviour, obj) != obj:
+                found.append(f"not a fixpoint of the mutating webhook {behaviour}: calling it again changes it")
+        return found
+
+    # ----- the view -----------------------------------------------------------------------
+
+    def view(self) -> ApiView:
+        return ApiView(tuple(self._audit(e) for e in self.cluster.audit_log.events), tuple(self.changes),
+                       tuple(self._call(c) for c in self.cluster.api_log.calls),
+                       tuple(self._stream(s) for s in self.cluster.api_log.streams), IDENTITIES,
+                       tuple(self.problems), base_policy())
+
+    @staticmethod
+    def _audit(event) -> AuditRecord:
+        return AuditRecord(event.audit_id, event.instance, event.client, event.verb,
+                           _OPERATIONS.get(event.verb, ""), event.resource, event.group, event.subresource,
+                           event.namespace, event.name, event.request_uri, event.user, tuple(event.groups),
+                           event.authenticated_as, event.authentication_method, event.token_account_uid,
+                           tuple(Step(s.name, s.outcome) for s in event.steps), event.code, event.received,
+                           event.completed if event.completed is not None else event.received,
+                           event.persisted_revision, event.policy_revision, event.request_id)
+
+    @staticmethod
+    def _parsed(request: ApiRequest):
+        try:
+            return request_info(request)
+        except ApiError:
+            return None
+
+    def _call(self, record) -> Call:
+        request = record.request
+        info = self._parsed(request)
+        response = record.response
+        return Call(record.client, request.request_id, record.instance, request.method, request.path, request.query,
+                    info.verb if info else "", info.plural if info else "", info.namespace if info else "",
+                    info.name if info else "", _precondition(request), record.started, record.finished,
+                    response.code if response else 0, response.body if response else None, record.identity)
+
+    def _stream(self, record) -> WatchStream:
+        request = record.request
+        info = self._parsed(request)
+        return WatchStream(record.client, request.request_id, record.instance, info.plural if info else "",
+                           info.group if info else "", info.namespace if info else "",
+                           request.query_value("labelSelector") or "", request.query_value("fieldSelector") or "",
+                           record.from_revision, tuple(record.events), record.closed,
+                           record.error.code if record.error is not None else 0)
+
+    def check(self):
+        """The first invariant that breaks, as (invariant, message); None when all hold."""
+        view = self.view()
+        for invariant in INVARIANTS:
+            problems = invariant.predicate(view)
+            if problems:
+                return invariant, problems[0]
+        return None
+
+
+def _precondition(request: ApiRequest) -> int:
+    if request.method not in ("PUT", "PATCH") or not request.body:
+        return 0
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return 0
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    text = str(meta.get("resourceVersion") or "") if isinstance(meta, dict) else ""
+    return int(text) if text.isdigit() else 0
