@@ -17,7 +17,6 @@ and the steps that call out (webhooks) or write (ResourceQuota), run as effects 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from impl.apiserver.admission.chain import MUTATING_WEBHOOK, RESOURCE_QUOTA, VALIDATING_WEBHOOK, AsyncStep
@@ -28,6 +27,7 @@ from impl.apiserver.admission.webhooks import (
     needs_reinvocation, on_call_failure,
 )
 from impl.apiserver.messages import WebhookCall, WebhookReply
+from impl.apiserver.plain import clone
 from impl.apiserver.resources import resource_for
 from impl.apiserver.status import ApiError
 from impl.apiserver.storage import Effects, ObjectStore
@@ -107,12 +107,12 @@ class Admission:
 
     def reinvoke(self, ctx, attributes, hooks: list[Webhook], state: ReinvocationState) -> Effects:
         """The second round: built-in mutating plugins again, then the webhooks that need it."""
-        before = copy.deepcopy(attributes.object)
+        before = clone(attributes.object)
         lookup = self.server.lookup(ctx)
         for plugin in self.mutating:
             if isinstance(plugin, AsyncStep) or not plugin.handles(attributes):
                 continue
-            previous = copy.deepcopy(attributes.object)
+            previous = clone(attributes.object)
             plugin.admit(attributes, lookup)
             ctx.audit.step(f"reinvoke:{plugin.name}", "changed" if attributes.object != previous else "ok", "",
                            self.server.now)

@@ -28,7 +28,7 @@ from impl.apiserver.resources import RESOURCES, ResourceType, resource_for
 from impl.apiserver.rest import Rest
 from impl.apiserver.status import ApiError
 from impl.apiserver.storage import decode, key_of
-from impl.apiserver.watchcache import CacheWatcher, WatchCache
+from impl.apiserver.watchcache import CacheWatcher, FeedProgress, WatchCache
 from impl.apiserver.writes import Writes
 from impl.etcd.registry import InvalidKey, list_range, parse_key
 from impl.etcd.types import Event
@@ -92,7 +92,9 @@ class ApiServerCore:
         self.rng = rng
         self.config = config
         self.now = 0
-        self.caches = {r.storage_resource: self.cache_class(list_range(r.storage_resource)[0]) for r in RESOURCES}
+        self.feed = FeedProgress()
+        self.caches = {r.storage_resource: self.cache_class(list_range(r.storage_resource)[0], feed=self.feed)
+                       for r in RESOURCES}
         self.authentication = self.authenticator_class(config.authentication)
         self.metrics = ServerMetrics()
         self.audit_log = audit_log if audit_log is not None else AuditLog()
@@ -228,8 +230,7 @@ class ApiServerCore:
         return out
 
     def progress(self, revision: int) -> None:
-        for name in sorted(self.caches):
-            self.caches[name].progress(revision)
+        self.feed.revision = max(self.feed.revision, revision)
 
     @staticmethod
     def _resource_of(key: bytes) -> str | None:

@@ -52,7 +52,7 @@ def generate_name(prefix: str, rng: random.Random) -> str:
 
 def new_uid(rng: random.Random) -> str:
     """A version-4-shaped UUID drawn from the world's RNG (deterministic per seed)."""
-    digits = "".join(rng.choice("0123456789abcdef") for _ in range(32))
+    digits = f"{rng.getrandbits(128):032x}"
     return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-a{digits[17:20]}-{digits[20:]}"
 
 

@@ -155,16 +155,18 @@ class Pipeline:
         return Request(user=ctx.user, verb=info.verb, api_group=info.group, resource=info.plural,
                        subresource=info.subresource, name=info.name, namespace=info.namespace)
 
-    def decide(self, request: Request) -> Decision:
-        authorizer, revision = self.server.authorizer()
+    def decide(self, request: Request, authorizer: Any = None) -> Decision:
+        if authorizer is None:
+            authorizer, _ = self.server.authorizer()
         decision = authorizer.authorize(request)
-        self.server.metrics.authorization.labels(decision.value).inc()
+        metrics = self.server.metrics
+        metrics.child(metrics.authorization, decision.value).inc()
         return decision
 
     def authorize(self, ctx: Context) -> None:
         request = self.authorization_request(ctx)
-        _, revision = self.server.authorizer()
-        decision = self.decide(request)
+        authorizer, revision = self.server.authorizer()
+        decision = self.decide(request, authorizer)
         ctx.audit.policy_revision = revision
         ctx.audit.annotations["authorization.k8s.io/decision"] = "allow" if allowed(decision) else "forbid"
         if allowed(decision):

@@ -146,6 +146,9 @@ def request_info(request: ApiRequest) -> RequestInfo:
     if resource.namespaced and not namespace and verb not in ("list", "watch"):
         raise ApiError("MethodNotAllowed", f"the server does not allow this method on the requested resource "
                                            f"({request.method} {request.path}): {resource.plural} live in a namespace")
+    if verb in ("update", "patch") and not name:
+        raise ApiError("MethodNotAllowed", f"the server does not allow this method on the requested resource "
+                                           f"({request.method} {request.path}): a collection cannot be {verb}d")
     if subresource and verb not in ("get", "update", "patch", "create"):
         raise ApiError("MethodNotAllowed", f"{verb} is not supported on {resource.plural}/{subresource}")
     return RequestInfo(True, request.path, verb, resource, namespace, name, subresource)

@@ -23,7 +23,8 @@ A refusal is ``ApiError("BadRequest", ...)`` with a one-line message; the list h
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 

@@ -27,7 +27,8 @@ import ipaddress
 import json
 import re
 from fractions import Fraction
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from impl.apiserver.quantity import format_quantity, parse_quantity
 from impl.apiserver.resources import ResourceType

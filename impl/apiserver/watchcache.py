@@ -28,7 +28,7 @@ from impl.apiserver.messages import WatchClosed, WatchEvent
 from impl.apiserver.status import ApiError
 from impl.etcd.types import Event
 
-__all__ = ["WatchCache", "CacheWatcher", "WINDOW_EVENTS_MAX", "CachedEvent"]
+__all__ = ["WatchCache", "CacheWatcher", "WINDOW_EVENTS_MAX", "CachedEvent", "FeedProgress"]
 
 WINDOW_EVENTS_MAX = 100  # kube's default capacity for most resources
 
@@ -58,18 +58,32 @@ def _with_rv(obj: dict[str, Any], revision: int) -> dict[str, Any]:
     return {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(revision)}}
 
 
+@attrs.define
+class FeedProgress:
+    """How far the store watch feeding a group of caches has delivered: the caches of one
+    instance share one feed, so a progress notification moves them all at once."""
+
+    revision: int = 0
+
+
 class WatchCache:
     """One resource's cache on one instance."""
 
-    def __init__(self, prefix: bytes, window_max: int = WINDOW_EVENTS_MAX) -> None:
+    def __init__(self, prefix: bytes, window_max: int = WINDOW_EVENTS_MAX, feed: FeedProgress | None = None) -> None:
         self.prefix = prefix
         self.window_max = window_max
+        self.feed = feed if feed is not None else FeedProgress()
         self.objects: dict[bytes, dict[str, Any]] = {}
         self.window: list[CachedEvent] = []
         self.window_start = 0  # the window holds every event after this revision
-        self.revision = 0
+        self._revision = 0
         self.ready = False
         self.watchers: dict[tuple[str, int], CacheWatcher] = {}
+
+    @property
+    def revision(self) -> int:
+        """The store revision this cache is complete up to."""
+        return max(self._revision, self.feed.revision)
 
     # ----- feeding ------------------------------------------------------------------------
 
@@ -77,7 +91,7 @@ class WatchCache:
         """A fresh list at ``revision``: the new state, an empty window, every watcher closed."""
         self.objects = dict(objects)
         self.window = []
-        self.window_start = self.revision = revision
+        self.window_start = self._revision = revision
         self.ready = True
         closed = [(w.client, WatchClosed(w.request_id, "watch cache reinitialized")) for w in self._sorted()]
         self.watchers.clear()
@@ -89,7 +103,7 @@ class WatchCache:
         previous = self.objects.get(key)
         if decoded is None:
             if previous is None:
-                self.revision = max(self.revision, revision)
+                self._revision = max(self._revision, revision)
                 return []
             cached = CachedEvent(revision, key, "DELETED", _with_rv(previous, revision), previous)
             del self.objects[key]
@@ -97,12 +111,12 @@ class WatchCache:
             cached = CachedEvent(revision, key, "ADDED" if previous is None else "MODIFIED", decoded, previous)
             self.objects[key] = decoded
         self._remember(cached)
-        self.revision = max(self.revision, revision)
+        self._revision = max(self._revision, revision)
         return [out for watcher in self._sorted() for out in self._send(watcher, cached)]
 
     def progress(self, revision: int) -> None:
         """The store says every event up to ``revision`` was sent."""
-        self.revision = max(self.revision, revision)
+        self._revision = max(self._revision, revision)
 
     def _remember(self, cached: CachedEvent) -> None:
         self.window.append(cached)

@@ -22,7 +22,6 @@ deletes it.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -30,8 +29,10 @@ from impl.apiserver.admission.attributes import AdmissionAttributes
 from impl.apiserver.decimal_text import is_decimal
 from impl.apiserver.objectmeta import apply_defaults, prepare_for_create, prepare_for_update, timestamp
 from impl.apiserver.patch import apply_patch
+from impl.apiserver.plain import clone
 from impl.apiserver.pipeline import Context, Reply
 from impl.apiserver.resources import ResourceType
+from impl.apiserver.schema import check_delete_options, check_types
 from impl.apiserver.status import ApiError, success_status
 from impl.apiserver.storage import UPDATE_ATTEMPTS_MAX, Deleted, Effects, ObjectStore
 from impl.apiserver.validation import validate_create, validate_update
@@ -94,6 +95,7 @@ class Writes:
         body = decode_body(ctx)
         if not isinstance(body, dict):
             raise ApiError("BadRequest", f"the request body must be a {resource.kind} object")
+        check_types(resource, body, ctx.info.subresource if ctx.info.subresource in ("scale", "binding") else "")
         if body.get("apiVersion", resource.api_version) != resource.api_version or \
                 body.get("kind", resource.kind) != resource.kind:
             raise ApiError("BadRequest", f"the API version in the data ({body.get('apiVersion')}) and kind "
@@ -171,7 +173,8 @@ class Writes:
     def _count(self, attributes: AdmissionAttributes, step: str, rejected: bool) -> None:
         kind, _, plugin = step.partition(":")
         if plugin:
-            self.server.metrics.admission.labels(attributes.operation, plugin, kind, str(rejected).lower()).inc()
+            metrics = self.server.metrics
+            metrics.child(metrics.admission, attributes.operation, plugin, kind, str(rejected).lower()).inc()
 
     def admission_step(self, ctx: Context, attributes: AdmissionAttributes, step: str) -> Effects:
         """Run one step; "ok", "changed" or "skipped" (the plugin does not handle this request)."""
@@ -189,7 +192,7 @@ class Writes:
             return "skipped"
         lookup = self.server.lookup(ctx)
         if phase == "mutating":
-            before = copy.deepcopy(attributes.object)
+            before = clone(attributes.object)
             plugin.admit(attributes, lookup)
             return "changed" if attributes.object != before else "ok"
         plugin.validate(attributes, lookup)
@@ -238,7 +241,7 @@ class Writes:
         new = self.object_from_body(ctx, ctx.info.resource)
         apply_defaults(ctx.info.resource, new)
         precondition = _rv(new)
-        result = yield from self.guaranteed_update(ctx, precondition, lambda current: copy.deepcopy(new))
+        result = yield from self.guaranteed_update(ctx, precondition, lambda current: clone(new))
         return result
 
     def patch(self, ctx: Context) -> Effects:
@@ -251,6 +254,7 @@ class Writes:
             obj = apply_patch(current, body, content_type.split(";")[0].strip(), resource.kind)
             if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
                 raise ApiError("BadRequest", "the patch must leave an object with metadata")
+            check_types(resource, obj)
             obj["apiVersion"], obj["kind"] = resource.api_version, resource.kind
             self._place(ctx, resource, obj["metadata"])
             return obj
@@ -315,6 +319,7 @@ class Writes:
         options = decode_body(ctx) if ctx.request.body else {}
         if not isinstance(options, dict):
             raise ApiError("BadRequest", "the request body must be DeleteOptions")
+        check_delete_options(options)
         grace = ctx.request.query_value("gracePeriodSeconds")
         if grace is not None:
             if not is_decimal(grace.removeprefix("-")):
@@ -387,7 +392,7 @@ class Writes:
         extra = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy or "")
         if not (_blocked_by_finalizers(resource, current) or extra or self.graceful(resource, current, options)):
             return None
-        marked = copy.deepcopy(current)
+        marked = clone(current)
         meta = marked["metadata"]
         meta["deletionTimestamp"] = timestamp(self.server.now)
         meta["deletionGracePeriodSeconds"] = int(options.get("gracePeriodSeconds", 0) or 0)
@@ -425,7 +430,7 @@ class Writes:
         wanted = list((new.get("spec") or {}).get("finalizers") or [])
 
         def finalized(current: dict[str, Any]) -> dict[str, Any]:
-            obj = copy.deepcopy(current)
+            obj = clone(current)
             obj.setdefault("spec", {})["finalizers"] = wanted
             return obj
         return (yield from self.guaranteed_update(ctx, _rv(new), finalized))
@@ -439,6 +444,8 @@ class Writes:
 
     def update_scale(self, ctx: Context) -> Effects:
         body = decode_body(ctx)
+        if ctx.info.verb != "patch" and isinstance(body, dict):
+            check_types(ctx.info.resource, body, "scale")
         if ctx.info.verb == "patch":
             body = (body.get("spec") or {}) if isinstance(body, dict) else None
             replicas = body.get("replicas") if isinstance(body, dict) else None
@@ -453,7 +460,7 @@ class Writes:
                                    "autoscaling")
 
         def scaled(current: dict[str, Any]) -> dict[str, Any]:
-            obj = copy.deepcopy(current)
+            obj = clone(current)
             obj.setdefault("spec", {})["replicas"] = replicas
             return obj
         reply = yield from self.guaranteed_update(ctx, precondition, scaled)
@@ -462,6 +469,8 @@ class Writes:
     def bind(self, ctx: Context) -> Effects:
         """pods/NAME/binding: set spec.nodeName once (409 if the pod is already bound)."""
         body = decode_body(ctx)
+        if isinstance(body, dict):
+            check_types(ctx.info.resource, body, "binding")
         target = body.get("target") if isinstance(body, dict) else None
         node = target.get("name") if isinstance(target, dict) else None
         if not isinstance(node, str) or not node:
@@ -472,7 +481,7 @@ class Writes:
             if already:
                 raise ApiError.conflict("pods/binding", ctx.info.name,
                                         f"pod {ctx.info.name} is already assigned to node \"{already}\"")
-            obj = copy.deepcopy(current)
+            obj = clone(current)
             obj.setdefault("spec", {})["nodeName"] = node
             return obj
         reply = yield from self.guaranteed_update(ctx, 0, bound)
