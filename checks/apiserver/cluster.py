@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from checks.apiserver.observe import Observer
+from checks.apiserver.seeder import Seeder
 from checks.apiserver.seed import (
     IDENTITIES, WEBHOOK_BEHAVIOURS, WEBHOOK_SERVICE, authentication, credentials_for, seed_objects, seed_writes,
 )
@@ -27,8 +28,6 @@ from impl.apiserver.client import ApiClient, ApiLog, Credentials
 from impl.apiserver.core import AuditLog, ServerConfig
 from impl.apiserver.node import ApiServer
 from impl.apiserver.webhook_service import MODES, WebhookService
-from impl.etcd.client import EtcdClient
-from impl.etcd.client_log import ClientLog
 from impl.etcd.member import EtcdMember
 from impl.raft.config import RaftConfig
 from impl.sim.network import NetworkFaults
@@ -39,6 +38,9 @@ __all__ = ["ApiOptions", "ApiParts", "ApiCluster", "InvariantViolated", "SETTLE_
 SETTLE_TICKS_MAX = 200
 START_TICKS_MAX = 200
 SEEDER = "s0"  # the etcd client that writes the seed objects (a restore from backup)
+# Each cache keeps this many events (kube's --watch-cache-sizes; 100 by default): small enough that
+# a run of a few dozen writes outgrows it, so a watch from an old resourceVersion meets 410 Gone.
+WATCH_CACHE_EVENTS = 16
 
 
 @attrs.frozen
@@ -69,7 +71,6 @@ class ApiCluster(RecordsFindings, Strictness):
         self.client_ids = tuple(f"u{i}" for i in range(1, options.clients + 1))
         self.audit_log = AuditLog()
         self.api_log = ApiLog()
-        self.store_log = ClientLog()
         rng = random.Random(options.seed)
         self.seed_objects = seed_objects(rng, options.webhooks)
         self.credentials_rng = random.Random(options.seed + 1)
@@ -79,6 +80,7 @@ class ApiCluster(RecordsFindings, Strictness):
         self.lines: list[str] = [options.line()]
         self.violation: InvariantViolated | None = None
         self.credentials: dict[str, Credentials] = {}
+        self.seed_revision = 0
         self.world.observers.append(self.observer.store_changed)
         self._start()
 
@@ -87,22 +89,22 @@ class ApiCluster(RecordsFindings, Strictness):
             config = RaftConfig(pre_vote=True, check_quorum=True)
             return EtcdMember(node_id, self.member_ids, disk, rng, raft_config=config)
         if node_id in self.instance_ids:
-            return self.parts.apiserver(node_id, self.member_ids, rng,
-                                        ServerConfig(authentication()), self.audit_log)
+            return self.parts.apiserver(node_id, self.member_ids, rng, ServerConfig(
+                authentication(), watch_cache_events=WATCH_CACHE_EVENTS), self.audit_log)
         if node_id in self.client_ids:
             return ApiClient(node_id, self.instance_ids, self.api_log)
         if node_id == SEEDER:
-            return EtcdClient(node_id, self.member_ids, self.store_log)
+            return Seeder(node_id, self.member_ids)
         return WebhookService(node_id, WEBHOOK_BEHAVIOURS)
 
     def _start(self) -> None:
         """Elect a store leader, write the seed objects, let the instances list them."""
         for _ in range(START_TICKS_MAX):
-            if any(self.world.nodes[m].is_leader for m in self.member_ids):
+            if self._leader() is not None:
                 break
             self.world.tick()
-        seeder: EtcdClient = self.world.nodes[SEEDER]
-        self.world.apply(SEEDER, seeder.txn(seed_writes(self.seed_objects)))
+        seeder: Seeder = self.world.nodes[SEEDER]
+        self.world.apply(SEEDER, seeder.seed(self._leader() or self.member_ids[0], seed_writes(self.seed_objects)))
         for _ in range(START_TICKS_MAX):
             if seeder.idle and all(self._instance_ready(a) for a in self.instance_ids):
                 break
@@ -110,10 +112,15 @@ class ApiCluster(RecordsFindings, Strictness):
         for identity in IDENTITIES:
             self.credentials[identity.name] = credentials_for(identity, self.seed_objects, self.world.now,
                                                               self.credentials_rng)
+        self.seed_revision = self.observer.revision()
+
+    def _leader(self) -> str | None:
+        leaders = [m for m in self.member_ids if self.world.nodes[m] is not None and self.world.nodes[m].is_leader]
+        return leaders[-1] if leaders else None
 
     def _instance_ready(self, instance_id: str) -> bool:
         node = self.world.nodes[instance_id]
-        return node is not None and node.ready() and node.cache_revision() >= 2
+        return node is not None and node.ready() and node.cache_revision() > len(self.seed_objects)
 
     # ----- nodes --------------------------------------------------------------------------
 
@@ -224,13 +231,14 @@ class ApiCluster(RecordsFindings, Strictness):
         """Compact the store at its current revision (as kube-apiserver does every 5 minutes):
         watches and continue tokens from before it get 410."""
         def run() -> None:
-            seeder: EtcdClient = self.world.nodes[SEEDER]
+            seeder: Seeder = self.world.nodes[SEEDER]
             revision = self.observer.revision()
-            if not seeder.idle or revision <= self.observer.compacted:
-                self.no_effect("nothing new to compact")
+            leader = self._leader()
+            if not seeder.idle or leader is None or revision <= self.observer.compacted:
+                self.no_effect("nothing new to compact (or no store leader)")
                 return
             self.observer.compacted = revision
-            self.world.apply(SEEDER, seeder.compact(revision))
+            self.world.apply(SEEDER, seeder.compact(leader, revision))
         self._run("compact", run)
 
     # ----- client requests ----------------------------------------------------------------

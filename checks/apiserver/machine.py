@@ -140,6 +140,19 @@ class ApiMachine(RuleBasedStateMachine):
             words.append("rv=0")
         self._send(identity, client, via, words)
 
+    @rule(kind=st.sampled_from(["configmap", "configmap", "pod"]), name=st.sampled_from(NAMES),
+          how=st.sampled_from(["update", "update", "patch"]), via=st.integers(0, 2))
+    def update_from_a_stale_read(self, kind, name, how, via) -> None:
+        """Two writers read the same resourceVersion; the first writes, then the second writes
+        with the version it read (now stale): it must get 409 Conflict."""
+        current = self._stored_rv(kind, name, "ns1")
+        if not current:
+            return
+        for turn in (0, 1):
+            self._send("alice", turn, via + turn, [how, kind, name, "-n", "ns1", f"label=app=v{turn}",
+                                                   f"rv={current}"])
+            self.cluster.settle()
+
     @rule(identity=st.sampled_from(WRITERS), client=st.integers(0, 2), via=st.integers(0, 2),
           kind=st.sampled_from(["pod", "configmap"]), name=st.sampled_from(NAMES),
           namespace=st.sampled_from(["ns1", "ns2"]))
@@ -169,8 +182,10 @@ class ApiMachine(RuleBasedStateMachine):
     @precondition(lambda self: "watch" in self.enabled)
     @rule(identity=st.sampled_from(["admin", "bob", "alice"]), client=st.integers(0, 2), via=st.integers(0, 2),
           kind=st.sampled_from(["pods", "configmaps"]), namespace=st.sampled_from(["", "ns1", "ns2"]),
-          back=st.integers(0, 6), selector=st.sampled_from(["", "", "app=web"]))
+          back=st.sampled_from([0, 1, 2, 4, 6, 40]), selector=st.sampled_from(["", "", "app=web"]))
     def watch(self, identity, client, via, kind, namespace, back, selector) -> None:
+        """From a recent revision, or (back=40) from one likely older than the instance's cache
+        window: the answer must then be 410 Gone, never a stream with a gap."""
         words = ["watch", kind] + (["-n", namespace] if namespace else []) + [f"from={self._recent_revision(back)}"]
         if selector:
             words.append(f"selector={selector}")
@@ -194,6 +209,12 @@ class ApiMachine(RuleBasedStateMachine):
                                     "user=bob"]),
         }[action]
         self._send(words[0], client, via, words[1])
+        if action == "revoke-bob":  # then bob tries what the binding granted, through each instance
+            self.cluster.settle()
+            self.cluster.tick(3)
+            for index in range(len(self.cluster.instance_ids)):
+                self._send("bob", client, index, ["list", "pods", "-n", "ns1"])
+                self.cluster.settle()
 
     @precondition(lambda self: "namespace" in self.enabled)
     @rule(client=st.integers(0, 2), via=st.integers(0, 2), namespace=st.sampled_from(["ns2", "ns1"]))
@@ -206,6 +227,9 @@ class ApiMachine(RuleBasedStateMachine):
         verb = ["create", "serviceaccount", "builder", "-n", "ns1"] if recreate else \
             ["delete", "serviceaccount", "builder", "-n", "ns1"]
         self._send("admin", client, via, verb)
+        if not recreate:  # its token must stop working at once, through every instance
+            self.cluster.settle()
+            self._send("sa:ns1:builder", client, via + 1, ["get", "configmap", "c1", "-n", "ns1"])
 
     # ----- faults -------------------------------------------------------------------------
 
@@ -222,9 +246,26 @@ class ApiMachine(RuleBasedStateMachine):
     @precondition(lambda self: "partition" in self.enabled)
     @rule(instance=st.integers(0, 2))
     def cut_instance_from_store(self, instance) -> None:
+        """Only the links between the instance and the store members are cut (a node no group
+        names keeps every link): clients still reach it."""
+        self.cluster.partition([[self._instance(instance)], list(self.cluster.member_ids)])
+
+    @precondition(lambda self: "partition" in self.enabled)
+    @rule(instance=st.integers(0, 2), verb=st.sampled_from(["list", "get"]), label=st.sampled_from(LABELS))
+    def read_through_a_stale_instance(self, instance, verb, label) -> None:
+        """An instance loses the store; a write through another instance is acknowledged; a
+        read without resourceVersion through the cut-off one must not miss it (it must go to the
+        store, and fail there, rather than answer from its cache)."""
         cut = self._instance(instance)
-        others = [n for n in self.cluster.ids if n != cut and n not in self.cluster.member_ids]
-        self.cluster.partition([[cut] + others, list(self.cluster.member_ids)])
+        other = self._instance(instance + 1)
+        if cut == other:
+            return
+        self.cut_instance_from_store(instance)
+        self._send("alice", 0, instance + 1, ["patch", "configmap", "c1", "-n", "ns1", f"label={label}"])
+        self.cluster.settle()
+        words = ["list", "configmaps", "-n", "ns1"] if verb == "list" else ["get", "configmap", "c1", "-n", "ns1"]
+        self._send("bob", 1, instance, words)
+        self.cluster.settle()
 
     @precondition(lambda self: "partition" in self.enabled and self.cluster.world.network.blocked)
     @rule()

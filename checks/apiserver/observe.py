@@ -39,7 +39,6 @@ __all__ = ["Observer", "base_policy"]
 _BY_STORAGE = {r.storage_resource: r for r in RESOURCES}
 _OPERATIONS = {"create": "CREATE", "update": "UPDATE", "patch": "UPDATE", "delete": "DELETE",
                "deletecollection": "DELETE"}
-SEED_REVISION = 2  # the seed txn's revision: restored, not admitted
 
 
 @functools.lru_cache(maxsize=1)
@@ -113,7 +112,7 @@ class Observer:
 
     def _judge(self, revision: int, key: str, storage: str, obj: dict[str, Any], previous: dict | None) -> None:
         resource = _BY_STORAGE.get(storage)
-        if resource is None or revision <= SEED_REVISION:
+        if resource is None or revision <= self.cluster.seed_revision or not self.cluster.seed_revision:
             return
         causes = validate_update(resource, obj, previous) if previous is not None else validate_create(resource, obj)
         found = [f"{field}: {why}" for field, why in causes]

@@ -9,6 +9,7 @@ expects without spending its budget on creating them:
 - RBAC: alice may edit ns1 (ClusterRole ``edit``) and write roles and bindings there (Role
   ``role-writer``, without escalate or bind); bob may view ns1 and ns2; group ``ops`` (carol's
   certificate) may view everything; service account ns1/builder may edit ns1;
+- ConfigMaps ``c1`` in ns1 and ``c2`` in ns2, for updates to race on;
 - ResourceQuota ``q1`` in ns1 (pods=3, configmaps=4), its status filled as the quota controller
   would; a default StorageClass;
 - with webhooks: ``a-count`` (mutating, reinvocationPolicy IfNeeded: labels pods with their
@@ -137,9 +138,13 @@ def seed_objects(rng: random.Random, webhooks: bool) -> list[dict[str, Any]]:
         _rolebinding("builder-edit", "ns1", "ClusterRole", "edit",
                      {"kind": "ServiceAccount", "name": "builder", "namespace": "ns1"}, rng),
     ]
+    objects.append({"apiVersion": core, "kind": "ConfigMap", "metadata": _meta("c1", rng, "ns1", labels={"app": "web"}),
+                    "data": {"color": "blue"}})
+    objects.append({"apiVersion": core, "kind": "ConfigMap", "metadata": _meta("c2", rng, "ns2"),
+                    "data": {"color": "green"}})
     hard = {"pods": "3", "configmaps": "4"}
     objects.append({"apiVersion": core, "kind": "ResourceQuota", "metadata": _meta("q1", rng, "ns1"),
-                    "spec": {"hard": hard}, "status": {"hard": hard, "used": {"pods": "0", "configmaps": "0"}}})
+                    "spec": {"hard": hard}, "status": {"hard": hard, "used": {"pods": "0", "configmaps": "1"}}})
     objects.append({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
                     "metadata": _meta("standard", rng, annotations={
                         "storageclass.kubernetes.io/is-default-class": "true"}),
@@ -155,7 +160,7 @@ def seed_writes(objects: list[dict[str, Any]]) -> tuple[tuple[bytes, bytes], ...
         group, _, _ = obj["apiVersion"].rpartition("/")
         plural = {"Namespace": "namespaces", "ServiceAccount": "serviceaccounts", "Role": "roles",
                   "RoleBinding": "rolebindings", "ClusterRoleBinding": "clusterrolebindings",
-                  "ResourceQuota": "resourcequotas", "StorageClass": "storageclasses",
+                  "ResourceQuota": "resourcequotas", "StorageClass": "storageclasses", "ConfigMap": "configmaps",
                   "MutatingWebhookConfiguration": "mutatingwebhookconfigurations",
                   "ValidatingWebhookConfiguration": "validatingwebhookconfigurations"}[obj["kind"]]
         resource = resource_for(group, plural)

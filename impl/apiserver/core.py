@@ -28,7 +28,7 @@ from impl.apiserver.resources import RESOURCES, ResourceType, resource_for
 from impl.apiserver.rest import Rest
 from impl.apiserver.status import ApiError
 from impl.apiserver.storage import decode, key_of
-from impl.apiserver.watchcache import CacheWatcher, FeedProgress, WatchCache
+from impl.apiserver.watchcache import WINDOW_EVENTS_MAX, CacheWatcher, FeedProgress, WatchCache
 from impl.apiserver.writes import Writes
 from impl.etcd.registry import InvalidKey, list_range, parse_key
 from impl.etcd.types import Event
@@ -43,6 +43,7 @@ _BY_STORAGE = {r.storage_resource: r for r in RESOURCES}
 class ServerConfig:
     authentication: Authentication = Authentication()
     audit_level: str = "Metadata"  # Metadata | Request (Request also records the request body)
+    watch_cache_events: int = WINDOW_EVENTS_MAX  # --watch-cache-sizes: the events each cache keeps
 
 
 class AuditLog:
@@ -93,7 +94,8 @@ class ApiServerCore:
         self.config = config
         self.now = 0
         self.feed = FeedProgress()
-        self.caches = {r.storage_resource: self.cache_class(list_range(r.storage_resource)[0], feed=self.feed)
+        self.caches = {r.storage_resource: self.cache_class(list_range(r.storage_resource)[0],
+                                                            config.watch_cache_events, self.feed)
                        for r in RESOURCES}
         self.authentication = self.authenticator_class(config.authentication)
         self.metrics = ServerMetrics()

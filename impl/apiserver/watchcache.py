@@ -52,6 +52,7 @@ class CacheWatcher:
     selects: Selector
     bookmarks: bool
     sent_revision: int = 0  # every event up to here went out (or did not concern it)
+    after: int = 0  # the watch starts after this revision: earlier events are never sent
 
 
 def _with_rv(obj: dict[str, Any], revision: int) -> dict[str, Any]:
@@ -140,13 +141,12 @@ class WatchCache:
             out = [(watcher.client, WatchEvent(watcher.request_id, "ADDED", obj))
                    for key, obj in sorted(self.objects.items())
                    if key.startswith(watcher.prefix) and watcher.selects(obj)]
-            watcher.sent_revision = self.revision
+            watcher.sent_revision = watcher.after = self.revision
         else:
             if from_revision < self.window_start:
                 raise ApiError.gone(f"too old resource version: {from_revision} ({self.window_start + 1})")
-            watcher.sent_revision = from_revision
-            out = [item for cached in self.window if cached.revision > from_revision
-                   for item in self._send(watcher, cached)]
+            watcher.sent_revision = watcher.after = from_revision
+            out = [item for cached in self.window for item in self._send(watcher, cached)]
         self.watchers[(watcher.client, watcher.request_id)] = watcher
         return out
 
@@ -164,9 +164,11 @@ class WatchCache:
         return out
 
     def _send(self, watcher: CacheWatcher, cached: CachedEvent) -> list[tuple[str, Any]]:
-        if cached.revision <= watcher.sent_revision or not cached.key.startswith(watcher.prefix):
+        """A txn changes several keys at one revision: each is its own event, so the revision
+        alone does not say what was sent (the caller picks the events; this only filters)."""
+        if cached.revision <= watcher.after or not cached.key.startswith(watcher.prefix):
             return []
-        watcher.sent_revision = cached.revision
+        watcher.sent_revision = max(watcher.sent_revision, cached.revision)
         kind = self._transition(watcher, cached)
         if kind is None:
             return []
