@@ -17,6 +17,7 @@ import importlib.resources
 import json
 from typing import Any
 
+import attrs
 import yaml
 
 from checks.apiserver.seed import IDENTITIES, WEBHOOK_BEHAVIOURS
@@ -37,6 +38,8 @@ from spec.apiserver.observations import ApiView, AuditRecord, Call, Change, Step
 __all__ = ["Observer", "base_policy"]
 
 _BY_STORAGE = {r.storage_resource: r for r in RESOURCES}
+# Judged per audit record, each record once (see Observer.check).
+PER_AUDIT_RECORD = frozenset({"ADMISSION-ORDER", "AUTHZ-SOUND", "API-NO-ESCALATION", "TOKEN-REVOCATION"})
 _OPERATIONS = {"create": "CREATE", "update": "UPDATE", "patch": "UPDATE", "delete": "DELETE",
                "deletecollection": "DELETE"}
 
@@ -66,6 +69,8 @@ class Observer:
         self.compacted = 0
         self._seen: dict[str, tuple[Any, int]] = {}
         self._indexes: set[int] = set()
+        self._audits_judged = 0
+        self._checked_state: tuple = ()
 
     # ----- the store's history ------------------------------------------------------------
 
@@ -202,12 +207,23 @@ class Observer:
                            record.error.code if record.error is not None else 0)
 
     def check(self):
-        """The first invariant that breaks, as (invariant, message); None when all hold."""
+        """The first invariant that breaks, as (invariant, message); None when all hold.
+
+        An audit record's verdict is final when it is recorded (it is judged against the policy
+        and the history up to revisions already committed), so the invariants over audit records
+        see each record once; the others see everything (they pair calls and follow streams)."""
+        state = (len(self.changes), len(self.cluster.audit_log.events), len(self.cluster.api_log.calls),
+                 sum(len(s.events) for s in self.cluster.api_log.streams), len(self.problems))
+        if state == self._checked_state:
+            return None  # nothing new to judge
+        self._checked_state = state
         view = self.view()
+        fresh = attrs.evolve(view, audits=view.audits[self._audits_judged:])
         for invariant in INVARIANTS:
-            problems = invariant.predicate(view)
+            problems = invariant.predicate(fresh if invariant.id in PER_AUDIT_RECORD else view)
             if problems:
                 return invariant, problems[0]
+        self._audits_judged = len(view.audits)
         return None
 
 

@@ -14,7 +14,9 @@ from impl.etcd.messages import ClientRequest, ClientResponse, CompactionRequest
 from impl.etcd.types import PutRequest
 from impl.sim.world import Output
 
-__all__ = ["Seeder"]
+__all__ = ["Seeder", "RESEND_TICKS"]
+
+RESEND_TICKS = 60  # long after a healthy store answers every seed put
 
 
 class Seeder:
@@ -22,7 +24,9 @@ class Seeder:
         self.id = node_id
         self.members = members
         self.pending: dict[int, Any] = {}  # request id -> op, until answered
+        self.sent_at: dict[int, int] = {}
         self.target = members[0]
+        self.now = 0
         self._next = 0
 
     @property
@@ -34,6 +38,7 @@ class Seeder:
         for op in ops:
             self._next += 1
             self.pending[self._next] = op
+            self.sent_at[self._next] = self.now
             out.messages.append((self.target, ClientRequest(self._next, op)))
         return out
 
@@ -46,7 +51,15 @@ class Seeder:
         return self._send([CompactionRequest(revision)])
 
     def tick(self) -> Output:
-        return Output()
+        """A request lost on the way (or its answer) is sent again: a seed must be complete (a put
+        sent twice writes the same object twice, which nobody can tell from one write)."""
+        self.now += 1
+        out = Output()
+        for request_id, op in sorted(self.pending.items()):
+            if self.now - self.sent_at[request_id] >= RESEND_TICKS:
+                self.sent_at[request_id] = self.now
+                out.messages.append((self.target, ClientRequest(request_id, op)))
+        return out
 
     def step(self, src: str, message: Any) -> Output:
         if isinstance(message, ClientResponse) and message.request_id in self.pending:
@@ -54,5 +67,7 @@ class Seeder:
                 self.target = message.leader_hint
                 return Output(messages=[(self.target, ClientRequest(message.request_id,
                                                                     self.pending[message.request_id]))])
-            del self.pending[message.request_id]  # answered, failed or unknown: a seed is best effort
+            if message.unknown is not None:
+                return Output()  # the leader changed under it: sent again on the next tick that is due
+            del self.pending[message.request_id]
         return Output()

@@ -32,7 +32,7 @@ class Credentials:
 
 @attrs.frozen
 class ClientConfig:
-    request_timeout_ticks: int = 40
+    request_timeout_ticks: int = 120  # a write may take a few store round trips and webhook calls
     watch_silence_ticks: int = 35  # bookmarks come every 10 ticks on a live stream
 
 

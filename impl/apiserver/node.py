@@ -64,8 +64,7 @@ class ApiServer(ApiServerCore):
             self._send(self.link.start_feed())
         finished, resend = self.link.tick(self.now)
         self._send(resend)
-        for token, answer in finished:
-            self._resume(token, answer)
+        self._finished(finished)
         self._tick_webhooks()
         if self.link.feed_silent():
             self._send(self.link.resume_feed())
@@ -94,6 +93,10 @@ class ApiServer(ApiServerCore):
     def _on_ClientResponse(self, src: str, response: ClientResponse) -> None:
         finished, out = self.link.on_response(src, response)
         self._send(out)
+        self._finished(finished)
+
+    def _finished(self, finished: list) -> None:
+        """Store calls that ended (answered, failed or timed out): the feed's list, or a request's."""
         for token, answer in finished:
             if token == StoreLink.FEED:
                 self._listed(answer)

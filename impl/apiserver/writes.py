@@ -141,7 +141,13 @@ class Writes:
         return mutating + validation + [f"validating:{p.name}" for p in admission.validating] + ["persist"]
 
     def run_steps(self, ctx: Context, attributes: AdmissionAttributes, persist: Persist) -> Effects:
-        """Every step in order; what the persist step returned."""
+        """Every step in order; what the persist step returned. Admission reads the instance's
+        caches (webhook configurations, namespaces, limit ranges...): until they have synced,
+        a write is refused, as kube's plugins do (``WaitForReady``: "not yet ready to handle
+        request")."""
+        if not self.server.ready():
+            raise ApiError.forbidden(attributes.resource.plural, attributes.name,
+                                     "not yet ready to handle request", attributes.resource.group)
         persisted = None
         for step in self.write_steps(attributes.operation, attributes.resource):
             result = yield from self.run_step(ctx, attributes, step, persist)

@@ -172,6 +172,32 @@ def effective_rules(policy_objects: Iterable[Mapping[str, Any]]) -> dict[tuple[s
     return rules
 
 
+_RULES_REMEMBERED_MAX = 64
+_remembered: dict[tuple, tuple] = {}
+
+
+def _fingerprint(objects: Sequence[Mapping[str, Any]]) -> tuple:
+    """Which policy this is: every role's identity and version (a stored object changes its
+    resourceVersion with every write; the bootstrap objects never change)."""
+    return tuple((o.get("kind"), _meta(o).get("namespace", ""), _meta(o).get("name", ""),
+                  _meta(o).get("resourceVersion", ""), id(o) if not _meta(o).get("resourceVersion") else 0)
+                 for o in objects if o.get("kind") in ("Role", "ClusterRole"))
+
+
+def _remembered_rules(objects: Sequence[Mapping[str, Any]]) -> dict:
+    """``effective_rules``, remembered per policy: the checks ask about the same policy for
+    every request made while it was in force."""
+    key = _fingerprint(objects)
+    found = _remembered.get(key)
+    if found is None:
+        if len(_remembered) >= _RULES_REMEMBERED_MAX:
+            _remembered.clear()
+        # The objects are kept with their rules: while remembered, no other object can take the
+        # id() an object without a resourceVersion is known by.
+        found = _remembered[key] = (objects, effective_rules(objects))
+    return found[1]
+
+
 def _subject_matches(subject: Mapping[str, Any], user: str, groups: frozenset[str], binding_namespace: str) -> bool:
     kind, name = subject.get("kind"), subject.get("name", "")
     if kind == "User":
@@ -207,7 +233,7 @@ def allows(policy_objects: Iterable[Mapping[str, Any]], user: str, groups: Itera
     The bindings consulted are those covering ``request.namespace`` (also for a URL request, which
     the API server always asks with no namespace; escalation checks ask in a namespace)."""
     objects = list(policy_objects)
-    rules = effective_rules(objects)
+    rules = _remembered_rules(objects)
     granted = _granted_rules(objects, user, frozenset(groups), request.namespace, rules)
     return any(rule_allows(rule, request) for rule in granted)
 
