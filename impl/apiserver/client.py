@@ -59,7 +59,7 @@ class StreamRecord:
     closed: bool = False
     error: ApiResponse | None = None
     last_heard: int = 0
-
+    received: int = 0  # the sequence number of the last event received
     @property
     def last_revision(self) -> int:
         return max((rv for _, rv, _ in self.events), default=self.from_revision)
@@ -150,6 +150,10 @@ class ApiClient:
         stream = self.streams.get(event.request_id)
         if stream is None or stream.instance != src:
             return
+        if event.sequence != stream.received + 1:  # the connection broke: something was lost
+            self._resume(stream)
+            return
+        stream.received = event.sequence
         stream.last_heard = self.now
         stream.events.append((event.type, event.resource_version, event.object))
 

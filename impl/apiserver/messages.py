@@ -73,9 +73,14 @@ class ApiResponse:
 
 @attrs.frozen
 class WatchEvent:
+    """``sequence`` numbers a stream's events from 1: an HTTP stream runs over one TCP
+    connection, which loses and reorders nothing; the simulated network may, so a client takes
+    an event out of sequence for the connection breaking."""
+
     request_id: int
     type: str  # ADDED | MODIFIED | DELETED | BOOKMARK | ERROR
     object: Any
+    sequence: int = 0
 
     @property
     def resource_version(self) -> int:

@@ -53,6 +53,11 @@ class CacheWatcher:
     bookmarks: bool
     sent_revision: int = 0  # every event up to here went out (or did not concern it)
     after: int = 0  # the watch starts after this revision: earlier events are never sent
+    sequence: int = 0  # numbers the stream's events (an HTTP stream loses nothing; a gap means it broke)
+
+    def event(self, kind: str, obj: dict[str, Any]) -> tuple[str, WatchEvent]:
+        self.sequence += 1
+        return self.client, WatchEvent(self.request_id, kind, obj, self.sequence)
 
 
 def _with_rv(obj: dict[str, Any], revision: int) -> dict[str, Any]:
@@ -138,7 +143,7 @@ class WatchCache:
         """Start a watch: from ``from_revision`` (exclusive), or with the current state as
         synthetic ADDED events when None (resourceVersion unset or "0")."""
         if from_revision is None:
-            out = [(watcher.client, WatchEvent(watcher.request_id, "ADDED", obj))
+            out = [watcher.event("ADDED", obj)
                    for key, obj in sorted(self.objects.items())
                    if key.startswith(watcher.prefix) and watcher.selects(obj)]
             watcher.sent_revision = watcher.after = self.revision
@@ -160,7 +165,7 @@ class WatchCache:
             if watcher.bookmarks and self.revision > watcher.sent_revision:
                 watcher.sent_revision = self.revision
                 marker = {"kind": "", "apiVersion": "", "metadata": {"resourceVersion": str(self.revision)}}
-                out.append((watcher.client, WatchEvent(watcher.request_id, "BOOKMARK", marker)))
+                out.append(watcher.event("BOOKMARK", marker))
         return out
 
     def _send(self, watcher: CacheWatcher, cached: CachedEvent) -> list[tuple[str, Any]]:
@@ -172,7 +177,7 @@ class WatchCache:
         kind = self._transition(watcher, cached)
         if kind is None:
             return []
-        return [(watcher.client, WatchEvent(watcher.request_id, kind, cached.object))]
+        return [watcher.event(kind, cached.object)]
 
     @staticmethod
     def _transition(watcher: CacheWatcher, cached: CachedEvent) -> str | None:
