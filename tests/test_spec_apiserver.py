@@ -537,3 +537,18 @@ def test_token_revocation_with_a_recreated_account():
     view = ApiView(changes=TOKEN_HISTORY, calls=(returned,), audits=(fresh,))
     assert TOKEN_REVOCATION.predicate(view) == []
     assert len(TOKEN_REVOCATION.predicate(attrs.evolve(view, audits=(fresh, token_use("u1", 13))))) == 1
+
+
+def test_an_expired_credential_authenticates_nothing():
+    carol = Identity("carol", "x509", "carol", ("ops",), expires=600)
+    before = audit(steps(*HEAD), verb="get", operation="", code=200, received=600, method="x509",
+                   authenticated_as="carol", request_id=7)
+    after = attrs.evolve(before, received=601, request_id=8)
+    calls = (call("get", identity="carol", request_id=7), call("get", identity="carol", request_id=8))
+    view = ApiView(audits=(before,), calls=calls, identities=(carol,))
+    assert TOKEN_REVOCATION.predicate(view) == []
+    problems = TOKEN_REVOCATION.predicate(attrs.evolve(view, audits=(before, after)))
+    assert problems == ["audit i1-1 (client c1 request 8) received at tick 601 authenticated as carol with the x509 "
+                        "credential of carol, which expired at tick 600"]
+    refused = attrs.evolve(after, steps=(Step("authentication", "refused"),), code=401)
+    assert TOKEN_REVOCATION.predicate(attrs.evolve(view, audits=(refused,))) == []

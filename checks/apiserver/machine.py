@@ -19,13 +19,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from checks.apiserver.cluster import ApiCluster, ApiOptions, ApiParts
 from checks.apiserver.scenario import _As, send
+from checks.apiserver.seed import CAROL_CERT_EXPIRES
 from checks.search import MachineCounter
 from impl.sim.network import NetworkFaults
 
 __all__ = ["ApiMachine", "SWARM_KINDS"]
 
 SWARM_KINDS = ("crash", "partition", "webhook", "watch", "compact", "rbac", "namespace", "serviceaccount",
-               "race", "leader")
+               "race", "leader", "expiry")
 NAMES = ("p1", "p2", "p3", "c1", "c2")
 WRITERS = ("alice", "alice", "admin", "sa:ns1:builder", "bob", "anonymous", "carol")
 READERS = ("bob", "alice", "admin", "carol", "anonymous", "sa:ns1:builder")
@@ -230,6 +231,15 @@ class ApiMachine(RuleBasedStateMachine):
         if not recreate:  # its token must stop working at once, through every instance
             self.cluster.settle()
             self._send("sa:ns1:builder", client, via + 1, ["get", "configmap", "c1", "-n", "ns1"])
+
+    @precondition(lambda self: "expiry" in self.enabled)
+    @rule(client=st.integers(0, 2), via=st.integers(0, 2))
+    def certificate_expires(self, client, via) -> None:
+        """Time passes beyond carol's client certificate's notAfter; then she tries again (401)."""
+        left = CAROL_CERT_EXPIRES + 1 - self.cluster.world.now
+        if left > 0:
+            self.cluster.tick(left)
+        self._send("carol", client, via, ["get", "configmap", "c1", "-n", "ns1"])
 
     # ----- faults -------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ IDENTITIES = (
     Identity("admin", "token", "admin", ("system:masters",)),
     Identity("alice", "token", "alice", ("dev",)),
     Identity("bob", "token", "bob", ("qa",)),
-    Identity("carol", "x509", "carol", ("ops",)),
+    Identity("carol", "x509", "carol", ("ops",), expires=CAROL_CERT_EXPIRES),
     Identity("sa:ns1:builder", "serviceaccount", "system:serviceaccount:ns1:builder", (), "ns1"),
     Identity("anonymous", "anonymous", "system:anonymous", ()),
 )

@@ -785,8 +785,26 @@ def _deleted_account_uid(view: ApiView, call: Call) -> str:
     return str(_meta(deletions[0].previous).get("uid") or "") if len(deletions) == 1 else ""
 
 
-def token_revocation(view: ApiView) -> list[str]:
+def _expired_credentials(view: ApiView) -> list[str]:
+    """Requests authenticated with a credential past its expiry (a certificate's notAfter)."""
+    identities = {identity.name: identity for identity in view.identities}
+    calls = {(call.client, call.request_id): call for call in view.calls}
     found = []
+    for record in view.audits:
+        call = calls.get((record.client, record.request_id))
+        identity = identities.get(call.identity) if call is not None else None
+        authenticated = any(step.name == "authentication" and step.outcome == "ok" for step in record.steps)
+        if identity is None or not identity.expires or not authenticated or record.method in ("", "anonymous"):
+            continue
+        if record.received > identity.expires:
+            found.append(f"{_who(record)} received at tick {record.received} authenticated as "
+                         f"{record.authenticated_as} with the {identity.kind} credential of {identity.name}, "
+                         f"which expired at tick {identity.expires}")
+    return found
+
+
+def token_revocation(view: ApiView) -> list[str]:
+    found = _expired_credentials(view)
     for delete in view.calls:
         if (delete.verb, delete.resource, delete.code) != ("delete", "serviceaccounts", 200) or delete.finished is None:
             continue
@@ -814,9 +832,10 @@ ADMISSION_ORDER = Invariant(
     "'retry' step), the mutating plugins in kube-apiserver's order (NamespaceLifecycle, LimitRanger, "
     "ServiceAccount, DefaultTolerationSeconds, DefaultStorageClass, MutatingAdmissionWebhook; a "
     "reinvocation pass 'reinvoke:P' may follow), the escalation check for Roles, ClusterRoles and "
-    "their bindings, object validation, the validating plugins (NamespaceLifecycle, LimitRanger, "
-    "ServiceAccount, PodSecurity, ValidatingAdmissionWebhook, ResourceQuota last), then persist; a "
-    "DELETE runs only the validating plugins and persist. An attempt may stop early (a refusal), but "
+    "their bindings, object validation, the validating plugins (LimitRanger, ServiceAccount, "
+    "PodSecurity, ValidatingAdmissionWebhook, ResourceQuota last), then persist; a "
+    "DELETE runs the mutating and validating plugins (no object validation) and persist. "
+    "NamespaceLifecycle only admits: it refuses before any webhook is called. An attempt may stop early (a refusal), but "
     "one that persisted ran every step before it, each ok, changed or skipped. A refused request "
     "(code >= 400) left nothing: no successful persist step, no persisted revision, no committed "
     "change at it.",
@@ -938,11 +957,13 @@ API_NO_ESCALATION = Invariant(
 
 TOKEN_REVOCATION = Invariant(
     "TOKEN-REVOCATION", AREA,
-    "A service-account token bound to an account stops working when the account is deleted: no "
-    "request authenticated with a token of account uid U was received after a delete of that "
-    "account (answered 200) was acknowledged; a new account with the same name has a new uid, so "
-    "the old token stays dead.",
-    "Kubernetes documentation, \"Managing Service Accounts\" (bound service account tokens)",
+    "A credential stops working when it is revoked or expires: no request authenticated with a "
+    "token bound to service account uid U was received after a delete of that account (answered "
+    "200) was acknowledged (a new account with the same name has a new uid, so the old token stays "
+    "dead); and no request was authenticated with a credential received after its expiry (a client "
+    "certificate past its notAfter).",
+    "Kubernetes documentation, \"Managing Service Accounts\" (bound service account tokens) and "
+    "\"Authenticating\" (X509 client certificates)",
     "A deleted account's token that still works is a credential nobody can revoke.",
     token_revocation)
 

@@ -113,6 +113,7 @@ class Identity:
     user: str
     groups: tuple[str, ...]  # as the credential names them (certificate O, token file groups)
     namespace: str = ""  # a service account's
+    expires: int = 0  # the tick after which the credential is no longer valid (a certificate's notAfter); 0: never
 
 
 @attrs.frozen
