@@ -244,17 +244,33 @@ class ApiCluster(RecordsFindings, Strictness):
     # ----- client requests ----------------------------------------------------------------
 
     def request(self, line: str, client_id: str, identity: str, method: str, path: str, *, query=(),
-                body: Any = None, content_type: str = "", instance: str | None = None) -> None:
+                body: Any = None, content_type: str = "", instance: str | None = None, headers=()) -> None:
         def run() -> None:
             client = self.client(client_id)
             if not client.idle:
                 self.no_effect(f"{client_id} is busy: one request at a time")
                 return
+            if any(value == "" for key, value in query if key == "continue"):
+                self.no_effect(f"{client_id}'s last list has no next page")
+                return
             data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
+            credentials = self.credentials[identity]
+            if headers:
+                credentials = attrs.evolve(credentials, headers=credentials.headers + tuple(headers))
             self.world.trace.record(self.world.now, "invoke", client_id, f"as {identity}: {method} {path}")
-            self.world.apply(client_id, client.send(method, path, self.credentials[identity], query=query,
-                                                    body=data, content_type=content_type, instance=instance))
+            self.world.apply(client_id, client.send(method, path, credentials, query=query, body=data,
+                                                    content_type=content_type, instance=instance))
         self._run(line, run)
+
+    def last_continue(self, client_id: str) -> str:
+        """The continue token of the client's last list answered with one ("" if none)."""
+        for call in reversed(self.api_log.calls):
+            if call.client == client_id and call.request.method == "GET" and call.response is not None:
+                body = call.response.body
+                meta = body.get("metadata") if isinstance(body, dict) and "items" in body else None
+                if meta is not None:
+                    return str(meta.get("continue") or "")
+        return ""
 
     def watch(self, line: str, client_id: str, identity: str, path: str, from_revision: int, *, query=(),
               instance: str | None = None) -> None:

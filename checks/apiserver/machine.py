@@ -27,7 +27,7 @@ __all__ = ["ApiMachine", "SWARM_KINDS"]
 
 SWARM_KINDS = ("crash", "partition", "webhook", "watch", "compact", "rbac", "namespace", "serviceaccount",
                "race", "leader", "expiry")
-NAMES = ("p1", "p2", "p3", "c1", "c2")
+NAMES = ("p1", "p2", "p3", "c1", "c2", "p10", "c10")  # p1/p10: a key that prefixes another
 WRITERS = ("alice", "alice", "admin", "sa:ns1:builder", "bob", "anonymous", "carol")
 READERS = ("bob", "alice", "admin", "carol", "anonymous", "sa:ns1:builder")
 LABELS = ("app=web", "app=db", "forbidden=true", "inject=true", "tier=a")
@@ -174,6 +174,52 @@ class ApiMachine(RuleBasedStateMachine):
                                                  f"rv={current}"])
 
     @precondition(lambda self: "race" in self.enabled and len(self.cluster.client_ids) >= 2)
+    @rule(name=st.sampled_from(["c1", "c10", "c2"]), label=st.sampled_from(LABELS))
+    def racing_delete_and_update(self, name, label) -> None:
+        """A delete and an update of one object through two instances: the delete is guarded by
+        the revision it read, so it either deletes or answers 409, never "deleted" for nothing."""
+        self._send("alice", 0, 0, ["delete", "configmap", name, "-n", "ns1"])
+        self._send("alice", 1, 1, ["patch", "configmap", name, "-n", "ns1", f"label={label}"])
+
+    @rule(name=st.sampled_from(["c1", "c10"]), stale=st.booleans(), via=st.integers(0, 2))
+    def delete_with_uid_precondition(self, name, stale, via) -> None:
+        """kubectl delete --wait with preconditions: a uid precondition names the object the
+        client saw; one re-created since (a new uid) must not be deleted."""
+        obj = self.cluster.observer.objects.get(f"/registry/configmaps/ns1/{name}")
+        uid = obj["metadata"]["uid"] if obj is not None and not stale else "00000000-0000-4000-a000-000000000000"
+        self._send("alice", 0, via, ["delete", "configmap", name, "-n", "ns1", f"uid={uid}"])
+
+    @rule(name=st.sampled_from(["c10", "p10"]), how=st.sampled_from(["patch", "update"]), via=st.integers(0, 2))
+    def finalizer_life(self, name, how, via) -> None:
+        """An object held by a finalizer: deleting it only marks it; removing the last finalizer
+        (by patch or by update) makes it go; an update never brings it back from deletion."""
+        kind = "pod" if name.startswith("p") else "configmap"
+        self._send("alice", 0, via, ["create", kind, name, "-n", "ns1", "finalizer=kinv.example.com/hold"])
+        self.cluster.settle()
+        self._send("alice", 0, via + 1, ["delete", kind, name, "-n", "ns1"])
+        self.cluster.settle()
+        self._send("alice", 0, via, [how, kind, name, "-n", "ns1", "label=app=web"] + (["rv=0"] if how == "update" else []))
+        self.cluster.settle()
+        self._send("alice", 0, via + 1, [how, kind, name, "-n", "ns1", "finalizer=-"] + (["rv=0"] if how == "update" else []))
+        self.cluster.settle()
+
+    @rule(kind=st.sampled_from(["configmaps", "pods"]), limit=st.sampled_from([1, 2]), via=st.integers(0, 2),
+          write=st.sampled_from(["create", "delete", "none"]), name=st.sampled_from(["c10", "p10", "c3"]))
+    def paged_list(self, kind, limit, via, write, name) -> None:
+        """A list in pages (kubectl's limit=500, client-go's pager): every page is read at the
+        first page's revision, and no key is skipped, whatever is written in between."""
+        self._send("bob", 0, via, ["list", kind, "-n", "ns1", f"limit={limit}"])
+        self.cluster.settle()
+        if write != "none":
+            self._send("alice", 1, via + 1, [write, kind.rstrip("s"), name, "-n", "ns1"])
+            self.cluster.settle()
+        for _ in range(3):
+            if not self.cluster.last_continue(self.cluster.client_ids[0]):
+                return
+            self._send("bob", 0, via, ["list", kind, "-n", "ns1", f"limit={limit}", "continue"])
+            self.cluster.settle()
+
+    @precondition(lambda self: "race" in self.enabled and len(self.cluster.client_ids) >= 2)
     @rule(kind=st.sampled_from(["pod", "configmap"]), names=st.permutations(NAMES))
     def racing_creates(self, kind, names) -> None:
         """Creates through different instances at once: the quota must hold under concurrency."""
@@ -196,7 +242,8 @@ class ApiMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: "rbac" in self.enabled)
     @rule(client=st.integers(0, 2), via=st.integers(0, 2), action=st.sampled_from(
-        ["revoke-bob", "grant-bob", "role-held", "role-escalating", "bind-admin", "bind-view"]))
+        ["revoke-bob", "grant-bob", "role-held", "role-escalating", "bind-admin", "bind-view", "role-update-held",
+         "role-update-escalating", "impersonate-bob", "impersonate-bob-as-masters", "impersonate-admin"]))
     def policy(self, client, via, action) -> None:
         words = {
             "revoke-bob": ("admin", ["delete", "rolebinding", "bob-view", "-n", "ns1"]),
@@ -208,6 +255,12 @@ class ApiMachine(RuleBasedStateMachine):
                                      "user=alice"]),
             "bind-view": ("alice", ["create", "rolebinding", "bob-reader", "-n", "ns1", "role=ClusterRole/view",
                                     "user=bob"]),
+            "role-update-held": ("alice", ["patch", "role", "pod-reader", "-n", "ns1", "rule=get,list,watch:pods"]),
+            "role-update-escalating": ("alice", ["update", "role", "pod-reader", "-n", "ns1", "rule=*:secrets", "rv=0"]),
+            "impersonate-bob": ("carol", ["list", "pods", "-n", "ns1", "impersonate=bob"]),
+            "impersonate-bob-as-masters": ("carol", ["create", "configmap", "c3", "-n", "ns1", "impersonate=bob",
+                                                     "impersonate-group=system:masters"]),
+            "impersonate-admin": ("carol", ["list", "secrets", "-n", "ns1", "impersonate=admin"]),
         }[action]
         self._send(words[0], client, via, words[1])
         if action == "revoke-bob":  # then bob tries what the binding granted, through each instance
@@ -261,8 +314,9 @@ class ApiMachine(RuleBasedStateMachine):
         self.cluster.partition([[self._instance(instance)], list(self.cluster.member_ids)])
 
     @precondition(lambda self: "partition" in self.enabled)
-    @rule(instance=st.integers(0, 2), verb=st.sampled_from(["list", "get"]), label=st.sampled_from(LABELS))
-    def read_through_a_stale_instance(self, instance, verb, label) -> None:
+    @rule(instance=st.integers(0, 2), verb=st.sampled_from(["list", "get"]), label=st.sampled_from(LABELS),
+          rv=st.sampled_from(["unset", "unset", "written"]))
+    def read_through_a_stale_instance(self, instance, verb, label, rv) -> None:
         """An instance loses the store; a write through another instance is acknowledged; a
         read without resourceVersion through the cut-off one must not miss it (it must go to the
         store, and fail there, rather than answer from its cache)."""
@@ -274,7 +328,27 @@ class ApiMachine(RuleBasedStateMachine):
         self._send("alice", 0, instance + 1, ["patch", "configmap", "c1", "-n", "ns1", f"label={label}"])
         self.cluster.settle()
         words = ["list", "configmaps", "-n", "ns1"] if verb == "list" else ["get", "configmap", "c1", "-n", "ns1"]
+        if rv == "written":  # not older than the write it just saw acknowledged
+            words.append(f"rv={self._stored_rv('configmap', 'c1', 'ns1') or 1}")
         self._send("bob", 1, instance, words)
+        self.cluster.settle()
+
+    @precondition(lambda self: "partition" in self.enabled and "watch" in self.enabled)
+    @rule(instance=st.integers(0, 2), label=st.sampled_from(LABELS))
+    def relist_after_compaction(self, instance, label) -> None:
+        """An instance cut off from the store while it is written and compacted must list again
+        when it comes back (its watch cannot resume from a compacted revision), and then close
+        its watchers: they may have missed events, so they must resume (or relist on 410)."""
+        cut = self._instance(instance)
+        self._send("admin", 0, instance, ["watch", "configmaps", "-n", "ns1", f"from={self._recent_revision(0)}"])
+        self.cut_instance_from_store(instance)
+        for turn in range(2):
+            self._send("alice", 1, instance + 1, ["patch", "configmap", "c1", "-n", "ns1", f"label={label}-{turn}"])
+            self.cluster.settle()
+        self.cluster.compact()
+        self.cluster.heal()
+        self.cluster.tick(30)
+        self._send("alice", 1, instance + 1, ["patch", "configmap", "c1", "-n", "ns1", "label=app=after"])
         self.cluster.settle()
 
     @precondition(lambda self: "partition" in self.enabled and self.cluster.world.network.blocked)

@@ -56,6 +56,19 @@ def base_policy() -> tuple[dict[str, Any], ...]:
     return tuple(objects)
 
 
+def _deletion_problems(resource, obj: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
+    """Finalizers: an object being deleted stays only while a finalizer holds it, and nothing
+    brings it back from deletion (API conventions, "Finalizers")."""
+    meta, found = obj.get("metadata") or {}, []
+    held = meta.get("finalizers") or (resource.kind == "Namespace" and (obj.get("spec") or {}).get("finalizers"))
+    if meta.get("deletionTimestamp") and not held:
+        found.append("stored with a deletionTimestamp and no finalizer left: it should be gone")
+    if previous is not None and (previous.get("metadata") or {}).get("deletionTimestamp") \
+            and not meta.get("deletionTimestamp"):
+        found.append("its deletionTimestamp was removed: an object being deleted came back")
+    return found
+
+
 def _labels(obj: dict[str, Any] | None) -> dict[str, str]:
     return ((obj or {}).get("metadata") or {}).get("labels") or {}
 
@@ -120,7 +133,7 @@ class Observer:
         if resource is None or revision <= self.cluster.seed_revision or not self.cluster.seed_revision:
             return
         causes = validate_update(resource, obj, previous) if previous is not None else validate_create(resource, obj)
-        found = [f"{field}: {why}" for field, why in causes]
+        found = [f"{field}: {why}" for field, why in causes] + _deletion_problems(resource, obj, previous)
         if resource.kind == "Pod":
             found += self._pod_problems(obj, previous)
         found += self._webhook_problems(resource, obj, previous)
@@ -195,7 +208,8 @@ class Observer:
         return Call(record.client, request.request_id, record.instance, request.method, request.path, request.query,
                     info.verb if info else "", info.plural if info else "", info.namespace if info else "",
                     info.name if info else "", _precondition(request), record.started, record.finished,
-                    response.code if response else 0, response.body if response else None, record.identity)
+                    response.code if response else 0, response.body if response else None, record.identity,
+                    _precondition_uid(request))
 
     def _stream(self, record) -> WatchStream:
         request = record.request
@@ -225,6 +239,17 @@ class Observer:
                 return invariant, problems[0]
         self._audits_judged = len(view.audits)
         return None
+
+
+def _precondition_uid(request: ApiRequest) -> str:
+    if request.method != "DELETE" or not request.body:
+        return ""
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    preconditions = body.get("preconditions") if isinstance(body, dict) else None
+    return str(preconditions.get("uid") or "") if isinstance(preconditions, dict) else ""
 
 
 def _precondition(request: ApiRequest) -> int:

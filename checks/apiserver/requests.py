@@ -5,7 +5,9 @@ Kinds are kubectl's words (`pod`, `pods`, `po`, `configmap`, `deployments.apps`.
     label=K=V (repeatable)  data=K=V (repeatable)  containers=N  image=I  privileged
     rule=VERBS:RESOURCES[:GROUP]  role=Role/NAME|ClusterRole/NAME  user=U  group=G  sa=NS/NAME
     pods=N configmaps=N (a quota's hard limits)  rv=N  exact  selector=SELECTOR  limit=N  from=N
-    generate (create with generateName)   grace=N   finalizer=F
+    generate (create with generateName)   grace=N   finalizer=F (finalizer=- : none)
+    continue (list: the next page of this client's last list)   uid=UID (delete: a uid precondition)
+    impersonate=USER  impersonate-group=G (repeatable): kubectl --as / --as-group
 
 `update` sends the object as the store last committed it, changed by the words, with
 `rv=N` as its resourceVersion (rv=0: none, an unconditional update); `patch` sends a JSON merge
@@ -24,7 +26,7 @@ from impl.apiserver.resources import ResourceType, UnknownResource, resource_nam
 __all__ = ["RequestLine", "RequestError", "parse_request", "VERBS", "build_body", "path_of"]
 
 VERBS = ("create", "get", "list", "update", "patch", "delete", "deletecollection", "watch")
-_FLAG_WORDS = ("exact", "privileged", "generate")
+_FLAG_WORDS = ("exact", "privileged", "generate", "continue")
 
 
 class RequestError(ValueError):
@@ -157,6 +159,8 @@ def build_body(line: RequestLine, stored: dict[str, Any] | None) -> dict[str, An
             patch["data"] = _pairs(line.all("data"))
         if line.all("finalizer"):
             patch.setdefault("metadata", {})["finalizers"] = [f for f in line.all("finalizer") if f != "-"]
+        if line.all("rule"):
+            patch["rules"] = [_rule(r) for r in line.all("rule")]
         if line.number("rv"):
             patch.setdefault("metadata", {})["resourceVersion"] = str(line.number("rv"))
         return patch
@@ -167,6 +171,8 @@ def build_body(line: RequestLine, stored: dict[str, Any] | None) -> dict[str, An
             body["metadata"].setdefault("labels", {}).update(_pairs(line.all("label")))
         if line.all("data"):
             body.setdefault("data", {}).update(_pairs(line.all("data")))
+        if line.all("rule"):
+            body["rules"] = [_rule(r) for r in line.all("rule")]
         if line.all("finalizer"):
             body["metadata"]["finalizers"] = [f for f in line.all("finalizer") if f != "-"]
         return body
@@ -178,6 +184,18 @@ def build_body(line: RequestLine, stored: dict[str, Any] | None) -> dict[str, An
         meta["finalizers"] = line.all("finalizer")
     resource = line.resource
     return {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": meta, **_spec(line)}
+
+
+def delete_options(line: RequestLine) -> dict[str, Any] | None:
+    """The DeleteOptions body of a delete with a uid precondition; None without one."""
+    if line.verb != "delete" or line.one("uid") is None:
+        return None
+    return {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": line.one("uid")}}
+
+
+def impersonation_headers(line: RequestLine) -> tuple[tuple[str, str], ...]:
+    headers = tuple(("Impersonate-User", user) for user in line.all("impersonate"))
+    return headers + tuple(("Impersonate-Group", group) for group in line.all("impersonate-group"))
 
 
 def query_of(line: RequestLine) -> tuple[tuple[str, str], ...]:
@@ -195,4 +213,4 @@ def query_of(line: RequestLine) -> tuple[tuple[str, str], ...]:
     return tuple(query)
 
 
-__all__.append("query_of")
+__all__ += ["query_of", "delete_options", "impersonation_headers"]

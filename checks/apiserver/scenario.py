@@ -30,7 +30,9 @@ import attrs
 import yaml
 
 from checks.apiserver.cluster import ApiCluster, ApiOptions, ApiParts, InvariantViolated
-from checks.apiserver.requests import RequestError, build_body, parse_request, path_of, query_of
+from checks.apiserver.requests import (
+    RequestError, build_body, delete_options, impersonation_headers, parse_request, path_of, query_of,
+)
 from checks.apiserver.seed import IDENTITIES
 from checks.scenario import (
     AssertionFailed, Command, ScenarioError, expectation_failure, is_outcome_expect, parse, parse_expect, play,
@@ -265,13 +267,17 @@ def send(cluster: ApiCluster, line: str, request: _As) -> None:
         return
     method = {"create": "POST", "get": "GET", "list": "GET", "update": "PUT", "patch": "PATCH", "delete": "DELETE",
               "deletecollection": "DELETE"}[parsed.verb]
-    body = None
+    body = delete_options(parsed)
     if parsed.verb in ("create", "update", "patch"):
         key = key_of(parsed.resource, parsed.namespace, parsed.name).decode() if parsed.name else ""
         body = build_body(parsed, cluster.observer.objects.get(key))
+    query = query_of(parsed)
+    if parsed.has("continue"):  # the next page of this client's last list
+        query = tuple(q for q in query if q[0] != "limit") + (("continue", cluster.last_continue(client)),) + tuple(
+            q for q in query if q[0] == "limit")
     content_type = "application/merge-patch+json" if parsed.verb == "patch" else ""
-    cluster.request(line, client, identity, method, path_of(parsed), query=query_of(parsed), body=body,
-                    content_type=content_type, instance=instance)
+    cluster.request(line, client, identity, method, path_of(parsed), query=query, body=body,
+                    content_type=content_type, instance=instance, headers=impersonation_headers(parsed))
 
 
 def apply_file(cluster: ApiCluster, line: str, request: _As, objects: list[dict[str, Any]]) -> None:

@@ -8,7 +8,8 @@ expects without spending its budget on creating them:
   its ``default`` service account; ``builder`` in ns1;
 - RBAC: alice may edit ns1 (ClusterRole ``edit``) and write roles and bindings there (Role
   ``role-writer``, without escalate or bind); bob may view ns1 and ns2; group ``ops`` (carol's
-  certificate) may view everything; service account ns1/builder may edit ns1;
+  certificate) may view everything, and carol may impersonate bob (users, not groups);
+  service account ns1/builder may edit ns1;
 - ConfigMaps ``c1`` in ns1 and ``c2`` in ns2, for updates to race on;
 - ResourceQuota ``q1`` in ns1 (pods=3, configmaps=4), its status filled as the quota controller
   would; a default StorageClass;
@@ -128,7 +129,12 @@ def seed_objects(rng: random.Random, webhooks: bool) -> list[dict[str, Any]]:
                     "metadata": _meta("role-writer", rng, "ns1"),
                     "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
                                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]})
+    objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": _meta("impersonate-bob", rng),
+                    "rules": [{"apiGroups": [""], "resources": ["users"], "resourceNames": ["bob"],
+                               "verbs": ["impersonate"]}]})
     objects += [
+        _rolebinding("carol-impersonates-bob", None, "ClusterRole", "impersonate-bob", _user("carol"), rng),
         _rolebinding("alice-edit", "ns1", "ClusterRole", "edit", _user("alice"), rng),
         _rolebinding("alice-role-writer", "ns1", "Role", "role-writer", _user("alice"), rng),
         _rolebinding("bob-view", "ns1", "ClusterRole", "view", _user("bob"), rng),
@@ -159,7 +165,7 @@ def seed_writes(objects: list[dict[str, Any]]) -> tuple[tuple[bytes, bytes], ...
     for obj in objects:
         group, _, _ = obj["apiVersion"].rpartition("/")
         plural = {"Namespace": "namespaces", "ServiceAccount": "serviceaccounts", "Role": "roles",
-                  "RoleBinding": "rolebindings", "ClusterRoleBinding": "clusterrolebindings",
+                  "RoleBinding": "rolebindings", "ClusterRoleBinding": "clusterrolebindings", "ClusterRole": "clusterroles",
                   "ResourceQuota": "resourcequotas", "StorageClass": "storageclasses", "ConfigMap": "configmaps",
                   "MutatingWebhookConfiguration": "mutatingwebhookconfigurations",
                   "ValidatingWebhookConfiguration": "validatingwebhookconfigurations"}[obj["kind"]]

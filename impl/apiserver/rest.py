@@ -159,14 +159,17 @@ class Rest:
         info = ctx.info
         limit = _limit(ctx)
         try:
-            items, revision, last = yield from ObjectStore(info.resource).list(
+            items, current, last = yield from ObjectStore(info.resource).list(
                 info.namespace or None, revision, limit, start)
         except ApiError as error:
             if error.code == 410 and continuing:
                 raise ApiError.gone("The provided continue parameter is too old to display a consistent list "
                                     "result. You can start a new list without the continue parameter.") from None
             raise
-        return items, revision, (_continue_token(revision, last) if last is not None else None)
+        # A read at a past revision (a continued page, an Exact list) is that revision's state: its
+        # resourceVersion is the one asked for, not the store's current one the header carries.
+        read_at = revision or current
+        return items, read_at, (_continue_token(read_at, last) if last is not None else None)
 
     @staticmethod
     def _list_body(resource: ResourceType, items: list, revision: int, token: str | None) -> dict[str, Any]:

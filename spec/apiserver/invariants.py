@@ -349,6 +349,42 @@ def no_lost_update(view: ApiView) -> list[str]:
             found.append(f"{_call(calls[0])} and {_call(later)} both succeeded writing {resource} "
                          f"{namespace + '/' if namespace else ''}{name} from resourceVersion {precondition} "
                          f"(returned {_rv(calls[0].body)} and {_rv(later.body)}): one overwrote the other")
+    return found + _delete_problems(view)
+
+
+def _deleted_uid(body: Any) -> str:
+    """The uid a delete answered about: a Success status's details, or the object still held."""
+    if not isinstance(body, Mapping):
+        return ""
+    if body.get("kind") == "Status":
+        details = body.get("details")
+        return str(details.get("uid", "")) if isinstance(details, Mapping) else ""
+    return str(_meta(body).get("uid", ""))
+
+
+def _delete_problems(view: ApiView) -> list[str]:
+    """A delete is guarded like an update: answered Success, the object is gone (one committed
+    deletion of its key per Success), and a uid precondition deletes only the object it names."""
+    found = []
+    successes: dict[tuple[str, str, str], list[Call]] = defaultdict(list)
+    for call in view.calls:
+        if call.verb != "delete" or call.code != 200:
+            continue
+        if call.precondition_uid and _deleted_uid(call.body) not in ("", call.precondition_uid):
+            found.append(f"{_call(call)} named uid {call.precondition_uid} in its preconditions but deleted the "
+                         f"object with uid {_deleted_uid(call.body)}")
+        if isinstance(call.body, Mapping) and call.body.get("kind") == "Status":
+            successes[(call.resource, call.namespace, call.name)].append(call)
+    deletions: dict[tuple[str, str, str], int] = defaultdict(int)
+    plural = {storage: plural for plural, storage in STORAGE_NAMES.items()}
+    for change in view.changes:
+        if change.object is None and change.previous is not None:
+            deletions[(plural.get(change.resource, change.resource), change.namespace, change.name)] += 1
+    for target, calls in sorted(successes.items()):
+        if len(calls) > deletions[target]:
+            found.append(f"{_call(calls[-1])} was answered Success, but {target[0]} "
+                         f"{target[1] + '/' if target[1] else ''}{target[2]} was deleted {deletions[target]} "
+                         f"time(s) for {len(calls)} successful delete(s): a delete that did nothing said it did")
     return found
 
 
@@ -588,9 +624,59 @@ def _list_items_problems(view: ApiView, read: Call, revision: int) -> list[str]:
     return [f"{_call(read)} at resourceVersion {revision}: {p}" for p in problems]
 
 
+def _page_problems(view: ApiView, read: Call) -> list[str]:
+    """A page after the first: read at the first page's revision, starting right after the last
+    key of the page before, skipping nothing (a key that prefixes another included)."""
+    token = _query(read, "continue")
+    issuer = next((c for c in view.calls if isinstance(c.body, Mapping)
+                   and _meta(c.body).get("continue") == token and c.finished is not None), None)
+    if issuer is None or _query(read, "labelSelector") or _query(read, "fieldSelector"):
+        return []
+    first = _rv(issuer.body)
+    problems = []
+    if _rv(read.body) != first:
+        problems.append(f"{_call(read)} continued a list read at resourceVersion {first} but answered "
+                        f"resourceVersion {_rv(read.body)}")
+    previous = [_object_key(i) for i in issuer.body.get("items") or [] if isinstance(i, Mapping)]
+    alive = _state_at(view.changes, first, _storage(read.resource), read.namespace)
+    expected = sorted(_object_key(obj) for obj in alive.values())
+    after = [key for key in expected if not previous or key > previous[-1]]
+    listed = [_object_key(i) for i in read.body.get("items") or [] if isinstance(i, Mapping)]
+    if listed != after[:len(listed)] or (not _meta(read.body).get("continue") and listed != after):
+        problems.append(f"{_call(read)} continued after {previous[-1] if previous else 'the start'} at "
+                        f"resourceVersion {first}: listed {listed}, but the keys after it then were {after}")
+    return problems
+
+
+def _not_older_problems(view: ApiView, read: Call) -> list[str]:
+    """resourceVersion=R (not Exact): the answer is the state at some revision >= R."""
+    wanted = _query(read, "resourceVersion") or ""
+    if not wanted.isdigit() or int(wanted) == 0 or _query(read, "resourceVersionMatch") == "Exact":
+        return []
+    wanted_rv = int(wanted)
+    if read.verb == "list":
+        got = _rv(read.body)
+        return [] if got >= wanted_rv else [f"{_call(read)} asked for resourceVersion not older than {wanted_rv} "
+                                            f"and was answered at {got}"]
+    key = f"/registry/{_storage(read.resource)}/{read.namespace + '/' if read.namespace else ''}{read.name}"
+    last = None
+    for change in view.changes:
+        if change.revision > wanted_rv:
+            break
+        if change.key == key:
+            last = change
+    if last is None or last.object is None:
+        return []  # absent at R: a newer state may hold anything
+    returned = _rv(read.body)
+    if returned < last.revision:
+        return [f"{_call(read)} asked for {read.resource} {read.name} not older than resourceVersion {wanted_rv} and "
+                f"got it at {returned}, but it was written at {last.revision} <= {wanted_rv}"]
+    return []
+
+
 def _list_problems(view: ApiView, read: Call) -> list[str]:
     if _query(read, "continue"):
-        return []  # a page of an earlier list, at that list's revision
+        return _page_problems(view, read)
     revision = _rv(read.body)
     problems = [f"{_call(read)} (started at tick {read.started}) returned resourceVersion {revision}, older than "
                 f"revision {written} of {_call(write)}, acknowledged at tick {write.finished}"
@@ -603,9 +689,12 @@ def _list_problems(view: ApiView, read: Call) -> list[str]:
 def api_read_consistent(view: ApiView) -> list[str]:
     found = []
     for read in view.calls:
-        if read.code != 200 or read.verb not in ("get", "list") or _query(read, "resourceVersion"):
+        if read.code != 200 or read.verb not in ("get", "list"):
             continue
         if not isinstance(read.body, Mapping) or not _meta(read.body):
+            continue
+        if _query(read, "resourceVersion"):
+            found += _not_older_problems(view, read)[:MESSAGES_PER_ITEM_MAX]
             continue
         problems = _get_problems(view, read) if read.verb == "get" else _list_problems(view, read)
         found += problems[:MESSAGES_PER_ITEM_MAX]
@@ -851,9 +940,11 @@ ADMISSION_VALID = Invariant(
     "ADMISSION-VALID", AREA,
     "Every persisted object satisfies every validating rule in force when it was written (schema "
     "validation, PodSecurity, the validating webhooks' rules), and mutating admission is idempotent "
-    "under reinvocation: each persisted object is a fixpoint of every mutating plugin and webhook.",
+    "under reinvocation: each persisted object is a fixpoint of every mutating plugin and webhook. "
+    "Deletion is part of an object's validity: one stored with a deletionTimestamp still has a "
+    "finalizer holding it, and no write removes a deletionTimestamp.",
     "Kubernetes documentation, \"Admission Controllers Reference\", \"Dynamic Admission Control\" "
-    "(reinvocation, idempotence), \"Pod Security Admission\"",
+    "(reinvocation, idempotence), \"Pod Security Admission\"; API conventions, \"Finalizers\"",
     "An invalid object in the store breaks every client that reads it; a mutation that is not "
     "idempotent changes an object each time it is admitted again.",
     admission_valid)
@@ -892,7 +983,9 @@ NO_LOST_UPDATE = Invariant(
     "Optimistic concurrency: among the successful (200) updates and patches that named a "
     "resourceVersion as precondition, no two share resource, namespace, name and precondition; and "
     "each returns a resourceVersion greater than its precondition (except an update that completed "
-    "a deletion, whose last state it returns).",
+    "a deletion, whose last state it returns). Deletes are guarded the same way: a delete answered "
+    "Success deleted the object (the store committed one deletion of its key per such answer), and a "
+    "delete whose preconditions name a uid deleted only the object with that uid.",
     "Kubernetes API conventions, \"Concurrency Control and Consistency\"; API concepts, resource "
     "versions",
     "Two writers that both read revision R and both succeed lose one write without anyone being told: "
@@ -920,9 +1013,12 @@ API_READ_CONSISTENT = Invariant(
     "the object at a resourceVersion at or after every write to it (create 201, update or patch 200, "
     "delete 200) acknowledged before the get started; a list's resourceVersion is at or after every "
     "such write in its resource and namespace, and its items are exactly the objects alive at that "
-    "revision there, filtered by its selectors (a page of a list with limit or continue, or an "
-    "unreadable selector: only the revision is judged).",
-    _CONCEPTS + ", \"Semantics for get and list\" (resourceVersion unset: most recent)",
+    "revision there, filtered by its selectors (a list with limit, or an unreadable selector: only "
+    "the revision is judged). A page read with a continue token is read at the first page's "
+    "resourceVersion and lists the keys right after the previous page's last one, skipping none. A "
+    "get or list with resourceVersion R (not Exact) answers a state at or after R.",
+    _CONCEPTS + ", \"Semantics for get and list\" (resourceVersion unset: most recent; NotOlderThan) "
+    "and \"Retrieving large results sets in chunks\"",
     "A controller that reads an older state than it already wrote acts twice: it creates a second "
     "pod for a replica it already made.",
     api_read_consistent)

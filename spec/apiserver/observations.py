@@ -84,6 +84,7 @@ class Call:
     code: int
     body: Any = attrs.field(eq=False)
     identity: str  # the harness's name for the credential used (see Identity)
+    precondition_uid: str = ""  # the uid a delete named in its DeleteOptions preconditions ("": none)
 
 
 @attrs.frozen
