@@ -99,6 +99,14 @@ class ApiMachine(RuleBasedStateMachine):
             words += [f"containers={containers}"] + (["privileged"] if privileged else [])
         self._send(identity, client, via, words)
 
+    @precondition(lambda self: self.cluster.options.webhooks)
+    @rule(client=st.integers(0, 2), via=st.integers(0, 2), name=st.sampled_from(NAMES), containers=st.integers(1, 2))
+    def injected_pod(self, client, via, name, containers) -> None:
+        """A pod in a service mesh: the sidecar injector adds a container after the counting
+        webhook ran, so the counter must be called again (reinvocationPolicy IfNeeded)."""
+        self._send("alice", client, via, ["create", "pod", name, "-n", "ns1", "label=inject=true",
+                                          f"containers={containers}"])
+
     @rule(identity=st.sampled_from(READERS), client=st.integers(0, 2), via=st.integers(0, 2),
           kind=st.sampled_from(["pod", "configmap"]), name=st.sampled_from(NAMES),
           namespace=st.sampled_from(["ns1", "ns2"]), rv=st.sampled_from(["unset", "unset", "0", "recent"]),
