@@ -270,6 +270,9 @@ class ApiMachine(RuleBasedStateMachine):
                                                      "impersonate-group=system:masters"]),
             "impersonate-admin": ("carol", ["list", "secrets", "-n", "ns1", "impersonate=admin"]),
         }[action]
+        if action.startswith("role-update"):  # the role to update, as alice wrote it first
+            self._send("alice", client, via, ["create", "role", "pod-reader", "-n", "ns1", "rule=get:pods"])
+            self.cluster.settle()
         self._send(words[0], client, via, words[1])
         if action == "revoke-bob":  # then bob tries what the binding granted, through each instance
             self.cluster.settle()
@@ -292,6 +295,18 @@ class ApiMachine(RuleBasedStateMachine):
         if not recreate:  # its token must stop working at once, through every instance
             self.cluster.settle()
             self._send("sa:ns1:builder", client, via + 1, ["get", "configmap", "c1", "-n", "ns1"])
+
+    @precondition(lambda self: "serviceaccount" in self.enabled)
+    @rule(client=st.integers(0, 2), via=st.integers(0, 2), wait=st.sampled_from([10, 70]))
+    def pod_token_after_deletion(self, client, via, wait) -> None:
+        """The pod runner is deleted (gracefully: it runs on a node); its projected token works
+        while it finishes, and stops a minute after its deletion (kube's leeway)."""
+        self._send("pod:ns1:runner", client, via, ["get", "configmap", "c1", "-n", "ns1"])
+        self.cluster.settle()
+        self._send("admin", client, via + 1, ["delete", "pod", "runner", "-n", "ns1"])
+        self.cluster.settle()
+        self.cluster.tick(wait)
+        self._send("pod:ns1:runner", client, via, ["get", "configmap", "c1", "-n", "ns1"])
 
     @precondition(lambda self: "expiry" in self.enabled)
     @rule(client=st.integers(0, 2), via=st.integers(0, 2))

@@ -60,7 +60,8 @@ def _deletion_problems(resource, obj: dict[str, Any], previous: dict[str, Any] |
     """Finalizers: an object being deleted stays only while a finalizer holds it, and nothing
     brings it back from deletion (API conventions, "Finalizers")."""
     meta, found = obj.get("metadata") or {}, []
-    held = meta.get("finalizers") or (resource.kind == "Namespace" and (obj.get("spec") or {}).get("finalizers"))
+    held = meta.get("finalizers") or (resource.kind == "Namespace" and (obj.get("spec") or {}).get("finalizers")) \
+        or (resource.kind == "Pod" and meta.get("deletionGracePeriodSeconds"))  # its kubelet confirms
     if meta.get("deletionTimestamp") and not held:
         found.append("stored with a deletionTimestamp and no finalizer left: it should be gone")
     if previous is not None and (previous.get("metadata") or {}).get("deletionTimestamp") \
@@ -192,7 +193,7 @@ class Observer:
                            event.authenticated_as, event.authentication_method, event.token_account_uid,
                            tuple(Step(s.name, s.outcome) for s in event.steps), event.code, event.received,
                            event.completed if event.completed is not None else event.received,
-                           event.persisted_revision, event.policy_revision, event.request_id)
+                           event.persisted_revision, event.policy_revision, event.request_id, event.token_pod_uid)
 
     @staticmethod
     def _parsed(request: ApiRequest):

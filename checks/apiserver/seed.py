@@ -11,7 +11,9 @@ expects without spending its budget on creating them:
   certificate) may view everything, and carol may impersonate bob (users, not groups);
   service account ns1/builder may edit ns1;
 - ConfigMaps ``c1`` in ns1 and ``c2`` in ns2, for updates to race on;
-- ResourceQuota ``q1`` in ns1 (pods=3, configmaps=4), its status filled as the quota controller
+- pod ``runner`` in ns1, running on node-1 as service account builder (its projected token is the
+  identity ``pod:ns1:runner``);
+- ResourceQuota ``q1`` in ns1 (pods=4, configmaps=4), its status filled as the quota controller
   would; a default StorageClass;
 - with webhooks: ``a-count`` (mutating, reinvocationPolicy IfNeeded: labels pods with their
   container count), ``b-sidecar`` (mutating: injects a sidecar into pods labelled inject=true)
@@ -28,8 +30,8 @@ import random
 from typing import Any
 
 from impl.apiserver.authn import (
-    Authentication, CertificateAuthority, ServiceAccountIssuer, ServiceAccountKeys, SigningKey, StaticTokens,
-    TrustBundle,
+    Authentication, CertificateAuthority, ObjectRef, ServiceAccountIssuer, ServiceAccountKeys, SigningKey,
+    StaticTokens, TrustBundle,
 )
 from impl.apiserver.client import Credentials
 from impl.apiserver.objectmeta import new_uid, timestamp
@@ -56,6 +58,8 @@ IDENTITIES = (
     Identity("bob", "token", "bob", ("qa",)),
     Identity("carol", "x509", "carol", ("ops",), expires=CAROL_CERT_EXPIRES),
     Identity("sa:ns1:builder", "serviceaccount", "system:serviceaccount:ns1:builder", (), "ns1"),
+    # the token the kubelet projects into pod ns1/runner: bound to the pod as well as the account
+    Identity("pod:ns1:runner", "serviceaccount", "system:serviceaccount:ns1:builder", (), "ns1"),
     Identity("anonymous", "anonymous", "system:anonymous", ()),
 )
 
@@ -148,9 +152,16 @@ def seed_objects(rng: random.Random, webhooks: bool) -> list[dict[str, Any]]:
                     "data": {"color": "blue"}})
     objects.append({"apiVersion": core, "kind": "ConfigMap", "metadata": _meta("c2", rng, "ns2"),
                     "data": {"color": "green"}})
-    hard = {"pods": "3", "configmaps": "4"}
+    # as admission left it: the counting webhook's label included (the fixpoint ADMISSION-VALID asks)
+    objects.append({"apiVersion": core, "kind": "Pod", "metadata": _meta("runner", rng, "ns1",
+                                                                          labels={"containers": "1"}),
+                    "spec": {"nodeName": "node-1", "serviceAccountName": "builder", "restartPolicy": "Always",
+                             "terminationGracePeriodSeconds": 30,
+                             "containers": [{"name": "c1", "image": "busybox:1.36"}]},
+                    "status": {"phase": "Running"}})
+    hard = {"pods": "4", "configmaps": "4"}
     objects.append({"apiVersion": core, "kind": "ResourceQuota", "metadata": _meta("q1", rng, "ns1"),
-                    "spec": {"hard": hard}, "status": {"hard": hard, "used": {"pods": "0", "configmaps": "1"}}})
+                    "spec": {"hard": hard}, "status": {"hard": hard, "used": {"pods": "1", "configmaps": "1"}}})
     objects.append({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
                     "metadata": _meta("standard", rng, annotations={
                         "storageclass.kubernetes.io/is-default-class": "true"}),
@@ -167,6 +178,7 @@ def seed_writes(objects: list[dict[str, Any]]) -> tuple[tuple[bytes, bytes], ...
         plural = {"Namespace": "namespaces", "ServiceAccount": "serviceaccounts", "Role": "roles",
                   "RoleBinding": "rolebindings", "ClusterRoleBinding": "clusterrolebindings", "ClusterRole": "clusterroles",
                   "ResourceQuota": "resourcequotas", "StorageClass": "storageclasses", "ConfigMap": "configmaps",
+                  "Pod": "pods",
                   "MutatingWebhookConfiguration": "mutatingwebhookconfigurations",
                   "ValidatingWebhookConfiguration": "validatingwebhookconfigurations"}[obj["kind"]]
         resource = resource_for(group, plural)
@@ -186,8 +198,12 @@ def credentials_for(identity: Identity, objects: list[dict[str, Any]], now: int,
                        and o["metadata"]["name"] == identity.user.rsplit(":", 1)[1]
                        and o["metadata"]["namespace"] == identity.namespace)
         issuer = ServiceAccountIssuer(ISSUER, ServiceAccountKeys(_SA_KEY), rng)
+        pod = None
+        if identity.name.startswith("pod:"):
+            bound = next(o for o in objects if o["kind"] == "Pod" and o["metadata"]["name"] == identity.name.split(":")[2])
+            pod = ObjectRef.of(bound)
         token = issuer.issue(identity.namespace, account["metadata"]["name"], account["metadata"]["uid"],
-                             (ISSUER,), now, 3600)
+                             (ISSUER,), now, 3600, pod=pod)
         return Credentials(identity.name, (("Authorization", f"Bearer {token}"),))
     return Credentials(identity.name)
 

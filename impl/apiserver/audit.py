@@ -44,6 +44,7 @@ class AuditEvent:
     authentication_method: str = ""
     authenticated_as: str = ""  # before impersonation
     token_account_uid: str = ""  # the service account uid a bound token names
+    token_pod_uid: str = ""  # the pod uid a bound token names
     resource: str = ""
     group: str = ""
     subresource: str = ""

@@ -106,8 +106,10 @@ class ApiServer(ApiServerCore):
     def _on_WatchResponse(self, src: str, response: WatchResponse) -> None:
         what, events = self.link.on_watch(src, response)
         if what == "events":
-            self.link.feed.revision = max(self.link.feed.revision, response.header_revision
-                                          if not events else max(e.kv.mod_revision for e in events))
+            events = [e for e in events if e.kv.mod_revision > self.link.feed.revision]  # seen before resuming
+            if not events:
+                return
+            self.link.feed.revision = max(e.kv.mod_revision for e in events)
             self._send(self.apply_events(events, self.link.feed.revision))
         elif what == "progress":
             self.link.feed.revision = max(self.link.feed.revision, response.header_revision)

@@ -118,6 +118,7 @@ class Pipeline:
         ctx.audit.authenticated_as = result.user.name
         if result.claims is not None:
             ctx.audit.token_account_uid = result.claims.service_account.uid
+            ctx.audit.token_pod_uid = result.claims.pod.uid if result.claims.pod is not None else ""
         ctx.audit.authentication_method = result.method
         ctx.audit.step("authentication", "ok", f"{result.method} {result.user.name}", now)
 

@@ -141,11 +141,15 @@ class StoreLink:
         return self.send(RangeRequest(REGISTRY_KEY, REGISTRY_END), self.FEED)
 
     def watch_from(self, revision: int) -> list[tuple[str, Any]]:
-        self.feed.revision = revision
+        """Watch everything after ``revision``. The watch starts *at* it, not after (its events
+        were seen already and are skipped): compaction at exactly ``revision`` removes a
+        deletion's tombstone there, so a watch from ``revision`` + 1 would be accepted and never
+        see whether a deletion it missed happened; from ``revision`` it fails with ErrCompacted
+        as soon as anything it needs is gone, and the caches list again."""
         self._next_watch += 1
         member = self.leader_guess
         self.feed = _Feed("watching", self._next_watch, member, 0, self.now, revision)
-        return [(member, WatchCreate(self._next_watch, REGISTRY_KEY, REGISTRY_END, revision + 1))]
+        return [(member, WatchCreate(self._next_watch, REGISTRY_KEY, REGISTRY_END, max(revision, 1)))]
 
     def on_watch(self, src: str, response: WatchResponse) -> tuple[str, list]:
         """What the feed must do with a watch response: "events" (pass them on), "progress",

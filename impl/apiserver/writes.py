@@ -401,7 +401,9 @@ class Writes:
         marked = clone(current)
         meta = marked["metadata"]
         meta["deletionTimestamp"] = timestamp(self.server.now)
-        meta["deletionGracePeriodSeconds"] = int(options.get("gracePeriodSeconds", 0) or 0)
+        graceful = self.graceful(resource, current, options)
+        default_grace = (current.get("spec") or {}).get("terminationGracePeriodSeconds", 30) if graceful else 0
+        meta["deletionGracePeriodSeconds"] = int(options.get("gracePeriodSeconds", default_grace) or 0)
         if extra and extra not in meta.get("finalizers", []):
             meta["finalizers"] = [*meta.get("finalizers", []), extra]
         if resource.kind == "Namespace":

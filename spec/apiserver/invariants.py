@@ -892,8 +892,30 @@ def _expired_credentials(view: ApiView) -> list[str]:
     return found
 
 
+# A deleted pod's tokens are refused once its deletionTimestamp is this far in the past (kube's
+# service-account token validator, go-jose's one-minute leeway; a tick is a second): a pod still
+# in its grace period keeps authenticating.
+POD_DELETION_LEEWAY_TICKS = 60
+
+
+def _deleted_pod_tokens(view: ApiView) -> list[str]:
+    found = []
+    for delete in view.calls:
+        if (delete.verb, delete.resource, delete.code) != ("delete", "pods", 200) or delete.finished is None:
+            continue
+        uid = _deleted_uid(delete.body)
+        deadline = delete.finished + POD_DELETION_LEEWAY_TICKS
+        for record in view.audits:
+            if uid and record.token_pod_uid == uid and record.received > deadline and record.method == "serviceaccount":
+                found.append(f"{_who(record)} received at tick {record.received} authenticated as "
+                             f"{record.authenticated_as} with a token bound to pod {delete.namespace}/{delete.name} "
+                             f"uid {uid}, which {_call(delete)} deleted at tick {delete.finished}, more than "
+                             f"{POD_DELETION_LEEWAY_TICKS} ticks before")
+    return found
+
+
 def token_revocation(view: ApiView) -> list[str]:
-    found = _expired_credentials(view)
+    found = _expired_credentials(view) + _deleted_pod_tokens(view)
     for delete in view.calls:
         if (delete.verb, delete.resource, delete.code) != ("delete", "serviceaccounts", 200) or delete.finished is None:
             continue
@@ -1056,8 +1078,10 @@ TOKEN_REVOCATION = Invariant(
     "A credential stops working when it is revoked or expires: no request authenticated with a "
     "token bound to service account uid U was received after a delete of that account (answered "
     "200) was acknowledged (a new account with the same name has a new uid, so the old token stays "
-    "dead); and no request was authenticated with a credential received after its expiry (a client "
-    "certificate past its notAfter).",
+    "dead); a token bound to a pod stops working at most 60 ticks after the pod's deletion was "
+    "acknowledged (kube's one-minute leeway lets a pod in its grace period finish); and no request "
+    "was authenticated with a credential received after its expiry (a client certificate past its "
+    "notAfter).",
     "Kubernetes documentation, \"Managing Service Accounts\" (bound service account tokens) and "
     "\"Authenticating\" (X509 client certificates)",
     "A deleted account's token that still works is a credential nobody can revoke.",

@@ -49,6 +49,7 @@ class AuditRecord:
     persisted_revision: int  # 0 when nothing was written
     policy_revision: int  # the RBAC policy the authorizer used was current at this revision
     request_id: int = 0  # the client's request id: with ``client``, names the Call it answered
+    token_pod_uid: str = ""  # the pod a bound service-account token names ("" otherwise)
 
 
 @attrs.frozen
