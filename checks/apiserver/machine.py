@@ -182,6 +182,17 @@ class ApiMachine(RuleBasedStateMachine):
                                                  f"rv={current}"])
 
     @precondition(lambda self: "race" in self.enabled and len(self.cluster.client_ids) >= 2)
+    @rule(name=st.sampled_from(["c1", "c2"]), via=st.integers(0, 1))
+    def racing_patches(self, name, via) -> None:
+        """Two patches of different labels, no precondition, through two instances: each is
+        applied to the object as it is when it is written (a retry reads again), so both
+        labels survive."""
+        namespace = "ns1" if name == "c1" else "ns2"
+        for client in (0, 1):
+            self._send("admin", client, via + client, ["patch", "configmap", name, "-n", namespace,
+                                                       f"label=writer{client}=w{self.cluster.world.now}"])
+
+    @precondition(lambda self: "race" in self.enabled and len(self.cluster.client_ids) >= 2)
     @rule(name=st.sampled_from(["c1", "c10", "c2"]), label=st.sampled_from(LABELS))
     def racing_delete_and_update(self, name, label) -> None:
         """A delete and an update of one object through two instances: the delete is guarded by
@@ -206,7 +217,8 @@ class ApiMachine(RuleBasedStateMachine):
         self.cluster.settle()
         self._send("alice", 0, via + 1, ["delete", kind, name, "-n", "ns1"])
         self.cluster.settle()
-        self._send("alice", 0, via, [how, kind, name, "-n", "ns1", "label=app=web"] + (["rv=0"] if how == "update" else []))
+        self._send("alice", 0, via, [how, kind, name, "-n", "ns1", "label=app=web"]
+                   + (["rv=0"] if how == "update" else ["clear-deletion"]))
         self.cluster.settle()
         self._send("alice", 0, via + 1, [how, kind, name, "-n", "ns1", "finalizer=-"] + (["rv=0"] if how == "update" else []))
         self.cluster.settle()

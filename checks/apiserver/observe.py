@@ -210,7 +210,7 @@ class Observer:
                     info.verb if info else "", info.plural if info else "", info.namespace if info else "",
                     info.name if info else "", _precondition(request), record.started, record.finished,
                     response.code if response else 0, response.body if response else None, record.identity,
-                    _precondition_uid(request))
+                    _precondition_uid(request), _patch_body(request))
 
     def _stream(self, record) -> WatchStream:
         request = record.request
@@ -239,6 +239,15 @@ class Observer:
             if problems:
                 return invariant, problems[0]
         self._audits_judged = len(view.audits)
+        return None
+
+
+def _patch_body(request: ApiRequest) -> Any:
+    if request.method != "PATCH":
+        return None
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
         return None
 
 

@@ -7,6 +7,7 @@ Kinds are kubectl's words (`pod`, `pods`, `po`, `configmap`, `deployments.apps`.
     pods=N configmaps=N (a quota's hard limits)  rv=N  exact  selector=SELECTOR  limit=N  from=N
     generate (create with generateName)   grace=N   finalizer=F (finalizer=- : none)
     continue (list: the next page of this client's last list)   uid=UID (delete: a uid precondition)
+    clear-deletion (patch: sets metadata.deletionTimestamp to null, which the server must ignore)
     impersonate=USER  impersonate-group=G (repeatable): kubectl --as / --as-group
 
 `update` sends the object as the store last committed it, changed by the words, with
@@ -26,7 +27,7 @@ from impl.apiserver.resources import ResourceType, UnknownResource, resource_nam
 __all__ = ["RequestLine", "RequestError", "parse_request", "VERBS", "build_body", "path_of"]
 
 VERBS = ("create", "get", "list", "update", "patch", "delete", "deletecollection", "watch")
-_FLAG_WORDS = ("exact", "privileged", "generate", "continue")
+_FLAG_WORDS = ("exact", "privileged", "generate", "continue", "clear-deletion")
 
 
 class RequestError(ValueError):
@@ -161,6 +162,8 @@ def build_body(line: RequestLine, stored: dict[str, Any] | None) -> dict[str, An
             patch.setdefault("metadata", {})["finalizers"] = [f for f in line.all("finalizer") if f != "-"]
         if line.all("rule"):
             patch["rules"] = [_rule(r) for r in line.all("rule")]
+        if line.has("clear-deletion"):  # a client's attempt to undo a deletion: the server must ignore it
+            patch.setdefault("metadata", {}).update(deletionTimestamp=None, deletionGracePeriodSeconds=None)
         if line.number("rv"):
             patch.setdefault("metadata", {})["resourceVersion"] = str(line.number("rv"))
         return patch

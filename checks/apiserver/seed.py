@@ -101,6 +101,10 @@ def _webhook(name: str, behaviour_rules: list[dict], mutating: bool, **more) -> 
     return hook
 
 
+def _without(hook: dict[str, Any], field: str) -> dict[str, Any]:
+    return {k: v for k, v in hook.items() if k != field}
+
+
 def _rules(*resources: str) -> list[dict[str, Any]]:
     return [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"],
              "resources": list(resources), "scope": "Namespaced"}]
@@ -114,7 +118,9 @@ def _webhook_configurations(rng: random.Random) -> list[dict[str, Any]]:
         {"apiVersion": group, "kind": "MutatingWebhookConfiguration", "metadata": _meta("b-sidecar", rng),
          "webhooks": [_webhook("sidecar.kinv.example.com", _rules("pods"), True, reinvocationPolicy="Never")]},
         {"apiVersion": group, "kind": "ValidatingWebhookConfiguration", "metadata": _meta("deny", rng),
-         "webhooks": [_webhook("deny.kinv.example.com", _rules("pods", "configmaps"), False)]},
+         # failurePolicy left out: the default (Fail since admissionregistration.k8s.io/v1) applies
+         "webhooks": [_without(_webhook("deny.kinv.example.com", _rules("pods", "configmaps"), False),
+                               "failurePolicy")]},
     ]
 
 

@@ -33,7 +33,9 @@ class Credentials:
 @attrs.frozen
 class ClientConfig:
     request_timeout_ticks: int = 120  # a write may take a few store round trips and webhook calls
-    watch_silence_ticks: int = 35  # bookmarks come every 10 ticks on a live stream
+    # Bookmarks come every 10 ticks while the cache moves on; an instance cut off from the store
+    # has nothing to say, so a client waits long before it gives up on the stream.
+    watch_silence_ticks: int = 120
 
 
 @attrs.define

@@ -349,7 +349,35 @@ def no_lost_update(view: ApiView) -> list[str]:
             found.append(f"{_call(calls[0])} and {_call(later)} both succeeded writing {resource} "
                          f"{namespace + '/' if namespace else ''}{name} from resourceVersion {precondition} "
                          f"(returned {_rv(calls[0].body)} and {_rv(later.body)}): one overwrote the other")
-    return found + _delete_problems(view)
+    return found + _delete_problems(view) + _patch_problems(view)
+
+
+def _patch_problems(view: ApiView) -> list[str]:
+    """A patch is applied to the object as it is when the patch is written: the labels and data
+    it does not name keep the values of the committed state just before it (a retry after a
+    conflict reads the object again; applying the patch to an older copy loses a write)."""
+    found = []
+    by_key: dict[str, list[Change]] = defaultdict(list)
+    for change in view.changes:
+        by_key[change.key].append(change)
+    for call in view.calls:
+        if call.verb != "patch" or call.code != 200 or not isinstance(call.patch, Mapping):
+            continue
+        key = f"/registry/{_storage(call.resource)}/{call.namespace + '/' if call.namespace else ''}{call.name}"
+        history = by_key.get(key, [])
+        at = next((i for i, c in enumerate(history) if c.revision == _rv(call.body) and c.object is not None), None)
+        if at is None or at == 0 or history[at - 1].object is None:
+            continue
+        before, after = history[at - 1].object, history[at].object
+        for field, named in (("labels", (_meta(call.patch).get("labels") or {})), ("data", call.patch.get("data") or {})):
+            old = (_meta(before).get("labels") if field == "labels" else before.get("data")) or {}
+            new = (_meta(after).get("labels") if field == "labels" else after.get("data")) or {}
+            lost = sorted(k for k in old if k not in named and new.get(k) != old[k])
+            if lost:
+                found.append(f"{_call(call)} wrote revision {history[at].revision} from a state without "
+                             f"{field} {', '.join(f'{k}={old[k]}' for k in lost)} of revision "
+                             f"{history[at - 1].revision}, which it did not touch: a concurrent write was lost")
+    return found
 
 
 def _deleted_uid(body: Any) -> str:
@@ -1005,7 +1033,9 @@ NO_LOST_UPDATE = Invariant(
     "Optimistic concurrency: among the successful (200) updates and patches that named a "
     "resourceVersion as precondition, no two share resource, namespace, name and precondition; and "
     "each returns a resourceVersion greater than its precondition (except an update that completed "
-    "a deletion, whose last state it returns). Deletes are guarded the same way: a delete answered "
+    "a deletion, whose last state it returns). A patch without precondition is applied to the object "
+    "as committed just before it: the labels and data it does not name keep their values. Deletes are "
+    "guarded the same way: a delete answered "
     "Success deleted the object (the store committed one deletion of its key per such answer), and a "
     "delete whose preconditions name a uid deleted only the object with that uid.",
     "Kubernetes API conventions, \"Concurrency Control and Consistency\"; API concepts, resource "

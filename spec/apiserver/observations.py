@@ -86,6 +86,7 @@ class Call:
     body: Any = attrs.field(eq=False)
     identity: str  # the harness's name for the credential used (see Identity)
     precondition_uid: str = ""  # the uid a delete named in its DeleteOptions preconditions ("": none)
+    patch: Any = attrs.field(eq=False, default=None)  # a PATCH's body, decoded (None otherwise)
 
 
 @attrs.frozen
