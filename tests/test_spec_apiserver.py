@@ -552,3 +552,76 @@ def test_an_expired_credential_authenticates_nothing():
                         "credential of carol, which expired at tick 600"]
     refused = attrs.evolve(after, steps=(Step("authentication", "refused"),), code=401)
     assert TOKEN_REVOCATION.predicate(attrs.evolve(view, audits=(refused,))) == []
+
+
+# ----- pages, not-older-than reads, guarded deletes, patches, pod-bound tokens --------------------
+
+def _cm(name, rv, labels=None, **extra):
+    return obj(name, rv=rv, labels=labels, **extra)
+
+
+PAGED_STATE = (change(5, "configmaps", "a", _cm("a", 5)), change(6, "configmaps", "b", _cm("b", 6)),
+               change(7, "configmaps", "b1", _cm("b1", 7)), change(8, "configmaps", "c", _cm("c", 8)))
+
+
+def _list(items, rv, token="", request_id=1, query=(("limit", "1"),), **kw):
+    body = {"metadata": {"resourceVersion": str(rv), **({"continue": token} if token else {})},
+            "items": [_cm(n, r) for n, r in items]}
+    return call("list", resource="configmaps", name="", code=200, body=body, request_id=request_id, query=query, **kw)
+
+
+def test_a_continued_page_reads_at_the_first_pages_revision_and_skips_no_key():
+    first = _list([("a", 5)], 7, token="t1")
+    good = _list([("b", 6)], 7, token="t2", request_id=2, query=(("continue", "t1"), ("limit", "1")))
+    view = ApiView(changes=PAGED_STATE, calls=(first, good))
+    assert API_READ_CONSISTENT.predicate(view) == []
+    at_latest = _list([("b", 6)], 8, request_id=2, query=(("continue", "t1"), ("limit", "1")))
+    assert "answered resourceVersion 8" in API_READ_CONSISTENT.predicate(attrs.evolve(view, calls=(first, at_latest)))[0]
+    second = _list([("b", 6)], 7, token="t2", request_id=2, query=(("continue", "t1"), ("limit", "1")))
+    skipped = _list([("c", 8)], 7, request_id=3, query=(("continue", "t2"), ("limit", "1")))
+    problems = API_READ_CONSISTENT.predicate(attrs.evolve(view, calls=(first, second, skipped)))
+    assert problems and "the keys after it then were ['ns1/b1']" in problems[0]
+
+
+def test_a_not_older_than_get_returns_a_state_at_or_after_the_revision_asked():
+    history = (change(5, "configmaps", "a", _cm("a", 5)), change(9, "configmaps", "a", _cm("a", 9)))
+    stale = call("get", resource="configmaps", name="a", body=_cm("a", 5), query=(("resourceVersion", "9"),))
+    assert "written at 9 <= 9" in API_READ_CONSISTENT.predicate(ApiView(changes=history, calls=(stale,)))[0]
+    fresh = attrs.evolve(stale, body=_cm("a", 9))
+    assert API_READ_CONSISTENT.predicate(ApiView(changes=history, calls=(fresh,))) == []
+
+
+def _deleted(uid, code=200):
+    return {"kind": "Status", "status": "Success", "details": {"name": "a", "kind": "configmaps", "uid": uid}}
+
+
+def test_a_delete_answered_success_deleted_the_object_it_named():
+    gone = Change(6, "/registry/configmaps/ns1/a", "configmaps", "ns1", "a", None, _cm("a", 5))
+    delete = call("delete", resource="configmaps", name="a", body=_deleted("u1"))
+    assert NO_LOST_UPDATE.predicate(ApiView(changes=(gone,), calls=(delete,))) == []
+    nothing = NO_LOST_UPDATE.predicate(ApiView(changes=(), calls=(delete,)))
+    assert "was deleted 0 time(s) for 1 successful delete(s)" in nothing[0]
+    wrong = attrs.evolve(delete, precondition_uid="u0")
+    assert "named uid u0 in its preconditions but deleted the object with uid u1" in \
+        NO_LOST_UPDATE.predicate(ApiView(changes=(gone,), calls=(wrong,)))[0]
+
+
+def test_a_patch_keeps_what_it_does_not_name():
+    base = change(5, "configmaps", "a", _cm("a", 5, {"x": "1"}))
+    both = change(7, "configmaps", "a", _cm("a", 7, {"x": "1", "y": "2"}))
+    patch = call("patch", resource="configmaps", name="a", body=_cm("a", 7), patch={"metadata": {"labels": {"y": "2"}}})
+    assert NO_LOST_UPDATE.predicate(ApiView(changes=(base, both), calls=(patch,))) == []
+    lost = change(7, "configmaps", "a", _cm("a", 7, {"y": "2"}))
+    assert "without labels x=1 of revision 5" in NO_LOST_UPDATE.predicate(ApiView(changes=(base, lost),
+                                                                                   calls=(patch,)))[0]
+
+
+def test_a_pod_bound_token_stops_a_minute_after_the_pod_is_deleted():
+    delete = call("delete", resource="pods", name="runner", body=_cm("runner", 9, uid="pod-1"), finished=100,
+                  request_id=5)
+    delete = attrs.evolve(delete, body={"metadata": {"name": "runner", "namespace": "ns1", "uid": "pod-1"}})
+    use = audit(steps(*HEAD), verb="get", operation="", code=200, method="serviceaccount", token_pod_uid="pod-1",
+                received=160)
+    assert TOKEN_REVOCATION.predicate(ApiView(calls=(delete,), audits=(use,))) == []
+    late = attrs.evolve(use, received=161)
+    assert "more than 60 ticks before" in TOKEN_REVOCATION.predicate(ApiView(calls=(delete,), audits=(late,)))[0]
