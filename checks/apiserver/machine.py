@@ -30,7 +30,7 @@ SWARM_KINDS = ("crash", "partition", "webhook", "watch", "compact", "rbac", "nam
 NAMES = ("p1", "p2", "p3", "c1", "c2", "p10", "c10")  # p1/p10: a key that prefixes another
 WRITERS = ("alice", "alice", "admin", "sa:ns1:builder", "bob", "anonymous", "carol")
 READERS = ("bob", "alice", "admin", "carol", "anonymous", "sa:ns1:builder")
-LABELS = ("app=web", "app=db", "forbidden=true", "inject=true", "tier=a")
+LABELS = ("app=web", "app=db", "forbidden=true", "inject=true", "tier=a", "containers=9")  # the counter owns "containers"
 
 network_faults = st.sampled_from([NetworkFaults(), NetworkFaults(), NetworkFaults(1, 3),
                                   NetworkFaults(1, 3, drop_rate=0.02)])
