@@ -12,10 +12,11 @@ the runner: scenario text in, the signature of what broke (or None) out.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from checks.scenario import ScenarioError
 
-__all__ = ["Oracle", "minimize_lines", "minimize_strict", "drop_no_effect_lines", "REPLAYS_MAX"]
+__all__ = ["Oracle", "minimize_lines", "minimize_strict", "drop_no_effect_lines", "REPLAYS_MAX", "shrink_found"]
 
 REPLAYS_MAX = 4_000
 
@@ -159,3 +160,20 @@ def minimize_strict(lines: list[str], oracle: Oracle, replay_marked: Callable[[l
     do), then delete the marked lines the failure does not need."""
     shorter = minimize_lines([line.removeprefix("maybe ") for line in lines], oracle)
     return drop_no_effect_lines(replay_marked(shorter), oracle)
+
+
+def shrink_found(found: Any, violation: Any, replay: Callable[[str], Any], replays_max: int) -> tuple[Any, Any]:
+    """A failing run shrunk as scenario lines, for any area whose ``replay(text)`` runs a scenario
+    leniently and returns an outcome with ``violation`` and ``cluster``: (the shrunk run's
+    harness, its violation), or the run as found if the shrunk lines no longer fail."""
+    def runner(text: str) -> str | None:
+        broken = replay(text).violation
+        return broken.signature if broken is not None else None
+
+    def replay_marked(lines: list[str]) -> list[str]:
+        return replay("\n".join(lines)).cluster.lines
+    lines = minimize_strict(found.lines, Oracle(runner, violation.signature, replays_max), replay_marked)
+    outcome = replay("\n".join(lines))
+    if outcome.violation is None:
+        return found, violation
+    return outcome.cluster, outcome.violation

@@ -8,7 +8,8 @@ from checks.apiserver.cluster import ApiCluster, ApiParts, InvariantViolated
 from checks.apiserver.scenario import load, run
 from checks.apiserver.search import search
 from checks.area import CheckRequest, CheckResult, default_report_dir
-from checks.report import Counterexample, numbered_trace, write_report
+from checks.report import Counterexample
+from checks.simulated import counterexample_text, run_result
 from impl.catalog import Bug
 
 __all__ = ["AREA", "ApiArea", "counterexample_of"]
@@ -57,27 +58,15 @@ def _state_lines(cluster: ApiCluster) -> tuple[str, ...]:
 def counterexample_of(cluster: ApiCluster, violation: InvariantViolated, bug: Bug | None,
                       seed: int | None) -> Counterexample:
     steps = tuple(cluster.lines[1:])
-    header = [f"# {violation.invariant.id}: {violation.message}",
-              "# replay: kinv replay counterexample.scenario" + (f" --bug {bug.name}" if bug else ""),
-              "area apiserver"]
-    text = "\n".join(header + list(cluster.lines) + [f"expect violated {violation.invariant.id}"]) + "\n"
+    text = counterexample_text("apiserver", violation, bug, cluster.lines)
     return Counterexample("apiserver", bug, violation.invariant, violation.message, steps, text,
                           tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed,
                           violation.details, LEGEND, DIAGRAM_HIDES)
 
 
-def _result(bug: Bug | None, violation: InvariantViolated | None, cluster: ApiCluster | None, examples: int,
-            steps: int | None, seconds: float, seed: int | None, folder: Path | None,
-            note: str | None = None) -> CheckResult:
-    bug_name = bug.name if bug else None
-    replayed = {} if cluster is None else {"messages": cluster.world.counts.as_json(),
-                                           "trace": tuple(numbered_trace(tuple(cluster.world.trace.events)))}
-    if violation is None:
-        return CheckResult("apiserver", bug_name, "held", None, examples, steps, seconds, seed, None, note=note,
-                           **replayed)
-    write_report(counterexample_of(cluster, violation, bug, seed), folder)
-    return CheckResult("apiserver", bug_name, "violated", violation.invariant.id, examples, len(cluster.lines) - 1,
-                       seconds, seed, str(folder), note=note, **replayed)
+def _result(bug, violation, cluster, examples, steps, seconds, seed, folder, note=None) -> CheckResult:
+    return run_result("apiserver", bug, violation, cluster, examples, steps, seconds, seed, folder, counterexample_of,
+                      note)
 
 
 class ApiArea:

@@ -22,6 +22,7 @@ from checks.apiserver.seed import (
     IDENTITIES, WEBHOOK_BEHAVIOURS, WEBHOOK_SERVICE, authentication, credentials_for, seed_objects, seed_writes,
 )
 from checks.scenario import Strictness
+from checks.world_commands import WorldCommands
 from checks.violation import InvariantViolated, RecordsFindings
 from impl.apiserver.bugs import ApiParts
 from impl.apiserver.client import ApiClient, ApiLog, Credentials
@@ -62,7 +63,7 @@ class ApiOptions:
         return " ".join(words)
 
 
-class ApiCluster(RecordsFindings, Strictness):
+class ApiCluster(WorldCommands, RecordsFindings, Strictness):
     def __init__(self, options: ApiOptions, parts: ApiParts = ApiParts()) -> None:
         self.options = options
         self.parts = parts
@@ -139,10 +140,6 @@ class ApiCluster(RecordsFindings, Strictness):
 
     # ----- recording and checking ---------------------------------------------------------
 
-    def _record(self, line: str) -> None:
-        self.lines.append(line)
-        self.world.trace.record(self.world.now, "step", None, f"{len(self.lines) - 1}. {line}")
-
     def _run(self, line: str, action) -> None:
         self._record(line)
         action()
@@ -158,12 +155,6 @@ class ApiCluster(RecordsFindings, Strictness):
 
     # ----- world commands -----------------------------------------------------------------
 
-    def tick(self, count: int = 1) -> None:
-        def run() -> None:
-            for _ in range(count):
-                self.world.tick()
-        self._run(f"tick {count}", run)
-
     def settle(self) -> None:
         """Tick until every client has its answer (bounded)."""
         def run() -> None:
@@ -172,48 +163,6 @@ class ApiCluster(RecordsFindings, Strictness):
                     return
                 self.world.tick()
         self._run("settle", run)
-
-    def crash(self, node_id: str) -> None:
-        def run() -> None:
-            if not self.world.up(node_id):
-                self.no_effect(f"{node_id} is already down")
-                return
-            self.world.crash(node_id)
-        self._run(f"crash {node_id}", run)
-
-    def restart(self, node_id: str) -> None:
-        def run() -> None:
-            if self.world.up(node_id):
-                self.no_effect(f"{node_id} is up")
-                return
-            self.world.restart(node_id)
-        self._run(f"restart {node_id}", run)
-
-    def partition(self, groups: list[list[str]]) -> None:
-        text = " | ".join(" ".join(g) for g in groups)
-
-        def run() -> None:
-            self.world.network.partition(groups)
-            self.world.trace.record(self.world.now, "partition", None, text)
-        self._run(f"partition {text}", run)
-
-    def heal(self) -> None:
-        def run() -> None:
-            if not self.world.network.blocked:
-                self.no_effect("no link is cut")
-                return
-            self.world.network.heal()
-            self.world.trace.record(self.world.now, "heal", None, "every link restored")
-        self._run("heal", run)
-
-    def campaign(self, member_id: str) -> None:
-        def run() -> None:
-            member = self.world.nodes[member_id]
-            if member is None or member.is_leader:
-                self.no_effect(f"{member_id} is {'down' if member is None else 'already the leader'}")
-                return
-            self.world.apply(member_id, member.campaign())
-        self._run(f"campaign {member_id}", run)
 
     def webhook(self, mode: str) -> None:
         assert mode in MODES, mode

@@ -100,6 +100,14 @@ class ApiMachine(RuleBasedStateMachine):
         self._send(identity, client, via, words)
 
     @precondition(lambda self: self.cluster.options.webhooks)
+    @rule(client=st.integers(0, 2), via=st.integers(0, 2), how=st.sampled_from(["patch", "update"]))
+    def relabel_counted_pod(self, client, via, how) -> None:
+        """Someone sets the label the counting webhook owns on a running pod: the webhook puts it
+        back on the way in (an update passes the mutating webhooks too)."""
+        self._send("admin", client, via, [how, "pod", "runner", "-n", "ns1", "label=containers=9"]
+                   + (["rv=0"] if how == "update" else []))
+
+    @precondition(lambda self: self.cluster.options.webhooks)
     @rule(client=st.integers(0, 2), via=st.integers(0, 2), name=st.sampled_from(NAMES), containers=st.integers(1, 2))
     def injected_pod(self, client, via, name, containers) -> None:
         """A pod in a service mesh: the sidecar injector adds a container after the counting

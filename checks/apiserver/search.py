@@ -8,7 +8,7 @@ from collections.abc import Callable
 from checks.apiserver.cluster import ApiCluster, ApiParts
 from checks.apiserver.machine import ApiMachine
 from checks.apiserver.scenario import load, run
-from checks.minimize import Oracle, minimize_strict
+from checks.minimize import shrink_found
 from checks.search import MachineCounter, SearchOutcome, search_machine
 from checks.violation import InvariantViolated
 
@@ -30,14 +30,4 @@ def search(parts: ApiParts, seed: int, budget_seconds: float, progress: Callable
 
 
 def shrink(found: ApiCluster, parts: ApiParts, violation: InvariantViolated) -> tuple[ApiCluster, InvariantViolated]:
-    def runner(text: str) -> str | None:
-        broken = run(load(text, "<minimize>"), parts, lenient=True).violation
-        return broken.signature if broken is not None else None
-
-    def replay_marked(lines: list[str]) -> list[str]:
-        return run(load("\n".join(lines), "<minimize>"), parts, lenient=True).cluster.lines
-    lines = minimize_strict(found.lines, Oracle(runner, violation.signature, REPLAYS_MAX), replay_marked)
-    outcome = run(load("\n".join(lines), "<counterexample>"), parts, lenient=True)
-    if outcome.violation is None:
-        return found, violation
-    return outcome.cluster, outcome.violation
+    return shrink_found(found, violation, lambda text: run(load(text, "<minimize>"), parts, lenient=True), REPLAYS_MAX)

@@ -8,7 +8,8 @@ from checks.area import CheckRequest, CheckResult, default_report_dir
 from checks.etcd.cluster import EtcdCluster, InvariantViolated
 from checks.etcd.scenario import load, run
 from checks.etcd.search import search
-from checks.report import Counterexample, numbered_trace, write_report
+from checks.report import Counterexample
+from checks.simulated import counterexample_text, run_result
 from impl.catalog import Bug
 from impl.etcd.parts import EtcdParts
 
@@ -58,27 +59,15 @@ DIAGRAM_HIDES = (r"^AppendEntries t\d+ prev=\S+ \[\] ", r"^AppendEntriesReply t\
 def counterexample_of(cluster: EtcdCluster, violation: InvariantViolated, bug: Bug | None,
                       seed: int | None) -> Counterexample:
     steps = tuple(cluster.lines[1:])
-    header = [f"# {violation.invariant.id}: {violation.message}",
-              "# replay: kinv replay counterexample.scenario" + (f" --bug {bug.name}" if bug else ""),
-              "area etcd"]
-    text = "\n".join(header + list(cluster.lines) + [f"expect violated {violation.invariant.id}"]) + "\n"
+    text = counterexample_text("etcd", violation, bug, cluster.lines)
     return Counterexample("etcd", bug, violation.invariant, violation.message, steps, text,
                           tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed,
                           violation.details, LEGEND, DIAGRAM_HIDES)
 
 
-def _result(bug: Bug | None, outcome_violation: InvariantViolated | None, cluster: EtcdCluster | None,
-            examples: int, steps: int | None, seconds: float, seed: int | None, folder: Path | None,
-            note: str | None = None) -> CheckResult:
-    bug_name = bug.name if bug else None
-    replayed = {} if cluster is None else {"messages": cluster.world.counts.as_json(),
-                                           "trace": tuple(numbered_trace(tuple(cluster.world.trace.events)))}
-    if outcome_violation is None:
-        return CheckResult("etcd", bug_name, "held", None, examples, steps, seconds, seed, None, note=note,
-                           **replayed)
-    write_report(counterexample_of(cluster, outcome_violation, bug, seed), folder)
-    return CheckResult("etcd", bug_name, "violated", outcome_violation.invariant.id, examples,
-                       len(cluster.lines) - 1, seconds, seed, str(folder), note=note, **replayed)
+def _result(bug, violation, cluster, examples, steps, seconds, seed, folder, note=None) -> CheckResult:
+    return run_result("etcd", bug, violation, cluster, examples, steps, seconds, seed, folder, counterexample_of,
+                      note)
 
 
 class EtcdArea:

@@ -18,6 +18,7 @@ import attrs
 from checks.etcd.observe import Observation
 from checks.etcd.requests import build
 from checks.scenario import Strictness
+from checks.world_commands import WorldCommands
 from checks.violation import InvariantViolated, RecordsFindings
 from impl.etcd.client import EtcdClient
 from impl.etcd.client_log import ClientLog
@@ -67,7 +68,7 @@ class EtcdOptions:
         return " ".join(words)
 
 
-class EtcdCluster(RecordsFindings, Strictness):
+class EtcdCluster(WorldCommands, RecordsFindings, Strictness):
     def __init__(self, options: EtcdOptions, parts: EtcdParts = EtcdParts()) -> None:
         self.options = options
         self.parts = parts
@@ -142,64 +143,12 @@ class EtcdCluster(RecordsFindings, Strictness):
             return revoke_problems(entries, self.observation.judge.replay, since)
         return invariant.predicate(view)
 
-    def _record(self, line: str) -> None:
-        self.lines.append(line)
-        self.world.trace.record(self.world.now, "step", None, f"{len(self.lines) - 1}. {line}")
-
     def _run(self, line: str, action) -> None:
         self._record(line)
         action()
         self.check_clients()
 
     # ----- cluster commands ---------------------------------------------------------------
-
-    def tick(self, count: int = 1) -> None:
-        def run() -> None:
-            for _ in range(count):
-                self.world.tick()
-        self._run(f"tick {count}", run)
-
-    def campaign(self, node_id: str) -> None:
-        def run() -> None:
-            node = self.member(node_id)
-            if node is None or node.is_leader:
-                self.no_effect(f"{node_id} is {'down' if node is None else 'already the leader'}")
-                return
-            self.world.apply(node_id, node.campaign())
-        self._run(f"campaign {node_id}", run)
-
-    def partition(self, groups: list[list[str]]) -> None:
-        text = " | ".join(" ".join(g) for g in groups)
-
-        def run() -> None:
-            self.world.network.partition(groups)
-            self.world.trace.record(self.world.now, "partition", None, text)
-        self._run(f"partition {text}", run)
-
-    def heal(self) -> None:
-        def run() -> None:
-            if not self.world.network.blocked:
-                self.no_effect("no link is cut")
-                return
-            self.world.network.heal()
-            self.world.trace.record(self.world.now, "heal", None, "every link restored")
-        self._run("heal", run)
-
-    def crash(self, node_id: str) -> None:
-        def run() -> None:
-            if not self.world.up(node_id):
-                self.no_effect(f"{node_id} is already down")
-                return
-            self.world.crash(node_id)
-        self._run(f"crash {node_id}", run)
-
-    def restart(self, node_id: str) -> None:
-        def run() -> None:
-            if self.world.up(node_id):
-                self.no_effect(f"{node_id} is up")
-                return
-            self.world.restart(node_id)
-        self._run(f"restart {node_id}", run)
 
     def settle(self) -> None:
         """Tick until every client has its answer and every watch has caught up (bounded)."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from checks.etcd.cluster import EtcdCluster
 from checks.etcd.machine import EtcdMachine
 from checks.etcd.scenario import load, run
-from checks.minimize import Oracle, minimize_strict
+from checks.minimize import shrink_found
 from checks.search import MachineCounter, SearchOutcome, search_machine
 from checks.violation import InvariantViolated
 from impl.etcd.parts import EtcdParts
@@ -31,16 +31,5 @@ def search(parts: EtcdParts, seed: int, budget_seconds: float,
                           progress=progress, examples_max=examples_max)
 
 
-def shrink(found: EtcdCluster, parts: EtcdParts,
-           violation: InvariantViolated) -> tuple[EtcdCluster, InvariantViolated]:
-    def runner(text: str) -> str | None:
-        broken = run(load(text, "<minimize>"), parts, lenient=True).violation
-        return broken.signature if broken is not None else None
-
-    def replay_marked(lines: list[str]) -> list[str]:
-        return run(load("\n".join(lines), "<minimize>"), parts, lenient=True).cluster.lines
-    lines = minimize_strict(found.lines, Oracle(runner, violation.signature, REPLAYS_MAX), replay_marked)
-    outcome = run(load("\n".join(lines), "<counterexample>"), parts, lenient=True)
-    if outcome.violation is None:
-        return found, violation
-    return outcome.cluster, outcome.violation
+def shrink(found: EtcdCluster, parts: EtcdParts, violation: InvariantViolated) -> tuple[EtcdCluster, InvariantViolated]:
+    return shrink_found(found, violation, lambda text: run(load(text, "<minimize>"), parts, lenient=True), REPLAYS_MAX)
