@@ -211,10 +211,11 @@ class ApiCluster(WorldCommands, RecordsFindings, Strictness):
                                                     content_type=content_type, instance=instance))
         self._run(line, run)
 
-    def last_continue(self, client_id: str) -> str:
-        """The continue token of the client's last list answered with one ("" if none)."""
+    def last_continue(self, client_id: str, path: str | None = None) -> str:
+        """The continue token of the client's last list (of ``path``) ("" if it had no next page)."""
         for call in reversed(self.api_log.calls):
-            if call.client == client_id and call.request.method == "GET" and call.response is not None:
+            if call.client == client_id and call.request.method == "GET" and call.response is not None \
+                    and (path is None or call.request.path == path):
                 body = call.response.body
                 meta = body.get("metadata") if isinstance(body, dict) and "items" in body else None
                 if meta is not None:

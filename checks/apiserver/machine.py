@@ -242,7 +242,7 @@ class ApiMachine(RuleBasedStateMachine):
             self._send("alice", 1, via + 1, [write, kind.rstrip("s"), name, "-n", "ns1"])
             self.cluster.settle()
         for _ in range(3):
-            if not self.cluster.last_continue(self.cluster.client_ids[0]):
+            if not self.cluster.last_continue(self.cluster.client_ids[0], f"/api/v1/namespaces/ns1/{kind}"):
                 return
             self._send("bob", 0, via, ["list", kind, "-n", "ns1", f"limit={limit}", "continue"])
             self.cluster.settle()
@@ -305,6 +305,18 @@ class ApiMachine(RuleBasedStateMachine):
     @rule(client=st.integers(0, 2), via=st.integers(0, 2), namespace=st.sampled_from(["ns2", "ns1"]))
     def delete_namespace(self, client, via, namespace) -> None:
         self._send("admin", client, via, ["delete", "namespace", namespace])
+
+    @precondition(lambda self: "namespace" in self.enabled and len(self.cluster.instance_ids) >= 2)
+    @rule(writes=st.integers(0, 2))
+    def create_right_after_namespace_deletion(self, writes) -> None:
+        """A namespace's deletion is acknowledged while other writes keep the store watch busy;
+        a create in it right away, through another instance whose cache may not have seen the
+        deletion yet, must still be refused (NamespaceLifecycle reads the namespace live)."""
+        for client in range(1, 1 + min(writes, len(self.cluster.client_ids) - 1)):
+            self._send("admin", client, client, ["patch", "configmap", "c1", "-n", "ns1", f"label=burst={client}"])
+        self._send("admin", 0, 0, ["delete", "namespace", "ns2"])
+        self.cluster.settle()
+        self._send("admin", 0, 1, ["create", "configmap", "late", "-n", "ns2"])
 
     @precondition(lambda self: "serviceaccount" in self.enabled)
     @rule(client=st.integers(0, 2), via=st.integers(0, 2), recreate=st.booleans())

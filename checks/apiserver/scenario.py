@@ -273,7 +273,7 @@ def send(cluster: ApiCluster, line: str, request: _As) -> None:
         body = build_body(parsed, cluster.observer.objects.get(key))
     query = query_of(parsed)
     if parsed.has("continue"):  # the next page of this client's last list
-        query = tuple(q for q in query if q[0] != "limit") + (("continue", cluster.last_continue(client)),) + tuple(
+        query = tuple(q for q in query if q[0] != "limit") + (("continue", cluster.last_continue(client, path_of(parsed))),) + tuple(
             q for q in query if q[0] == "limit")
     content_type = "application/merge-patch+json" if parsed.verb == "patch" else ""
     cluster.request(line, client, identity, method, path_of(parsed), query=query, body=body,

@@ -132,17 +132,23 @@ class Rest:
         start = b""
         if token:
             revision, start = _parse_continue(token)
+            low, high = self._scope(ctx)
+            if not low <= start < high:  # kube's decodeContinue: the key must be under the list's prefix
+                raise ApiError("BadRequest", "continue key is not valid: it was issued for another list")
         items, revision, more = yield from self._list_from_store(ctx, revision, start, token != "")
         if wanted and match != "Exact" and revision < wanted:
             raise ApiError("Timeout", f"Too large resource version: {wanted}, current: {revision}")
         items = [obj for obj in items if selects(obj)]
         return Reply(200, self._list_body(info.resource, items, revision, more))
 
-    def list_from_cache(self, ctx: Context, selects) -> tuple[list, int]:
+    @staticmethod
+    def _scope(ctx: Context) -> tuple[bytes, bytes]:
         info = ctx.info
-        prefix, _ = list_range(info.resource.storage_resource, info.namespace or None) \
-            if info.resource.namespaced else list_range(info.resource.storage_resource)
-        return self.server.cache(info.resource).list(prefix, selects)
+        return list_range(info.resource.storage_resource, info.namespace or None) if info.resource.namespaced \
+            else list_range(info.resource.storage_resource)
+
+    def list_from_cache(self, ctx: Context, selects) -> tuple[list, int]:
+        return self.server.cache(ctx.info.resource).list(self._scope(ctx)[0], selects)
 
     @staticmethod
     def _check_list_options(wanted: int | None, match: str, token: str) -> None:

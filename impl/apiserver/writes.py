@@ -302,7 +302,11 @@ class Writes:
         being deleted whose last finalizer this update removes is deleted instead."""
         obj, info = attributes.object, ctx.info
         store = ObjectStore(info.resource)
-        if obj["metadata"].get("deletionTimestamp") and not _blocked_by_finalizers(info.resource, obj):
+        meta = obj["metadata"]
+        # kube's shouldDeleteDuringUpdate: no finalizer left and no grace period running (a pod on
+        # a node waits for its kubelet)
+        if meta.get("deletionTimestamp") and not _blocked_by_finalizers(info.resource, obj) \
+                and not meta.get("deletionGracePeriodSeconds"):
             revision = yield from store.delete_if_unchanged(info.namespace, info.name, _rv(current))
             if revision is None:
                 return None

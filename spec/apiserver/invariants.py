@@ -600,12 +600,12 @@ def _query(call: Call, name: str) -> str | None:
 
 
 def _deletion_revision(view: ApiView, call: Call) -> int:
-    """A delete's revision: the object it returned, if still there (finalizers); else the change
-    that removed the key at or after the returned resourceVersion."""
+    """A delete's revision: the object it returned, if still there (finalizers, or a pod's grace
+    period); else the change that removed the key at or after the returned resourceVersion."""
     returned = _rv(call.body)
     meta = _meta(call.body)
-    if meta.get("deletionTimestamp") and meta.get("finalizers"):
-        return returned
+    if meta.get("deletionTimestamp") and (meta.get("finalizers") or meta.get("deletionGracePeriodSeconds")):
+        return returned  # marked: held by finalizers, or a pod's grace period
     for change in view.changes:
         if (change.object is None and change.resource == _storage(call.resource)
                 and change.namespace == call.namespace and change.name == call.name and change.revision >= returned):
