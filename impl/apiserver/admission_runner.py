@@ -156,6 +156,8 @@ class Admission:
         store = ObjectStore(_QUOTAS)
         for _ in range(QUOTA_ATTEMPTS_MAX):
             quotas, _, _ = yield from store.list(attributes.namespace)
+            if not quotas:
+                return "skipped"  # nothing to charge: no usage to compute
             charged = charge_all(quotas, attributes)
             if not charged:
                 return "skipped" if not quotas else "ok"
