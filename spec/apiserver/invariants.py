@@ -658,8 +658,10 @@ def _page_problems(view: ApiView, read: Call) -> list[str]:
     token = _query(read, "continue")
     issuer = next((c for c in view.calls if isinstance(c.body, Mapping)
                    and _meta(c.body).get("continue") == token and c.finished is not None), None)
-    if issuer is None or _query(read, "labelSelector") or _query(read, "fieldSelector"):
-        return []
+    selected = any(_query(c, name) for c in (read, issuer) if c is not None
+                   for name in ("labelSelector", "fieldSelector"))
+    if issuer is None or selected:
+        return []  # a selected page ends at the last key read, which it may not list
     first = _rv(issuer.body)
     problems = []
     if _rv(read.body) != first:
