@@ -625,3 +625,10 @@ def test_a_pod_bound_token_stops_a_minute_after_the_pod_is_deleted():
     assert TOKEN_REVOCATION.predicate(ApiView(calls=(delete,), audits=(use,))) == []
     late = attrs.evolve(use, received=161)
     assert "more than 60 ticks before" in TOKEN_REVOCATION.predicate(ApiView(calls=(delete,), audits=(late,)))[0]
+
+
+def test_a_page_continued_from_a_selected_list_is_not_judged_by_keys():
+    # the selected first page read key a (not selected, so not listed) and its token starts after a
+    first = _list([], 7, token="t1", query=(("labelSelector", "app=web"), ("limit", "1")))
+    page = _list([("b", 6)], 7, request_id=2, query=(("continue", "t1"), ("limit", "1")))
+    assert API_READ_CONSISTENT.predicate(ApiView(changes=PAGED_STATE, calls=(first, page))) == []
