@@ -74,8 +74,6 @@ class ApiMachine(RuleBasedStateMachine):
         obj = self.cluster.observer.objects.get(f"/registry/{plural}/{namespace}/{name}")
         return int(obj["metadata"]["resourceVersion"]) if obj else 0
 
-    def _recent_revision(self, back: int) -> int:
-        return max(1, self.cluster.observer.revision() - back)
 
     # ----- time ---------------------------------------------------------------------------
 
@@ -122,7 +120,7 @@ class ApiMachine(RuleBasedStateMachine):
     def get(self, identity, client, via, kind, name, namespace, rv, back) -> None:
         words = ["get", kind, name, "-n", namespace]
         if rv != "unset":
-            words.append(f"rv={0 if rv == '0' else self._recent_revision(back)}")
+            words.append("rv=0" if rv == "0" else f"rv=now-{back}")
         self._send(identity, client, via, words)
 
     @rule(identity=st.sampled_from(READERS), client=st.integers(0, 2), via=st.integers(0, 2),
@@ -134,7 +132,7 @@ class ApiMachine(RuleBasedStateMachine):
         if rv == "0":
             words.append("rv=0")
         elif rv in ("recent", "exact"):
-            words += [f"rv={self._recent_revision(back)}"] + (["exact"] if rv == "exact" else [])
+            words += [f"rv=now-{back}"] + (["exact"] if rv == "exact" else [])
         if selector:
             words.append(f"selector={selector}")
         if limit and rv in ("unset", "exact"):
@@ -261,7 +259,7 @@ class ApiMachine(RuleBasedStateMachine):
     def watch(self, identity, client, via, kind, namespace, back, selector) -> None:
         """From a recent revision, or (back=40) from one likely older than the instance's cache
         window: the answer must then be 410 Gone, never a stream with a gap."""
-        words = ["watch", kind] + (["-n", namespace] if namespace else []) + [f"from={self._recent_revision(back)}"]
+        words = ["watch", kind] + (["-n", namespace] if namespace else []) + [f"from=now-{back}"]
         if selector:
             words.append(f"selector={selector}")
         self._send(identity if namespace else "admin", client, via, words)
@@ -395,7 +393,7 @@ class ApiMachine(RuleBasedStateMachine):
         when it comes back (its watch cannot resume from a compacted revision), and then close
         its watchers: they may have missed events, so they must resume (or relist on 410)."""
         cut = self._instance(instance)
-        self._send("admin", 0, instance, ["watch", "configmaps", "-n", "ns1", f"from={self._recent_revision(0)}"])
+        self._send("admin", 0, instance, ["watch", "configmaps", "-n", "ns1", "from=now"])
         self.cut_instance_from_store(instance)
         for turn in range(2):
             self._send("alice", 1, instance + 1, ["patch", "configmap", "c1", "-n", "ns1", f"label={label}-{turn}"])

@@ -5,6 +5,7 @@ Kinds are kubectl's words (`pod`, `pods`, `po`, `configmap`, `deployments.apps`.
     label=K=V (repeatable)  data=K=V (repeatable)  containers=N  image=I  privileged
     rule=VERBS:RESOURCES[:GROUP]  role=Role/NAME|ClusterRole/NAME  user=U  group=G  sa=NS/NAME
     pods=N configmaps=N (a quota's hard limits)  rv=N  exact  selector=SELECTOR  limit=N  from=N
+    (rv= and from= also take now-K: K revisions before the store's revision when the line runs)
     generate (create with generateName)   grace=N   finalizer=F (finalizer=- : none)
     continue (list: the next page of this client's last list)   uid=UID (delete: a uid precondition)
     clear-deletion (patch: sets metadata.deletionTimestamp to null, which the server must ignore)
@@ -18,6 +19,7 @@ patch of the words (with rv=N: a precondition).
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import attrs
@@ -28,6 +30,9 @@ __all__ = ["RequestLine", "RequestError", "parse_request", "VERBS", "build_body"
 
 VERBS = ("create", "get", "list", "update", "patch", "delete", "deletecollection", "watch")
 _FLAG_WORDS = ("exact", "privileged", "generate", "continue", "clear-deletion")
+
+
+_RELATIVE = re.compile(r"^now(-\d+)?$")
 
 
 class RequestError(ValueError):
@@ -56,6 +61,16 @@ class RequestLine:
         text = self.one(key)
         return int(text) if text is not None else default
 
+    def resolved(self, revision: int) -> "RequestLine":
+        """``rv=now-K`` / ``from=now-K`` as numbers: K revisions before ``revision`` (at least 1),
+        so a line means the same after the lines before it are shrunk away."""
+        def value(key: str, text: str) -> str:
+            if key in ("rv", "from") and _RELATIVE.match(text):
+                back = int(text[4:]) if text != "now" else 0
+                return str(max(1, revision - back))
+            return text
+        return attrs.evolve(self, words=tuple((k, value(k, v)) for k, v in self.words))
+
 
 def _word(word: str) -> tuple[str, str]:
     if word in _FLAG_WORDS:
@@ -63,6 +78,8 @@ def _word(word: str) -> tuple[str, str]:
     key, sep, value = word.partition("=")
     if not sep or not key:
         raise RequestError(f"unknown word {word!r} (expected KEY=VALUE or one of {', '.join(_FLAG_WORDS)})")
+    if key in ("rv", "from") and _RELATIVE.match(value):
+        return key, value  # resolved against the store's revision when the line runs
     if key in ("rv", "containers", "limit", "from", "pods", "configmaps", "grace") and not value.isdigit():
         raise RequestError(f"{key}= needs a non-negative integer, got {value!r}")
     return key, value

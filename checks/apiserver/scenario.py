@@ -259,7 +259,7 @@ def load(text: str, filename: str) -> ApiScenario:
 
 def send(cluster: ApiCluster, line: str, request: _As) -> None:
     """One request line (not apply): build it from the words and the store's latest state."""
-    parsed = parse_request(list(request.words))
+    parsed = parse_request(list(request.words)).resolved(cluster.observer.revision())
     identity, client, instance = request.identity, request.client, request.instance
     if parsed.verb == "watch":
         cluster.watch(line, client, identity, path_of(parsed), parsed.number("from"),
