@@ -163,6 +163,9 @@ def workloads(user: str) -> list[tuple[str, int, Any]]:
     ]
 
 
+WARM_UP_REQUESTS = 500
+
+
 def measure(server: TimedServer, user: str, count: int, request) -> float:
     """Requests per second of ``count`` requests; each must succeed."""
     headers = USERS[user]
@@ -220,6 +223,8 @@ def run(console: Console) -> None:
     stages: dict[str, tuple[dict[str, float], float, int]] = {}
     for user in USERS:
         server = new_server()
+        _, _, first = workloads(user)[0]
+        measure(server, user, WARM_UP_REQUESTS, first)  # untimed: the first requests of a process pay its warm-up
         for label, count, request in workloads(user):
             server.stage_seconds.clear()
             started = time.perf_counter()
