@@ -66,7 +66,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     _core("Endpoints", "endpoints", True, short_names=("ep",)),
     _core("ConfigMap", "configmaps", True, short_names=("cm",)),
     _core("Secret", "secrets", True),
-    _core("ServiceAccount", "serviceaccounts", True, ("token",), short_names=("sa",)),
+    _core("ServiceAccount", "serviceaccounts", True, short_names=("sa",)),  # token (TokenRequest): not served
     _core("Node", "nodes", False, ("status",), storage="minions", short_names=("no",)),
     _core("ResourceQuota", "resourcequotas", True, ("status",), short_names=("quota",)),
     _core("LimitRange", "limitranges", True, short_names=("limits",)),
