@@ -8,7 +8,8 @@ Source: k8s.io/apiserver ``pkg/storage/etcd3/store.go``. The facts this module k
 - Create is one txn: "if the key's create_revision is 0, put it" (else AlreadyExists).
 - Update and delete are guarded by the key's mod_revision ("if mod_revision is still R"): two
   writers that read the same revision cannot both succeed; the loser gets a Conflict, or, for an
-  unconditional update, reads again and retries (``GuaranteedUpdate``).
+  unconditional update, reads again and retries (``GuaranteedUpdate``, in ``writes.py``: admission
+  runs again on each attempt).
 - A store error becomes a Status: a compacted revision is 410 Expired, a revision the store has
   not reached 504 Timeout ("Too large resource version"), an unavailable store 504 Timeout.
 
@@ -20,12 +21,11 @@ resumes when the answer arrives) and in-process (``LocalStore``), sans-I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any
 
 import attrs
 
-from impl.apiserver.decimal_text import decimal_or_zero
 from impl.apiserver.resources import ResourceType
 from impl.apiserver.status import ApiError
 from impl.etcd.errors import EtcdError
@@ -105,11 +105,6 @@ def _call(op: Any, resource: ResourceType, name: str) -> Effects:
     return answer.response
 
 
-def _rv(obj: dict[str, Any]) -> int:
-    text = (obj.get("metadata") or {}).get("resourceVersion") or ""
-    return decimal_or_zero(text)
-
-
 class ObjectStore:
     """The storage operations of one resource type (etcd3 ``store``)."""
 
@@ -158,34 +153,6 @@ class ObjectStore:
         txn = TxnRequest((Compare(key, "MOD", "EQUAL", revision),), (DeleteRangeRequest(key),), ())
         response = yield from _call(txn, self.resource, name)
         return response.revision if response.succeeded else None
-
-    def guaranteed_update(self, namespace: str, name: str, precondition: int,
-                          try_update: Callable[[dict[str, Any]], Effects]) -> Effects:
-        """Read, transform, write if unchanged; retry on contention unless the caller named the
-        revision it read (``precondition``), which then is a Conflict. ``try_update(current)``
-        is a generator (admission may call out) returning the new object, or None to delete."""
-        for _ in range(UPDATE_ATTEMPTS_MAX):
-            current, _ = yield from self.get(namespace, name)
-            if current is None:
-                raise ApiError.not_found(self.resource.plural, name, self.resource.group)
-            if precondition and _rv(current) != precondition:
-                raise self.conflict(name)
-            updated = yield from try_update(current)
-            result = yield from self._write_or_delete(namespace, name, current, updated)
-            if result is not None:
-                return result
-            if precondition:
-                raise self.conflict(name)
-        raise ApiError.conflict(self.resource.plural, name, "too many concurrent writers; try again",
-                                self.resource.group)
-
-    def _write_or_delete(self, namespace: str, name: str, current: dict[str, Any],
-                         updated: dict[str, Any] | None) -> Effects:
-        if updated is None:
-            revision = yield from self.delete_if_unchanged(namespace, name, _rv(current))
-            return None if revision is None else Deleted(revision, current)
-        written = yield from self.write_if_unchanged(namespace, name, updated, _rv(current))
-        return written
 
     def conflict(self, name: str) -> ApiError:
         return ApiError.conflict(self.resource.plural, name,
