@@ -25,7 +25,7 @@ from checks.violation import InvariantViolated
 
 __all__ = ["Command", "ScenarioError", "NoEffect", "AssertionFailed", "parse", "area_of_scenario",
            "expectation_failure", "parse_expect", "is_outcome_expect", "DEFAULT_AREA", "REPEAT_MAX",
-           "LINES_MAX", "Strictness", "play"]
+           "LINES_MAX", "Strictness", "play", "partition_groups", "scenario_body"]
 
 DEFAULT_AREA = "raft"
 REPEAT_MAX = 100_000
@@ -133,6 +133,38 @@ def expectation_failure(expect: tuple[str, ...] | None, violated: str | None) ->
     if expect[0] == "violated" and violated != expect[1]:
         return f"expected {expect[1]} to break, but {violated or 'nothing'} did"
     return None
+
+
+def partition_groups(args: tuple[str, ...]) -> list[list[str]]:
+    """`partition a1 b1 | c1 c2` as [["a1", "b1"], ["c1", "c2"]]."""
+    groups: list[list[str]] = [[]]
+    for word in args:
+        if word == "|":
+            groups.append([])
+        else:
+            groups[-1].append(word)
+    return groups
+
+
+def scenario_body(text: str, filename: str, area: str,
+                  start: Callable[[Command], tuple[Any, Callable[[Command], None]]]) -> tuple[Any, list[Command], Any]:
+    """(options, steps, the `expect held|violated` line) of an area's scenario. The `area` line is
+    optional; ``start(cluster_line)`` reads the options and returns them with the check that
+    validates each step before anything runs."""
+    commands = parse(text, filename)
+    if commands[0].name == "area":
+        commands = commands[1:]
+    if not commands:
+        raise ScenarioError(filename, 1, "empty scenario: no cluster line")
+    options, check = start(commands[0])
+    steps, expect = [], None
+    for command in commands[1:]:
+        if is_outcome_expect(command):
+            expect = parse_expect(command, filename, area)
+        else:
+            check(command)
+            steps.append(command)
+    return options, steps, expect
 
 
 class Strictness:

@@ -35,7 +35,7 @@ from checks.apiserver.requests import (
 )
 from checks.apiserver.seed import IDENTITIES
 from checks.scenario import (
-    AssertionFailed, Command, ScenarioError, expectation_failure, is_outcome_expect, parse, parse_expect, play,
+    AssertionFailed, Command, ScenarioError, expectation_failure, partition_groups, play, scenario_body,
 )
 from impl.apiserver.resources import UnknownResource, resource_for_kind
 from impl.apiserver.storage import key_of
@@ -194,7 +194,7 @@ class _Checker:
         return objects
 
     def check_partition(self, command: Command) -> None:
-        groups = _groups(command.args)
+        groups = partition_groups(command.args)
         named = [w for g in groups for w in g]
         if len(groups) < 2 or any(not g for g in groups) or len(set(named)) != len(named):
             raise self.fail(command, "usage: partition a1 | n1 n2 n3 (disjoint, non-empty groups)")
@@ -227,32 +227,15 @@ def split_as(command: Command, filename: str) -> _As:
     return _As(identity, instance, client, tuple(words))
 
 
-def _groups(args: tuple[str, ...]) -> list[list[str]]:
-    groups: list[list[str]] = [[]]
-    for word in args:
-        if word == "|":
-            groups.append([])
-        else:
-            groups[-1].append(word)
-    return groups
-
-
 def load(text: str, filename: str) -> ApiScenario:
-    commands = parse(text, filename)
-    if commands[0].name == "area":
-        commands = commands[1:]
-    if not commands:
-        raise ScenarioError(filename, 1, "empty scenario: no cluster line")
-    options = _options(commands[0], filename)
-    checker = _Checker(filename, options)
-    steps, expect = [], None
-    for command in commands[1:]:
-        if is_outcome_expect(command):
-            expect = parse_expect(command, filename, "apiserver")
-        else:
-            checker.check(command)
-            steps.append(command)
-    return ApiScenario(options, tuple(steps), expect, filename, checker.files)
+    checkers: list[_Checker] = []
+
+    def start(cluster: Command):
+        options = _options(cluster, filename)
+        checkers.append(_Checker(filename, options))
+        return options, checkers[0].check
+    options, steps, expect = scenario_body(text, filename, "apiserver", start)
+    return ApiScenario(options, tuple(steps), expect, filename, checkers[0].files)
 
 
 # ----- running ---------------------------------------------------------------------------------
@@ -311,7 +294,7 @@ def _execute(files: dict[str, list[dict[str, Any]]]):
         elif name == "compact":
             cluster.compact()
         elif name == "partition":
-            cluster.partition(_groups(args))
+            cluster.partition(partition_groups(args))
         elif name == "expect":
             expect_code(cluster, args[1], int(args[2]))
     return execute

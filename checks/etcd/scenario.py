@@ -42,7 +42,7 @@ from checks.etcd.cluster import EtcdCluster, EtcdOptions, InvariantViolated
 from checks.etcd.expect import check_assertion, validate_assertion
 from checks.etcd.requests import REVISION_MAX, VERBS, RequestError, build
 from checks.scenario import (
-    Command, ScenarioError, expectation_failure, is_outcome_expect, parse, parse_expect, play,
+    Command, ScenarioError, expectation_failure, partition_groups, play, scenario_body,
 )
 from impl.etcd.parts import EtcdParts
 from impl.sim.network import NetworkFaults
@@ -194,7 +194,7 @@ def _check(lines: _Lines, command: Command) -> None:
             raise lines.fail(command, f"usage: {name} n1")
         lines.member(command, args[0])
     elif name == "partition":
-        groups = _groups(args)
+        groups = partition_groups(args)
         named = [word for group in groups for word in group]
         if len(groups) < 2 or any(not g for g in groups) or len(set(named)) != len(named):
             raise lines.fail(command, "usage: partition n1 c1 | n2 n3 c2 (disjoint, non-empty groups)")
@@ -210,31 +210,12 @@ def _check(lines: _Lines, command: Command) -> None:
         raise lines.fail(command, f"unknown command {name!r}")
 
 
-def _groups(args: tuple[str, ...]) -> list[list[str]]:
-    groups: list[list[str]] = [[]]
-    for word in args:
-        if word == "|":
-            groups.append([])
-        else:
-            groups[-1].append(word)
-    return groups
-
-
 def load(text: str, filename: str) -> EtcdScenario:
-    commands = parse(text, filename)
-    if commands[0].name == "area":
-        commands = commands[1:]
-    if not commands:
-        raise ScenarioError(filename, 1, "empty scenario: no cluster line")
-    options = _options(commands[0], filename)
-    lines = _Lines(filename, options)
-    steps, expect = [], None
-    for command in commands[1:]:
-        if is_outcome_expect(command):
-            expect = parse_expect(command, filename, "etcd")
-        else:
-            _check(lines, command)
-            steps.append(command)
+    def start(cluster: Command):
+        options = _options(cluster, filename)
+        lines = _Lines(filename, options)
+        return options, lambda command: _check(lines, command)
+    options, steps, expect = scenario_body(text, filename, "etcd", start)
     return EtcdScenario(options, tuple(steps), expect, filename)
 
 
@@ -261,7 +242,7 @@ def _apply(cluster: EtcdCluster, command: Command) -> None:
     elif name == "isolate":
         cluster.partition([[args[0]], [n for n in cluster.ids if n != args[0]]])
     elif name == "partition":
-        cluster.partition(_groups(args))
+        cluster.partition(partition_groups(args))
     elif name == "expect":
         check_assertion(command, cluster)
 
