@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from checks.apiserver.cluster import ApiCluster, ApiParts, InvariantViolated
+from checks.apiserver.cluster import ApiCluster, ApiParts
 from checks.apiserver.scenario import load, run
 from checks.apiserver.search import search
-from checks.area import CheckRequest, CheckResult, default_report_dir
-from checks.report import Counterexample
-from checks.simulated import counterexample_text, run_result
-from impl.catalog import Bug
+from checks.simulated import SimulatedArea
 
-__all__ = ["AREA", "ApiArea", "counterexample_of"]
+__all__ = ["AREA", "counterexample_of"]
 
 LEGEND = (
     "`u1` ... are API clients (kubectl), `a1` ... API server instances, `n1` ... store members, `wh1` the "
@@ -26,10 +21,6 @@ LEGEND = (
 )
 DIAGRAM_HIDES = (r"^AppendEntries t\d+ prev=\S+ \[\] ", r"^AppendEntriesReply t\d+ ok ", r"progress @\d+",
                  r"^Leader\? ", r"^ReadIndex")
-
-
-def _parts(bug: Bug | None) -> ApiParts:
-    return bug.override if bug is not None else ApiParts()
 
 
 def _state_lines(cluster: ApiCluster) -> tuple[str, ...]:
@@ -55,34 +46,5 @@ def _state_lines(cluster: ApiCluster) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def counterexample_of(cluster: ApiCluster, violation: InvariantViolated, bug: Bug | None,
-                      seed: int | None) -> Counterexample:
-    steps = tuple(cluster.lines[1:])
-    text = counterexample_text("apiserver", violation, bug, cluster.lines)
-    return Counterexample("apiserver", bug, violation.invariant, violation.message, steps, text,
-                          tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed,
-                          violation.details, LEGEND, DIAGRAM_HIDES)
-
-
-def _result(bug, violation, cluster, examples, steps, seconds, seed, folder, note=None) -> CheckResult:
-    return run_result("apiserver", bug, violation, cluster, examples, steps, seconds, seed, folder, counterexample_of,
-                      note)
-
-
-class ApiArea:
-    name = "apiserver"
-
-    def check(self, request: CheckRequest) -> CheckResult:
-        outcome = search(_parts(request.bug), request.seed, request.budget_seconds, request.progress)
-        folder = request.report_dir or default_report_dir("apiserver", request.bug, request.seed)
-        return _result(request.bug, outcome.violation, outcome.cluster, outcome.examples, None,
-                       round(outcome.seconds, 1), request.seed, folder)
-
-    def replay(self, text: str, filename: str, bug: Bug | None, report_dir: Path | None) -> CheckResult:
-        outcome = run(load(text, filename), _parts(bug))
-        folder = report_dir or default_report_dir("apiserver", bug, None)
-        return _result(bug, outcome.violation, outcome.cluster, 1, len(outcome.cluster.lines) - 1, 0.0, None,
-                       folder, outcome.expectation_failure)
-
-
-AREA = ApiArea()
+AREA = SimulatedArea("apiserver", search, load, run, ApiParts, _state_lines, LEGEND, DIAGRAM_HIDES)
+counterexample_of = AREA.counterexample_of

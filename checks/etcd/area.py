@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from checks.area import CheckRequest, CheckResult, default_report_dir
-from checks.etcd.cluster import EtcdCluster, InvariantViolated
+from checks.etcd.cluster import EtcdCluster
 from checks.etcd.scenario import load, run
 from checks.etcd.search import search
-from checks.report import Counterexample
-from checks.simulated import counterexample_text, run_result
-from impl.catalog import Bug
+from checks.simulated import SimulatedArea
 from impl.etcd.parts import EtcdParts
 
-__all__ = ["AREA", "EtcdArea", "counterexample_of"]
-
-
-def _parts(bug: Bug | None) -> EtcdParts:
-    return bug.override if bug is not None else EtcdParts()
+__all__ = ["AREA", "counterexample_of"]
 
 
 def _state_lines(cluster: EtcdCluster) -> tuple[str, ...]:
@@ -56,34 +47,5 @@ LEGEND = (
 DIAGRAM_HIDES = (r"^AppendEntries t\d+ prev=\S+ \[\] ", r"^AppendEntriesReply t\d+ ok ")
 
 
-def counterexample_of(cluster: EtcdCluster, violation: InvariantViolated, bug: Bug | None,
-                      seed: int | None) -> Counterexample:
-    steps = tuple(cluster.lines[1:])
-    text = counterexample_text("etcd", violation, bug, cluster.lines)
-    return Counterexample("etcd", bug, violation.invariant, violation.message, steps, text,
-                          tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed,
-                          violation.details, LEGEND, DIAGRAM_HIDES)
-
-
-def _result(bug, violation, cluster, examples, steps, seconds, seed, folder, note=None) -> CheckResult:
-    return run_result("etcd", bug, violation, cluster, examples, steps, seconds, seed, folder, counterexample_of,
-                      note)
-
-
-class EtcdArea:
-    name = "etcd"
-
-    def check(self, request: CheckRequest) -> CheckResult:
-        outcome = search(_parts(request.bug), request.seed, request.budget_seconds, request.progress)
-        folder = request.report_dir or default_report_dir("etcd", request.bug, request.seed)
-        return _result(request.bug, outcome.violation, outcome.cluster, outcome.examples, None,
-                       round(outcome.seconds, 1), request.seed, folder)
-
-    def replay(self, text: str, filename: str, bug: Bug | None, report_dir: Path | None) -> CheckResult:
-        outcome = run(load(text, filename), _parts(bug))
-        folder = report_dir or default_report_dir("etcd", bug, None)
-        return _result(bug, outcome.violation, outcome.cluster, 1, len(outcome.cluster.lines) - 1, 0.0, None,
-                       folder, outcome.expectation_failure)
-
-
-AREA = EtcdArea()
+AREA = SimulatedArea("etcd", search, load, run, EtcdParts, _state_lines, LEGEND, DIAGRAM_HIDES)
+counterexample_of = AREA.counterexample_of
