@@ -22,7 +22,7 @@ __all__ = ["to_kv", "to_event", "HistoryRecorder", "WatchRecorder", "validate",
 def to_kv(kv: KeyValue | None) -> spec.KV | None:
     if kv is None:
         return None
-    return spec.KV(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version)
+    return spec.KV(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
 
 
 def to_event(event: Event) -> spec.Event:

@@ -305,6 +305,18 @@ def test_a_compaction_after_the_watch_began_never_excuses_a_gap_in_its_resumed_s
     problems = spec.check_reliable(history, spec.merge_streams((first, resumed)))
     assert problems == ["reliable: event (3, b'k/a', 'PUT') was never delivered"]
 
+def test_an_event_that_drops_the_keys_lease_is_not_the_committed_one():
+    """A put under lease 7 delivered with lease 0: an informer that reads the lease from the
+    event (to know when the key goes) would wait for nothing. Filter compares every field."""
+    committed = spec.Event("PUT", spec.KV(b"k/a", b"1", 2, 2, 1, lease=7))
+    history = spec.complete_history([committed])
+    delivered = spec.Event("PUT", spec.KV(b"k/a", b"1", 2, 2, 1))
+    stream = spec.WatchStream(b"k/a", b"", 1, False, 1, (spec.Response((delivered,), 2),))
+    assert [p for p in spec.check_filter(history, stream) if "not the committed one" in p]
+    faithful = spec.WatchStream(b"k/a", b"", 1, False, 1, (spec.Response((committed,), 2),))
+    assert spec.check_filter(history, faithful) == []
+
+
 # ---- real etcd ---------------------------------------------------------------------------------
 
 class RawWatch:

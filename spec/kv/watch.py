@@ -44,14 +44,15 @@ ALL_KEYS = b"\0"  # range_end b"\0": every key >= key
 @dataclass(frozen=True)
 class KV:
     """A key's state: value, create_revision (last creation), mod_revision (last change),
-    version (1 on creation, +1 per put). A DELETE event's kv carries only key and
-    mod_revision."""
+    version (1 on creation, +1 per put) and lease (the lease it is attached to, 0 for none).
+    A DELETE event's kv carries only key and mod_revision."""
 
     key: bytes
     value: bytes = b""
     create_revision: int = 0
     mod_revision: int = 0
     version: int = 0
+    lease: int = 0
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def _last_revision(stream: WatchStream) -> int:
 
 def check_filter(history: History, stream: WatchStream) -> list[str]:
     """Filter: every delivered event was committed, exactly as committed (type, key, value,
-    create_revision, mod_revision, version), matches the watch's key or range and is at or
+    create_revision, mod_revision, version, lease), matches the watch's key or range and is at or
     after its start revision. Source: robustness tests, validateFilter/validateEventsMatch."""
     committed, problems = _committed(history), []
     for event in stream.events():
