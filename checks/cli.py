@@ -10,10 +10,12 @@ import argparse
 import functools
 import importlib
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
 
+import attrs
 from rich.console import Console
 
 from checks.area import AREA_NAMES, CheckRequest, CheckResult, InputError, implemented_areas, load_area
@@ -27,6 +29,9 @@ DEFAULT_BUDGET_SECONDS = 30.0
 DEFAULT_EXPLORE_SECONDS = 120.0
 DEFAULT_DEPTH = 30  # levels of `kinv explore`; the budget usually ends it first
 DEFAULT_SEED = 0
+# A replay that stopped at a state assertion (`expect applied n3 202`) that did not hold: not
+# "held" (the run did not finish) and not "violated" (no invariant broke, there is no report).
+ASSERTION_FAILED = "assertion-failed"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,9 +156,14 @@ def _resolve_bug(name: str | None, areas: list[str]):
     return bug
 
 
-def _print_result(result: CheckResult, as_json: bool, console: Console, replayed: bool = False) -> None:
+def _print_result(result: CheckResult, as_json: bool, console: Console, replayed: bool = False,
+                  assertion_at: str | None = None) -> None:
+    """One line per area (JSON, or text). A replay's JSON also has ``assertion``: the state
+    assertion it stopped at, as `FILE:LINE: expect ...: what the state was`, or null."""
     if as_json:
-        print(json.dumps(result.as_json()), flush=True)
+        failed = result.note if result.result == ASSERTION_FAILED else None
+        row = result.as_json() | ({"assertion": failed} if replayed else {})
+        print(json.dumps(row), flush=True)
         return
     subject = result.bug or "reference"
     if replayed:
@@ -165,6 +175,8 @@ def _print_result(result: CheckResult, as_json: bool, console: Console, replayed
                f"seed {result.seed}")
     if result.result == "held":
         console.print(f"[green]held[/]  {result.area} ({subject}): {how}")
+    elif result.result == ASSERTION_FAILED:
+        console.print(f"[red]assertion failed[/]  {result.area} ({subject}): at {assertion_at}, {how} before it")
     else:
         console.print(f"[red]violated[/]  {result.area} ({subject}): [bold]{result.invariant}[/], {how}")
         if result.report:
@@ -241,14 +253,25 @@ def _cmd_replay(args: argparse.Namespace, console: Console) -> int:
     area_name = area_of_scenario(text, str(args.file))
     bug = _resolve_bug(args.bug, [area_name])
     result = load_area(area_name).replay(text, str(args.file), bug, args.report)
-    _print_result(result, args.json, console, replayed=True)
+    assertion_at = _failed_assertion_line(result.note, str(args.file))
+    if assertion_at is not None:
+        result = attrs.evolve(result, result=ASSERTION_FAILED)
+    _print_result(result, args.json, console, replayed=True, assertion_at=assertion_at)
     if args.trace is not None:
         _write_trace(result.trace, args.trace)
     if result.note:  # a failed `expect` line: notes of state assertions already name file and line
-        where = "" if result.note.startswith(f"{args.file}:") else f"{args.file}: "
+        where = "" if assertion_at is not None else f"{args.file}: "
         print(f"kinv: {where}{result.note}", file=sys.stderr)
         return EXIT_VIOLATED
     return EXIT_VIOLATED if result.result == "violated" else EXIT_HELD
+
+
+def _failed_assertion_line(note: str | None, filename: str) -> str | None:
+    """`FILE:LINE` when the note is a failed state assertion (`FILE:LINE: expect ...: ...`: the run
+    stopped there), else None. An unmet `expect held|violated` is a note too, but then the run
+    finished and its result already says what happened."""
+    found = re.match(rf"({re.escape(filename)}:\d+): ", note or "")
+    return found[1] if found else None
 
 
 def _write_trace(lines: tuple[str, ...], destination: str) -> None:

@@ -66,7 +66,8 @@ def test_replay_json_and_report(tmp_path, capsys):
     row = json.loads(out)
     assert code == 1 and row["result"] == "violated" and row["invariant"] == "RAFT-APPLIED-IS-COMMITTED"
     assert set(row) == {"area", "bug", "result", "invariant", "examples", "steps", "seconds", "seed", "report",
-                        "messages"}
+                        "messages", "assertion"}
+    assert row["assertion"] is None
     assert row["messages"]["delivered"]["AppendEntries"] > 0 and row["messages"]["rejected"]["RequestVoteReply"] > 0
     report = (tmp_path / "r" / "report.md").read_text()
     assert "```mermaid" in report and "## Shrunk steps" in report
@@ -87,6 +88,39 @@ def test_replay_trace_prints_or_writes_the_trace_of_a_run_that_holds(tmp_path, c
     assert code == 0 and json.loads(out)["messages"]["sent"] == {"AppendEntries": 2, "AppendEntriesReply": 2,
                                                                  "RequestVote": 2, "RequestVoteReply": 2}
     assert (tmp_path / "trace.txt").read_text().splitlines() == lines[1:]
+
+
+# (scenario, its failed state assertion at line 4 and what the state was, steps run before it)
+FAILED_ASSERTIONS = [
+    ("cluster 3 seed=1\ncampaign n1\nstabilize\nexpect leader n2\ncrash n1\nexpect held\n",
+     "expect leader n2: n2 is follower in term 1", 2),
+    ("area etcd\ncluster 3 clients=1 seed=2\ntick 40\nexpect revision 5\nc1 put b 2\nexpect held\n",
+     "expect revision 5: the leader n1's revision is 1", 1),
+]
+
+
+@pytest.mark.parametrize(("text", "failed", "steps"), FAILED_ASSERTIONS, ids=["raft", "etcd"])
+def test_a_failed_state_assertion_is_reported_as_such_not_as_held(tmp_path, capsys, text, failed, steps):
+    scenario = tmp_path / "s.scenario"
+    scenario.write_text(text)
+    code, out, err = _run(capsys, "replay", str(scenario))
+    assert code == 1 and err == f"kinv: {scenario}:4: {failed}\n"
+    area = "etcd" if text.startswith("area etcd") else "raft"
+    assert out == f"assertion failed  {area} (reference): at {scenario}:4, replayed {steps} steps before it\n"
+    code, out, _ = _run(capsys, "replay", str(scenario), "--json")
+    row = json.loads(out)
+    assert code == 1 and (row["result"], row["invariant"], row["report"]) == ("assertion-failed", None, None)
+    assert row["assertion"] == f"{scenario}:4: {failed}" and row["steps"] == steps
+
+
+def test_an_unmet_outcome_expectation_is_not_a_failed_assertion(tmp_path, capsys):
+    """`expect violated ID` on a run that held: the run finished, so its result is what happened."""
+    scenario = tmp_path / "s.scenario"
+    scenario.write_text("cluster 3 seed=1\ncampaign n1\nstabilize\nexpect violated RAFT-ELECTION-SAFETY\n")
+    code, out, err = _run(capsys, "replay", str(scenario), "--json")
+    row = json.loads(out)
+    assert code == 1 and (row["result"], row["assertion"]) == ("held", None)
+    assert err == f"kinv: {scenario}: expected RAFT-ELECTION-SAFETY to break, but nothing did\n"
 
 
 def test_a_line_that_does_nothing_is_an_input_error(tmp_path, capsys):
