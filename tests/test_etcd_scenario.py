@@ -5,6 +5,7 @@ invariant it names, and the counterexample it writes replays to the same violati
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,11 @@ from checks.cli import main
 from checks.etcd.scenario import load, run
 from checks.scenario import ScenarioError
 from impl.catalog import bug_by_name
+from impl.etcd.errors import ErrLeaseExist
+from impl.etcd.lease import MIN_LEASE_TTL
+from impl.etcd.messages import LeaseGrantRequest
+from spec.kv.responses import ClientCall, judge
+from spec.kv.store_model import StoreModel
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 REFERENCE = SCENARIOS / "etcd-txn-watch.scenario"
@@ -63,6 +69,10 @@ MALFORMED = [
     ("cluster 3\nc1 watch a from=1 prefix extra\n", 2, "usage: c1 watch KEY"),
     ("cluster 3\nc1 txn a\n", 2, "usage: c1 txn KEY=VALUE"),
     ("cluster 3\nc1 lease-grant 0\n", 2, "TTL must be an integer"),
+    ("cluster 3\nc1 lease-grant 20 id=0\n", 2, "lease ID must be an integer from 1"),
+    ("cluster 3\nc1 lease-grant id=3\n", 2, "usage: c1 lease-grant TTL [id=ID]"),
+    ("cluster 3\nc1 watch a prefix from-key\n", 2, "choose one of prefix, end=END, from-key"),
+    ("cluster 3\nc1 watch a end=b from-key\n", 2, "choose one of prefix, end=END, from-key"),
     ("cluster 3\nc1\n", 2, "unknown request ''"),
     ("cluster 3\ncrash c1\n", 2, "unknown member 'c1'"),
     ("cluster 3\npartition n1 | n9\n", 2, "unknown node 'n9'"),
@@ -284,7 +294,36 @@ def test_a_read_after_the_lease_expired_is_explained_by_the_lessor():
     ("c1 put k/a ignore-value ignore-lease", "PutRequest(key=b'k/a', value=b'', lease=0, prev_kv=False, "
                                              "ignore_value=True, ignore_lease=True)"),
     ("c1 time-to-live keys", "LeaseTimeToLiveRequest(id=0, keys=True)"),
+    ("c1 lease-grant 20 id=7", "LeaseGrantRequest(ttl=20, id=7)"),
+    ("c1 lease-grant 20", "LeaseGrantRequest(ttl=20, id=0)"),
 ])
 def test_a_request_line_sends_the_request_it_names(line, expected):
     outcome = run(load(f"cluster 3 clients=1 seed=1\ntick 40\n{line}\nsettle\n", "shape"))
     assert repr(outcome.cluster.log.calls[0].op) == expected
+
+
+def test_a_from_key_watch_asks_for_every_key_from_its_key_on():
+    outcome = run(load("cluster 3 clients=1 seed=1\ntick 40\nc1 watch k/b from-key\nc1 put k/a 1\nsettle\n"
+                       "c1 put k/c 2\nsettle\n", "from-key"))
+    (stream,) = outcome.cluster.log.streams
+    assert (stream.key, stream.range_end) == (b"k/b", b"\0")
+    assert [e.kv.key for r in stream.responses for e in r.events] == [b"k/c"]
+
+
+def test_a_grant_of_an_id_in_use_is_judged_against_the_model():
+    """KV-RESPONSE-MATCHES-MODEL judges the answer to a grant that names its ID: the golden
+    scenario's second grant of ID 1 answered ErrLeaseExist, as the model does, and the same
+    entry or call answered with a lease instead is reported."""
+    outcome = run(load((SCENARIOS / "etcd-lease-grant-id.scenario").read_text(), "id"))
+    entries = tuple(outcome.cluster.observation.entries)
+    taken = next(e for e in entries if e.answer == {"error": "ErrLeaseExist"})
+    assert taken.request == LeaseGrantRequest(30, 1)
+    record = next(r for r in outcome.cluster.log.calls if (r.client, r.request_id) == taken.origin)
+    assert record.error == ErrLeaseExist.message
+    model = StoreModel(min_lease_ttl=MIN_LEASE_TTL)
+    granted = {"revision": 3, "id": 1, "ttl": 30}
+    call = ClientCall(record.client, record.request_id, record.op, record.invoked, record.completed, granted, "grant")
+    assert judge(entries, (), model).mismatches == []
+    tampered = tuple(replace(e, answer=granted) if e is taken else e for e in entries)
+    for verdict in (judge(tampered, (), model), judge(entries, (call,), model)):
+        assert len(verdict.mismatches) == 1 and "the model says 'ErrLeaseExist'" in verdict.mismatches[0]

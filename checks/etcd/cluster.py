@@ -22,7 +22,7 @@ from checks.world_commands import WorldCommands
 from checks.violation import InvariantViolated, RecordsFindings
 from impl.etcd.client import EtcdClient
 from impl.etcd.client_log import ClientLog
-from impl.etcd.keyspace import prefix_end
+from impl.etcd.keyspace import ALL_KEYS, prefix_end
 from impl.etcd.member import EtcdMember
 from impl.etcd.parts import EtcdParts
 from impl.raft.config import RaftConfig
@@ -246,9 +246,9 @@ def _operation(client: EtcdClient, verb: str, args: tuple[str, ...], via: str | 
 
 
 def _watch(client: EtcdClient, args: tuple[str, ...], via: str | None):
-    """``watch KEY [prefix | end=END] [from=R] [prev-kv]``"""
+    """``watch KEY [prefix | end=END | from-key] [from=R] [prev-kv]``"""
     key = _b(args[0])
     end = next((_b(w[4:]) for w in args[1:] if w.startswith("end=")), b"")
-    range_end = prefix_end(key) if "prefix" in args[1:] else end
+    range_end = prefix_end(key) if "prefix" in args[1:] else ALL_KEYS if "from-key" in args[1:] else end
     start = next((int(w[5:]) for w in args[1:] if w.startswith("from=")), 0)
     return client.watch(key, range_end, start, "prev-kv" in args[1:], member=via)

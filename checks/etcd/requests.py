@@ -11,7 +11,9 @@ before it runs (scenario.py) and to build the request a client sends (cluster.py
         COMPARE: KEY.version=N  KEY.create<N  KEY.mod>N  KEY.value!=V   (relations = != < >)
         OP:      get:KEY  put:KEY=VALUE  del:KEY
         a KEY ending in * stands for every key with that prefix; KEY..END for [KEY, END)
-    compact REV    lease-grant TTL    keep-alive    revoke    time-to-live [keys]
+    compact REV    lease-grant TTL [id=ID]    keep-alive    revoke    time-to-live [keys]
+        (ID: the lease's ID, chosen by the client; an ID in use is ErrLeaseExist. Without it the
+        store chooses. keep-alive, revoke and time-to-live name the client's last granted lease.)
 
 Each request is recorded in the client history as parts the KV model of KV-LINEARIZABLE
 judges by value (``checked``): a single-key get at the current revision, a put of a known
@@ -37,6 +39,7 @@ __all__ = ["RequestError", "Built", "build", "VERBS", "REVISION_MAX"]
 REVISION_MAX = 1_000_000_000
 LIMIT_MAX = 1_000
 TTL_MAX = 1_000_000
+LEASE_ID_MAX = 2**63 - 1  # etcd's lease IDs are int64
 TXN_OPS_MAX = 8
 _WORD = re.compile(r"^[A-Za-z0-9_./:=-]+$")  # keys and values
 _COMPARE = re.compile(r"^(.+)\.(version|create|mod|value)(!=|=|<|>)(.*)$")
@@ -226,9 +229,10 @@ def _compact(words, lease_id):
 
 
 def _grant(words, lease_id):
-    _split(words, (1, 1), (), "lease-grant TTL")
-    ttl = _number(words[0], "TTL", 1, TTL_MAX)
-    return LeaseGrantRequest(ttl), "lease-grant", ttl
+    given, options = _split(words, (1, 1), ("id=",), "lease-grant TTL [id=ID]")
+    ttl = _number(given[0], "TTL", 1, TTL_MAX)
+    chosen = _number(options["id="], "lease ID", 1, LEASE_ID_MAX) if "id=" in options else 0
+    return LeaseGrantRequest(ttl, chosen), "lease-grant", ttl
 
 
 def _lease_op(verb: str, request_type):

@@ -14,9 +14,9 @@ anything runs, so a malformed file changes nothing and answers `file:line: messa
     c1 txn [if COMPARE ...] then OP ... [else OP ...]       (a txn over ranges)
        COMPARE: KEY.version=N KEY.create<N KEY.mod>N KEY.value!=V  OP: get:KEY put:KEY=V del:KEY
        (KEY* is every key with that prefix, KEY..END the range [KEY, END))
-    c1 compact REVISION | c1 lease-grant TTL | c1 lease-put KEY VALUE [prev-kv] [ignore-value] [ignore-lease]
+    c1 compact REVISION | c1 lease-grant TTL [id=ID] | c1 lease-put KEY VALUE [prev-kv] [ignore-value] [ignore-lease]
     c1 keep-alive | c1 time-to-live [keys] | c1 revoke      (of the client's last granted lease)
-    c1 watch KEY [prefix | end=END] [from=REVISION] [prev-kv] | c1 progress
+    c1 watch KEY [prefix | end=END | from-key] [from=REVISION] [prev-kv] | c1 progress
     expect get c1 KEY VALUE|- | expect revision N [nX] | expect leader nX [term=T]  (checks/etcd/expect.py)
     expect held | expect violated WATCH-RELIABLE
     repeat N COMMAND ({i} counts 1..N) | maybe COMMAND (may find nothing to do)
@@ -141,8 +141,8 @@ def _options(command: Command, filename: str) -> EtcdOptions:
 
 
 def _check_watch(lines: _Lines, command: Command, words: list[str]) -> None:
-    flags = ("prefix", "prev-kv")
-    usage = f"usage: {command.name} watch KEY [prefix | end=END] [from=REVISION] [prev-kv]"
+    flags = ("prefix", "from-key", "prev-kv")
+    usage = f"usage: {command.name} watch KEY [prefix | end=END | from-key] [from=REVISION] [prev-kv]"
     if not words or words[0] in flags or words[0].startswith(("from=", "end=")):
         raise lines.fail(command, usage)
     for word in words[1:]:
@@ -150,6 +150,8 @@ def _check_watch(lines: _Lines, command: Command, words: list[str]) -> None:
             lines.number(command, word[5:], "from", 0, REVISION_MAX)
         elif not (word in flags or word.startswith("end=")):
             raise lines.fail(command, usage)
+    if sum(1 for word in words[1:] if word in ("prefix", "from-key") or word.startswith("end=")) > 1:
+        raise lines.fail(command, "choose one of prefix, end=END, from-key")
     for word in words:
         if not _WATCH_WORD.match(word):
             raise lines.fail(command, f"keys are letters, digits and ._/:=- only, not {word!r}")
