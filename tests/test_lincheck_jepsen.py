@@ -150,12 +150,13 @@ def test_fast_readers_read_what_the_general_reader_reads(seed, family):
     item = list(corpus(seed, 4, 0.05))[family]
     keyed = item.model in ("kv", "kv-append")
     fast = parse_history(item.text, item.name, keyed)
-    original = (jepsen.flat_maps, jepsen.flat_fields)
-    jepsen.flat_maps, jepsen.flat_fields = (lambda text, wanted: None), (lambda text: None)
+    original = (jepsen.flat_maps, jepsen.flat_fields, jepsen.flat_operation)
+    jepsen.flat_maps, jepsen.flat_fields, jepsen.flat_operation = (
+        (lambda text, wanted: None), (lambda text: None), (lambda text, start: None))
     try:
         general = parse_history(item.text, item.name, keyed)
     finally:
-        jepsen.flat_maps, jepsen.flat_fields = original
+        jepsen.flat_maps, jepsen.flat_fields, jepsen.flat_operation = original
     assert fast == general
 
 

@@ -7,8 +7,9 @@ are long and regular, though (a Jepsen store holds hundreds of files of thousand
 two fast readers handle the usual shapes with one regular expression per line and answer None
 for anything else, for the general reader to take over with its exact error messages:
 ``flat_maps`` reads a text of one flat operation map per line (values: atoms, strings and
-vectors of them), ``flat_fields`` the whitespace-separated fields of a log line. Both build the
-same values as ``parse_edn``.
+vectors of them), ``flat_fields`` the whitespace-separated fields of a log line, and
+``flat_operation`` the usual log line's operation in one match. All build the same values as
+``parse_edn``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from checks.lincheck.history import HistoryError
 
-__all__ = ["Keyword", "parse_edn", "flat_maps", "flat_fields", "hashable", "dumps", "NESTING_MAX"]
+__all__ = ["Keyword", "parse_edn", "flat_maps", "flat_fields", "flat_operation", "hashable", "dumps", "NESTING_MAX"]
 
 NESTING_MAX = 100  # far deeper than any history needs; also bounds printing and hashing values
 _TOKEN = re.compile(r'''
@@ -171,6 +172,7 @@ _PAIR = re.compile(rf'(:{_ATOM})[\s,]+({_FLAT_VALUE})')
 _FLAT_MAP = re.compile(rf'[\s,]*(?:\#[A-Za-z_][\w.\-/]*)?\{{[\s,]*(?:(?::{_ATOM})[\s,]+{_FLAT_VALUE}[\s,]*)*\}}[\s,]*')
 _ITEM = re.compile(rf'{_STRING}|{_VECTOR}|[^\s,"\[\]]+')
 _FIELDS = re.compile(rf'[\s,]*({_ATOM})[\s,]+({_ATOM})[\s,]+({_ATOM})(?:[\s,]+({_FLAT_VALUE}))?(?=[\s,;]|$)')
+_OPERATION = re.compile(rf'(\d+)[\s,]+:(invoke|ok|fail|info)[\s,]+:({_ATOM})(?:[\s,]+({_FLAT_VALUE}))?(?=[\s,;]|$)')
 
 
 def _flat_value(text: str) -> Any:
@@ -201,17 +203,54 @@ def flat_maps(text: str, wanted: frozenset[str]) -> list[tuple[int, dict]] | Non
     if lines[opened].lstrip().startswith("[") and lines[closed].rstrip().endswith("]"):
         lines[opened] = lines[opened].lstrip()[1:]
         lines[closed] = lines[closed].rstrip()[:-1]
+    shapes = _Shapes(wanted)
     maps = []
     try:
         for number, line in enumerate(lines, start=1):
             if not line.strip() or line.lstrip().startswith(";"):
                 continue
-            if not _FLAT_MAP.fullmatch(line):
+            fields = shapes.read(line)
+            if fields is None:
                 return None
-            maps.append((number, {key[1:]: _flat_value(value) for key, value in _PAIR.findall(line) if key in wanted}))
+            maps.append((number, fields))
     except ValueError:
         return None  # an atom the general reader will report
     return maps
+
+
+class _Shapes:
+    """Reads flat maps line by line. A history writes its keys in the same order on almost every
+    line, so after a line is read in general (the map's grammar, then its pairs) its sequence of
+    keys becomes one regular expression that checks and captures a line of that shape in one
+    match: half the cost of the general reading. A line of another shape (an :info with an
+    :error) is read in general and teaches its own shape."""
+
+    SHAPES_MAX = 8  # key sequences remembered per text; beyond, lines are read in general
+
+    def __init__(self, wanted: frozenset[str]) -> None:
+        self.wanted = wanted
+        self.shapes: dict[tuple[str, ...], tuple[re.Pattern, tuple[str, ...]]] = {}
+        self.latest: tuple[re.Pattern, tuple[str, ...]] | None = None
+
+    def read(self, line: str) -> dict | None:
+        """The wanted fields of the line's map, by name; None when the line is not one flat map."""
+        if self.latest is not None:
+            match = self.latest[0].fullmatch(line)
+            if match is not None:
+                return dict(zip(self.latest[1], map(_flat_value, match.groups())))
+        if not _FLAT_MAP.fullmatch(line):
+            return None
+        pairs = _PAIR.findall(line)
+        self._learn(tuple(key for key, _ in pairs))
+        return {key[1:]: _flat_value(value) for key, value in pairs if key in self.wanted}
+
+    def _learn(self, keys: tuple[str, ...]) -> None:
+        if keys not in self.shapes and len(self.shapes) < self.SHAPES_MAX:
+            fields = r"[\s,]+".join(re.escape(key) + (rf"[\s,]+({_FLAT_VALUE})" if key in self.wanted
+                                                      else rf"[\s,]+{_FLAT_VALUE}") for key in keys)
+            pattern = re.compile(rf"[\s,]*(?:\#[A-Za-z_][\w.\-/]*)?\{{[\s,]*{fields}[\s,]*\}}[\s,]*")
+            self.shapes[keys] = (pattern, tuple(key[1:] for key in keys if key in self.wanted))
+        self.latest = self.shapes.get(keys, self.latest)
 
 
 def flat_fields(text: str) -> list[Any] | None:
@@ -222,5 +261,24 @@ def flat_fields(text: str) -> list[Any] | None:
         return None  # not this shape, or a fourth form this reader cannot read
     try:
         return [_flat_value(group) for group in match.groups() if group is not None]
+    except ValueError:
+        return None
+
+
+def flat_operation(text: str, start: int) -> tuple[int, str, str, Any] | None:
+    """Process, type, f and value of the operation at ``start`` of a log line, when it is the
+    usual one (an integer process, an event type, a keyword function, a flat value or none, and
+    nothing unreadable after them); else None, for ``flat_fields`` and the checks of the reader
+    to take over. One match instead of four fields read one by one: half the cost of a line."""
+    match = _OPERATION.match(text, start)
+    if match is None:
+        return None
+    process, kind, f, value = match.groups()
+    if value is None:
+        if text[match.end():].strip(" \t\r\n,"):
+            return None  # a fourth form this reader cannot read
+        return int(process), kind, f, None
+    try:
+        return int(process), kind, f, _flat_value(value)
     except ValueError:
         return None

@@ -23,20 +23,29 @@ Two formats (Kingsbury, Jepsen; the ``history.edn`` files Knossos reads and ``je
 Operations by the ``:nemesis`` process are faults, not client calls, and are skipped. For a keyed
 model the key is a ``:key`` field (porcupine's kv histories) or the value is Jepsen
 ``independent``'s ``[key value]`` tuple. Values are EDN (``edn.py``).
+
+``parse_operations`` reads the operations as written (a ``:key`` field is the key; a value is
+never split), so that the model can be chosen from them (``choose.py``) before ``with_keys``
+or ``without_keys`` gives them the model's reading; ``parse_history`` does both for a known model.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
 from typing import Any
 
-from checks.lincheck.edn import Keyword, flat_fields, flat_maps, hashable, parse_edn
+import attrs
+
+from checks.lincheck.edn import Keyword, flat_fields, flat_maps, flat_operation, hashable, parse_edn
 from checks.lincheck.history import EVENT_TYPES, HistoryError, Operation
 
-__all__ = ["Keyword", "parse_edn", "parse_history", "read_history"]
+__all__ = ["Keyword", "parse_edn", "parse_history", "read_history", "parse_operations", "read_operations",
+           "with_keys", "without_keys"]
 
-_LOG_LINE = re.compile(r"\bjepsen\.util(?:\s+-|:)?\s+(.*)$")  # "jepsen.util - ", "jepsen.util: ", "jepsen.util "
+# "jepsen.util - ", "jepsen.util: ", "jepsen.util " after a word boundary; the name comes first and
+# the boundary is a look-behind so that the regex engine skips to the name by a literal search
+# (a leading \b made it try every position: a third of the time of reading a log)
+_LOG_LINE = re.compile(r"jepsen\.util(?<!\wjepsen\.util)(?:\s+-|:)?\s+(.*)$")
 _PROCESS = re.compile(r"\d+(?:[\s,]|$)")  # a client operation's line starts with its process
 _FIELDS = frozenset({":process", ":type", ":f", ":value", ":key", ":index", ":time"})  # what an Operation keeps
 
@@ -47,41 +56,50 @@ def _name(value: Any, field: str, filename: str, line: int) -> str:
     raise HistoryError(filename, line, f"{field} must be a keyword, got {value!r}")
 
 
-def _operation(fields: dict, filename: str, line: int, position: int, keyed: bool) -> Operation | None:
-    """One Operation from a Jepsen map's fields; None for a nemesis operation."""
-    missing = [name for name in ("process", "type", "f") if name not in fields]
-    if missing:
-        raise HistoryError(filename, line, f"operation lacks :{', :'.join(missing)}")
-    process = fields["process"]
+def _operation(fields: dict, filename: str, line: int, position: int) -> Operation | None:
+    """One Operation from a Jepsen map's fields, as written (the key is a ``:key`` field's); None
+    for a nemesis operation."""
+    try:
+        process, kind, f = fields["process"], fields["type"], fields["f"]
+    except KeyError:
+        missing = [name for name in ("process", "type", "f") if name not in fields]
+        raise HistoryError(filename, line, f"operation lacks :{', :'.join(missing)}") from None
     if isinstance(process, Keyword):
         return None  # :nemesis and friends inject faults; they are not client calls
     if not isinstance(process, int) or isinstance(process, bool):
         raise HistoryError(filename, line, f":process must be an integer, got {process!r}")
-    kind = _name(fields["type"], ":type", filename, line)
     if kind not in EVENT_TYPES:
-        raise HistoryError(filename, line, f":type must be one of :{', :'.join(EVENT_TYPES)}, got :{kind}")
+        raise HistoryError(filename, line, f":type must be one of :{', :'.join(EVENT_TYPES)}, "
+                                           f"got :{_name(kind, ':type', filename, line)}")
     index = fields.get("index", position)
     if not isinstance(index, int):
         raise HistoryError(filename, line, f":index must be an integer, got {index!r}")
-    key, value = _split_key(fields, keyed, kind, filename, line)
-    return Operation(process, kind, _name(fields["f"], ":f", filename, line), value, key, index, line,
-                     fields.get("time"))
+    key = fields.get("key")
+    return Operation(process, str(kind), _name(f, ":f", filename, line), fields.get("value"),
+                     None if key is None else hashable(key), index, line, fields.get("time"))
 
 
-def _split_key(fields: dict, keyed: bool, kind: str, filename: str, line: int) -> tuple[Hashable, Any]:
-    """(key, value): the key is a ``:key`` field (porcupine's and 6.824's kv histories) or the
-    first of Jepsen ``independent``'s ``[key value]``. A completion that is not :ok may carry
-    anything instead (``:timed-out``): its key is the invocation's."""
-    value = fields.get("value")
-    if not keyed:
-        return None, value
-    if "key" in fields:
-        return hashable(fields["key"]), value
-    if isinstance(value, tuple) and len(value) == 2:
-        return value[0], value[1]
-    if kind in ("fail", "info"):
-        return None, value
-    raise HistoryError(filename, line, f"a kv operation's :value must be [key value] (or give :key), got {value!r}")
+def with_keys(operations: list[Operation], filename: str) -> list[Operation]:
+    """The operations as a keyed model reads them: the key is a ``:key`` field (porcupine's and
+    6.824's kv histories) or the first of Jepsen ``independent``'s ``[key value]``. A completion
+    that is not :ok may carry anything instead (``:timed-out``): its key is the invocation's."""
+    keyed = []
+    for op in operations:
+        value = op.value
+        if op.key is None and isinstance(value, tuple) and len(value) == 2:
+            op = Operation(op.process, op.type, op.f, value[1], value[0], op.index, op.line, op.time)
+        elif op.key is None and op.type not in ("fail", "info"):
+            raise HistoryError(filename, op.line, f"a kv operation's :value must be [key value] (or give :key), "
+                                                  f"got {value!r}")
+        keyed.append(op)
+    return keyed
+
+
+def without_keys(operations: list[Operation]) -> list[Operation]:
+    """The operations as a model without keys reads them: a ``:key`` field is ignored."""
+    if all(op.key is None for op in operations):
+        return operations
+    return [op if op.key is None else attrs.evolve(op, key=None) for op in operations]
 
 
 def _maps(forms: list[tuple[int, Any]], filename: str) -> list[tuple[int, dict]]:
@@ -96,17 +114,22 @@ def _maps(forms: list[tuple[int, Any]], filename: str) -> list[tuple[int, dict]]
     return items
 
 
-def _parse_log(lines: list[str], filename: str, keyed: bool) -> list[Operation]:
+def _parse_log(lines: list[str], filename: str) -> list[Operation]:
     operations: list[Operation] = []
     for number, text in enumerate(lines, start=1):
         match = _LOG_LINE.search(text)
         if match is None:
             continue  # other loggers' lines
+        usual = flat_operation(text, match.start(1))
+        if usual is not None:  # checked by its grammar: nothing left to check
+            process, kind, f, value = usual
+            operations.append(Operation(process, kind, f, value, None, len(operations), number))
+            continue
         if not _PROCESS.match(match.group(1)):
             continue  # the nemesis, or another message of jepsen.util
         values = _log_fields(match.group(1), filename, number)
         mapping = dict(zip(("process", "type", "f", "value"), values))
-        operation = _operation(mapping, filename, number, len(operations), keyed)
+        operation = _operation(mapping, filename, number, len(operations))
         if operation is not None:
             operations.append(operation)
     return operations
@@ -127,20 +150,28 @@ def _log_fields(text: str, filename: str, line: int) -> list[Any]:
     return values
 
 
-def parse_history(text: str, filename: str = "<history>", keyed: bool = False) -> list[Operation]:
-    """The operations in ``text``, in either format, in history order."""
+def parse_operations(text: str, filename: str = "<history>") -> list[Operation]:
+    """The operations in ``text``, in either format, in history order, as written: the key is a
+    ``:key`` field's (None without one) and a ``[key value]`` value is not split."""
     lines = text.splitlines() if "jepsen.util" in text else []
     if any(_LOG_LINE.search(line) for line in lines):
-        operations = _parse_log(lines, filename, keyed)
+        operations = _parse_log(lines, filename)
     else:
         operations = []
         for line, fields in flat_maps(text, _FIELDS) or _maps(parse_edn(text, filename), filename):
-            operation = _operation(fields, filename, line, len(operations), keyed)
+            operation = _operation(fields, filename, line, len(operations))
             if operation is not None:
                 operations.append(operation)
     if not operations:
         raise HistoryError(filename, 1, "no client operations found")
     return _in_order(operations, filename)
+
+
+def parse_history(text: str, filename: str = "<history>", keyed: bool = False) -> list[Operation]:
+    """The operations in ``text``, in either format, in history order, as a model with keys
+    (``keyed``) or without reads them."""
+    operations = parse_operations(text, filename)
+    return with_keys(operations, filename) if keyed else without_keys(operations)
 
 
 def _in_order(operations: list[Operation], filename: str) -> list[Operation]:
@@ -152,11 +183,19 @@ def _in_order(operations: list[Operation], filename: str) -> list[Operation]:
     return sorted(operations, key=lambda operation: operation.index)
 
 
-def read_history(path: str, keyed: bool = False) -> list[Operation]:
-    """Read and parse a history file; HistoryError on unreadable or malformed input."""
+def read_operations(path: str) -> list[Operation]:
+    """Read and parse a history file, its operations as written (``parse_operations``);
+    HistoryError on unreadable or malformed input."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except (OSError, UnicodeDecodeError) as error:
         raise HistoryError(path, 0, f"cannot read: {error}") from None
-    return parse_history(text, path, keyed)
+    return parse_operations(text, path)
+
+
+def read_history(path: str, keyed: bool = False) -> list[Operation]:
+    """Read and parse a history file for a model with keys (``keyed``) or without; HistoryError
+    on unreadable or malformed input."""
+    operations = read_operations(path)
+    return with_keys(operations, path) if keyed else without_keys(operations)
