@@ -1,16 +1,18 @@
-"""``kinv lincheck FILE ... [--model register|cas-register|kv|kv-append] [--json]``.
+"""``kinv lincheck FILE ... [--model register|cas-register|kv|kv-append|auto] [--json]``.
 
 Checks histories recorded anywhere (ours, or a real etcd's under Jepsen) for linearizability
 against a sequential model from ``spec.kv.model``, each file on its own, all in one process (a
 Jepsen store holds hundreds). For each file it prints ``linearizable``, the shortest
 non-linearizable window with its operations, or ``unknown``: the search ran past its bound
 before an answer (nothing was found, nothing proved). With several files each answer starts
-with the file's name.
+with the file's name. ``--model auto`` chooses each file's model from its operations
+(``checks.lincheck.choose``), so that one process checks a store of several workloads.
 
-``--json`` prints one object per file and line: file, model, result (``linearizable``, ``not
-linearizable``, ``unknown``, or ``error`` with ``error`` the message), operations (the calls
-checked: :fail operations and reads of unknown outcome excluded), configurations, key (keyed
-models) and window (its calls, values written as EDN).
+``--json`` prints one object per file and line: file, model (with ``auto`` the one chosen, null
+when none could be), result (``linearizable``, ``not linearizable``, ``unknown``, or ``error``
+with ``error`` the message), operations (the calls checked: :fail operations and reads of
+unknown outcome excluded), configurations, key (keyed models) and window (its calls, values
+written as EDN).
 
 Exit code: 0 every file linearizable; 1 some file not linearizable; 3 some file undecided and
 none failing; 2 some file could not be read or parsed (one line on stderr, ``file:line:
@@ -29,25 +31,34 @@ from rich.table import Table
 
 from checks.area import InputError
 from checks.lincheck import NOT_LINEARIZABLE, UNKNOWN, Call, HistoryError, Outcome, check_history, read_history
-from checks.lincheck.history import NEVER
+from checks.lincheck.choose import AUTO, choose_model
 from checks.lincheck.edn import dumps
+from checks.lincheck.history import NEVER, Operation
+from checks.lincheck.jepsen import read_operations, with_keys, without_keys
 from spec.kv.model import MODELS, Model, model_by_name
 
 __all__ = ["add_subcommands", "window_rows"]
 
 EXIT_LINEARIZABLE, EXIT_NOT_LINEARIZABLE, EXIT_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
-DEFAULT_MODEL = "register"
+DEFAULT_MODEL = "register"  # what `kinv lincheck FILE` has always meant; auto is asked for by name
+EXIT_CODES = ("exit code: 0 every file linearizable; 1 some file not linearizable; 2 a usage error, or some file "
+              "could not be read (one line on stderr; the other files are still answered); 3 some file undecided "
+              "(the search ran past its bound) and none failing")
 ERROR = "error"  # the --json result of a file that could not be read
 
 
 def add_subcommands(commands) -> None:
-    lincheck = commands.add_parser("lincheck", help="check Jepsen histories for linearizability")
+    lincheck = commands.add_parser("lincheck", help="check Jepsen histories for linearizability",
+                                   description="Check histories for linearizability, each file on its own.",
+                                   epilog=EXIT_CODES)
     lincheck.add_argument("files", nargs="+", metavar="FILE",
                           help="Jepsen EDN operation maps or jepsen.util log lines; several files are checked one by one")
-    lincheck.add_argument("--model", choices=sorted(MODELS), default=DEFAULT_MODEL,
+    lincheck.add_argument("--model", choices=[*sorted(MODELS), AUTO], default=DEFAULT_MODEL,
                           help="the sequential model (default: register); kv and kv-append take a key per operation "
                                "(a :key field or Jepsen independent [key value] values) and check each key alone; "
-                               "kv-append is :get, :put and :append on strings")
+                               "kv-append is :get, :put and :append on strings; auto chooses per file from its "
+                               "operations (:append, :get, :put: kv-append; with keys: kv; :cas: cas-register; "
+                               ":read and :write: register) and says which (--json: model)")
     lincheck.add_argument("--json", action="store_true", help="one JSON object per file and line")
     lincheck.set_defaults(func=_cmd_lincheck)
 
@@ -121,25 +132,39 @@ def _print_text(outcome: Outcome, console: Console, prefix: str) -> None:
         console.print(f"{prefix}linearizable", soft_wrap=True, markup=False)
 
 
-def _check_file(path: str, model: Model, args: argparse.Namespace, console: Console, prefix: str) -> int:
-    """Check one file and print its answer; its exit code."""
+def _read(path: str, model: Model | None) -> tuple[Model, list[Operation]]:
+    """The file's operations as its model reads them, and the model (chosen from the operations
+    when ``model`` is None); HistoryError on anything unreadable."""
+    if model is not None:
+        return model, read_history(path, keyed=model.keyed)
+    operations = read_operations(path)
+    model = choose_model(operations, path)
+    return model, with_keys(operations, path) if model.keyed else without_keys(operations)
+
+
+def _check_file(path: str, model: Model | None, args: argparse.Namespace, console: Console, prefix: str) -> int:
+    """Check one file against ``model`` (None: the model its operations call for) and print its
+    answer; its exit code."""
+    chosen = model
     try:
-        outcome = check_history(read_history(path, keyed=model.keyed), model, path)
+        chosen, operations = _read(path, model)
+        outcome = check_history(operations, chosen, path)
     except HistoryError as error:
         print(f"kinv: {error}", file=sys.stderr, flush=True)
         if args.json:
-            print(json.dumps({"file": path, "model": model.name, "result": ERROR, "error": str(error)}), flush=True)
+            print(json.dumps({"file": path, "model": chosen and chosen.name, "result": ERROR, "error": str(error)}),
+                  flush=True)
         return EXIT_INPUT
     if args.json:
-        print(_json(path, model, outcome), flush=True)
+        print(_json(path, chosen, outcome), flush=True)
     else:
-        _print_text(outcome, console, prefix)
+        _print_text(outcome, console, prefix if model is not None else f"{prefix}({chosen.name}) ")
     return {NOT_LINEARIZABLE: EXIT_NOT_LINEARIZABLE, UNKNOWN: EXIT_UNDECIDED}.get(outcome.result, EXIT_LINEARIZABLE)
 
 
 def _cmd_lincheck(args: argparse.Namespace, console: Console) -> int:
     try:
-        model = model_by_name(args.model)
+        model = None if args.model == AUTO else model_by_name(args.model)
     except KeyError as error:
         raise InputError(str(error)) from None
     codes = {_check_file(path, model, args, console, f"{path}: " if len(args.files) > 1 else "")
