@@ -1,0 +1,365 @@
+"""A controller process (kube-controller-manager, a scheduler, an operator) as a node of the world.
+
+One ``ControllerHost`` runs reconcilers the way client-go and controller-runtime run them:
+
+- One ``ApiConnection`` to the API server instances, and one shared informer per resource any
+  reconciler watches. Each informer's events go to every reconciler watching that resource,
+  through its ``Watch`` mapping, into that reconciler's ``WorkQueue``.
+- Each reconciler has ``workers`` workers. A worker takes a key from its queue only once every
+  informer the reconciler reads has synced (client-go's ``WaitForCacheSync``), runs the
+  reconcile generator, sends each ``Call`` it yields and resumes it with the ``Answer``. When it
+  returns, the key is done: forgotten on success, re-added with backoff on ``requeue``, after a
+  delay on ``requeue_after``. A key is never worked on by two workers at once (the queue's
+  processing set).
+- With an ``ElectionConfig``, the host is one of several candidates for a Lease (as
+  kube-controller-manager instances are): informers and workers start when it becomes leader.
+  When it stops leading, kube-controller-manager exits; here the host drops everything it held
+  in memory (caches, queues, reconciles in flight: their requests still travel, since nothing
+  fences them) and comes back as a new candidate under a new identity, as a restarted process.
+- A crash is the world's: the node is rebuilt from its disk, on which the host keeps only how
+  many times it has started (so that request ids, which instances key watches by, are never
+  reused; a real process gets a new TCP connection instead).
+
+The trace notes each reconcile's start and end and each call it makes (kind ``reconcile``), so
+a counterexample shows which reconcile wrote what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import attrs
+
+from impl.apiserver.client import ApiLog, ClientConfig, Credentials
+from impl.apiserver.messages import ApiResponse
+from impl.apiserver.resources import resource_named
+from impl.controllers.api import (OWNER, SELF, Answer, Cache, Call, Client, Reconciler, Request, Result,
+                                  Watch, controller_owner, request_for)
+from impl.controllers.connection import ApiConnection
+from impl.controllers.informer import DeletedFinalStateUnknown, Handler, Informer, InformerConfig
+from impl.controllers.leaderelection import CREATE, GET, UPDATE, CONFLICT, OK, UNKNOWN, ElectionConfig, LeaderElector
+from impl.controllers.workqueue import WorkQueue
+from impl.sim.disk import Disk
+from impl.sim.world import Output
+
+__all__ = ["ControllerHost", "HostConfig", "Worker", "REQUEST_IDS_PER_START"]
+
+REQUEST_IDS_PER_START = 1_000_000
+STARTS_KEY = "starts"
+
+
+@attrs.frozen
+class HostConfig:
+    workers: int = 2  # per reconciler (kube-controller-manager runs 5 for most controllers)
+    resync_ticks: int = 0  # kube-controller-manager resyncs every 12-24 h: never, in a run
+    election: ElectionConfig | None = None  # None: a single instance that always runs
+    lease_namespace: str = "kube-system"
+    lease_name: str = "kube-controller-manager"
+    connection: ClientConfig = ClientConfig()
+    instance: str | None = None  # the API server instance to talk to first
+
+
+@attrs.define
+class Worker:
+    """One worker of one reconciler: the key it works on and the call it waits for."""
+
+    reconciler: Reconciler
+    request: Request | None = None
+    run: Generator[Call, Answer, Result | None] | None = None
+    waiting_for: int | None = None  # request id of the call in flight
+    call: Call | None = None
+    writes: int = 0  # writes this reconcile has made so far (Sieve's crash points sit between two)
+
+
+class _Controller:
+    """A reconciler with its queue and workers."""
+
+    def __init__(self, reconciler: Reconciler, workers: int) -> None:
+        self.reconciler = reconciler
+        self.queue = WorkQueue()
+        self.workers = [Worker(reconciler) for _ in range(workers)]
+        self.resources = tuple(sorted({resource_named(w.resource).plural for w in reconciler.watches}))
+
+
+class ControllerHost:
+    def __init__(self, node_id: str, instances: tuple[str, ...], log: ApiLog, credentials: Credentials,
+                 reconcilers: tuple[Reconciler, ...], config: HostConfig = HostConfig(), *, disk: Disk | None = None) -> None:
+        self.id = node_id
+        self.instances = tuple(sorted(instances))
+        self.log = log
+        self.credentials = credentials
+        self.reconcilers = reconcilers
+        self.config = config
+        self.now = 0
+        self.client = Client()
+        self.starts = self._count_start(disk)
+        self._next_first_id = (self.starts - 1) * REQUEST_IDS_PER_START + 1
+        self.incarnation = 0  # times this process came back after losing leadership
+        self.elector: LeaderElector | None = None
+        self._election_call: int | None = None
+        self.connection = self._connect()
+        self.notes: list[tuple[str, str]] = []
+        self._reset_controllers()
+        if config.election is None:
+            self._start_controllers()
+        else:
+            self.elector = self._elector()
+
+    # ----- lifecycle ----------------------------------------------------------------------
+
+    @staticmethod
+    def _count_start(disk: Disk | None) -> int:
+        if disk is None:
+            return 1
+        starts = (disk.read(STARTS_KEY) or 0) + 1
+        disk.write(STARTS_KEY, starts)
+        disk.sync()
+        return starts
+
+    def _identity(self) -> str:
+        return f"{self.id}_{self.starts}.{self.incarnation}"
+
+    def _elector(self) -> LeaderElector:
+        return LeaderElector(self._identity(), self.config.election, namespace=self.config.lease_namespace,
+                             name=self.config.lease_name)
+
+    def _connect(self) -> ApiConnection:
+        first = self._next_first_id
+        self._next_first_id += REQUEST_IDS_PER_START // 1000  # each leadership term its own range
+        return ApiConnection(self.id, self.instances, self.log, self.credentials, self.config.connection,
+                             instance=self.config.instance, first_request_id=first)
+
+    def _reset_controllers(self) -> None:
+        self.running = False
+        self.informers: dict[str, Informer] = {}
+        self.controllers = [_Controller(r, self.config.workers) for r in self.reconcilers]
+        self.cache = Cache({}, lambda plural: False)
+
+    def _start_controllers(self) -> None:
+        """Informers for every watched resource, handlers into the queues (OnStartedLeading)."""
+        self.running = True
+        plurals = sorted({plural for c in self.controllers for plural in c.resources})
+        informer_config = InformerConfig(resync_ticks=self.config.resync_ticks)
+        for plural in plurals:
+            self.informers[plural] = Informer(self.connection, resource_named(plural).path(), informer_config)
+        self.cache = Cache({p: i.indexer for p, i in self.informers.items()},
+                           lambda plural: plural in self.informers and self.informers[plural].has_synced)
+        for controller in self.controllers:
+            for watch in controller.reconciler.watches:
+                plural = resource_named(watch.resource).plural
+                self.informers[plural].add_handler(self._handler(controller, watch))
+        for plural in plurals:
+            self.informers[plural].start(self.now)
+        self._note(f"{self.id} starts its controllers: {', '.join(c.reconciler.name for c in self.controllers)}")
+
+    def _lose_leadership(self) -> None:
+        """kube-controller-manager exits on a lost lease; a supervisor starts it again."""
+        self._note(f"{self.id} stopped leading: drops its caches, queues and reconciles in flight")
+        for informer in self.informers.values():
+            informer.stop()
+        self.incarnation += 1
+        self.connection = self._connect()
+        self._reset_controllers()
+        self.elector = self._elector()
+        self._election_call = None
+
+    # ----- events into queues ---------------------------------------------------------------
+
+    def _handler(self, controller: _Controller, watch: Watch) -> Handler:
+        def on_change(change: str, old: Any, new: Any) -> None:
+            observe = getattr(controller.reconciler, "observe", None)
+            if observe is not None:
+                observe(watch.resource, change, old, new)
+            for obj in (old, new):
+                if obj is None:
+                    continue
+                if isinstance(obj, DeletedFinalStateUnknown):
+                    obj = obj.object
+                for request in self._requests_for(watch, obj):
+                    controller.queue.add(request)
+
+        return Handler(on_add=lambda obj: on_change("add", None, obj),
+                       on_update=lambda old, new: on_change("update", old, new),
+                       on_delete=lambda obj: on_change("delete", obj, None))
+
+    def _requests_for(self, watch: Watch, obj: dict[str, Any]) -> list[Request]:
+        if watch.enqueue is None:
+            return []
+        if watch.enqueue == SELF:
+            return [request_for(obj)]
+        if watch.enqueue == OWNER:
+            return self._owner_request(watch, obj)
+        return sorted(set(watch.enqueue(obj, self.cache)))
+
+    def _owner_request(self, watch: Watch, obj: dict[str, Any]) -> list[Request]:
+        """resolveControllerRef: the controller owner of the right kind, found by name in the
+        cache and only if its UID is the one the reference names."""
+        ref = controller_owner(obj)
+        if ref is None or ref.get("kind") != watch.owner_kind:
+            return []
+        namespace = (obj.get("metadata") or {}).get("namespace") or ""
+        owner_plural = next((resource_named(w.resource).plural for c in self.controllers for w in c.reconciler.watches
+                             if resource_named(w.resource).kind == watch.owner_kind), None)
+        if owner_plural is None or owner_plural not in self.informers:
+            return [Request(namespace, ref.get("name", ""))]
+        owner = self.informers[owner_plural].indexer.get_by_name(namespace, ref.get("name", ""))
+        if owner is None or (owner.get("metadata") or {}).get("uid") != ref.get("uid"):
+            return []
+        return [Request(namespace, ref["name"])]
+
+    # ----- the world's inputs ---------------------------------------------------------------
+
+    def tick(self) -> Output:
+        self.now += 1
+        self.connection.tick(self.now)
+        self._route()
+        for plural in sorted(self.informers):
+            self.informers[plural].tick(self.now)
+        self._elect()
+        self._work()
+        return self._output()
+
+    def step(self, src: str, message: Any) -> Output:
+        self.connection.step(src, message)
+        self._route()
+        self._work()
+        return self._output()
+
+    def _output(self) -> Output:
+        out = self.connection.output()
+        out.notes.extend(self.notes)
+        self.notes = []
+        return out
+
+    def _note(self, detail: str) -> None:
+        self.notes.append(("reconcile", detail))
+
+    def _route(self) -> None:
+        for item in self.connection.drain():
+            if any(informer.handle(item) for informer in self.informers.values()):
+                continue
+            if isinstance(item, ApiResponse):
+                self._answer(item)
+
+    def _answer(self, response: ApiResponse) -> None:
+        if response.request_id == self._election_call:
+            self._election_answer(response)
+            return
+        for controller in self.controllers:
+            for worker in controller.workers:
+                if worker.waiting_for == response.request_id:
+                    worker.waiting_for = None
+                    self._resume(controller, worker, Answer(response.code, response.body))
+                    return
+
+    # ----- leader election ------------------------------------------------------------------
+
+    def _elect(self) -> None:
+        if self.elector is None:
+            return
+        if self.running and not self.elector.is_leader(self.now):
+            self._lose_leadership()
+        if self._election_call is None:
+            action = self.elector.tick(self.now)
+            if action is not None:
+                self._election_call = self._send_lease_action(action)
+        if not self.running and self.elector.is_leader(self.now):
+            self._note(f"{self.elector.identity} became leader")
+            self._start_controllers()
+
+    def _send_lease_action(self, action) -> int:
+        leases = resource_named("leases")
+        if action.verb == GET:
+            return self.connection.send("GET", leases.path(action.namespace, action.name))
+        if action.verb == CREATE:
+            return self.connection.send("POST", leases.path(action.namespace), body=action.body)
+        assert action.verb == UPDATE, action.verb
+        return self.connection.send("PUT", leases.path(action.namespace, action.name), body=action.body)
+
+    def _election_answer(self, response: ApiResponse) -> None:
+        self._election_call = None
+        action = self.elector.in_flight
+        if action is None:
+            return
+        if action.verb == GET:
+            if response.code == 200:
+                self.elector.on_lease(response.body, self.now)
+            elif response.code == 404:
+                self.elector.on_lease(None, self.now)
+            else:
+                self.elector.on_write_result(UNKNOWN, self.now)
+        elif 200 <= response.code < 300:
+            self.elector.on_write_result(OK, self.now, response.body)
+        else:
+            self.elector.on_write_result(CONFLICT if response.code == 409 else UNKNOWN, self.now)
+        follow_up = self.elector.tick(self.now)  # one try may take several requests
+        if follow_up is not None:
+            self._election_call = self._send_lease_action(follow_up)
+
+    # ----- workers --------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        if not self.running:
+            return
+        for controller in self.controllers:
+            controller.queue.tick(self.now)
+            if not all(self.cache.synced(plural) for plural in controller.resources):
+                continue
+            for worker in controller.workers:
+                if worker.request is None:
+                    self._take(controller, worker)
+
+    def _take(self, controller: _Controller, worker: Worker) -> None:
+        request = controller.queue.get()
+        if request is None:
+            return
+        worker.request, worker.writes = request, 0
+        worker.run = controller.reconciler.reconcile(request, self.cache, self.client)
+        self._note(f"{controller.reconciler.name} reconciles {request}")
+        self._resume(controller, worker, None)
+
+    def _resume(self, controller: _Controller, worker: Worker, answer: Answer | None) -> None:
+        """Run the reconcile up to its next call (sent) or its end (the key is done)."""
+        try:
+            call = next(worker.run) if answer is None else worker.run.send(answer)
+        except StopIteration as end:
+            self._finish(controller, worker, end.value)
+            return
+        if not isinstance(call, Call):
+            raise TypeError(f"{controller.reconciler.name}: a reconcile yields Calls (client.get(...), "
+                            f"client.create(...)), not {type(call).__name__}")
+        worker.call = call
+        if call.writes:
+            worker.writes += 1
+        worker.waiting_for = self.connection.send(call.method, call.path, query=call.query, body=call.body,
+                                                  content_type=call.content_type)
+        self._note(f"{controller.reconciler.name} {call.describe()}")
+
+    def _finish(self, controller: _Controller, worker: Worker, result: Result | None) -> None:
+        request, queue = worker.request, controller.queue
+        worker.request = worker.run = worker.call = None
+        worker.writes = 0
+        result = result or Result()
+        if result.requeue_after:
+            queue.forget(request)
+            queue.add_after(request, result.requeue_after, self.now)
+        elif result.requeue:
+            queue.add_rate_limited(request, self.now)
+        else:
+            queue.forget(request)
+        queue.done(request)
+
+    # ----- what the harness reads -------------------------------------------------------------
+
+    def mid_reconcile_writers(self) -> list[Worker]:
+        """Workers whose reconcile has written and waits for a later call: crashing now leaves
+        the reconcile's intermediate state behind (Sieve)."""
+        return [w for c in self.controllers for w in c.workers if w.request is not None and w.writes > 0]
+
+    def quiet(self) -> bool:
+        """Nothing queued, waiting or in progress, and every informer synced."""
+        if not self.running:
+            return False
+        return all(not c.queue.queued() and not c.queue.waiting() and all(w.request is None for w in c.workers)
+                   for c in self.controllers) and all(i.has_synced for i in self.informers.values())
