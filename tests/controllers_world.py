@@ -138,3 +138,49 @@ class ControllerCluster(ApiCluster):
         response = self.write("GET", path)
         assert response is not None and response.code == 200, response
         return {_key(obj): _summary(obj) for obj in response.body["items"]}
+
+
+# ----- controller hosts on the apiserver world ---------------------------------------------------
+
+HOSTED_TICKS_MAX = 600
+
+
+def hosted_cluster(reconcilers, *, hosts: tuple[str, ...] = (CONTROLLER,), config=None, seed: int = 1) -> ApiCluster:
+    """The apiserver harness's world (one member, instances a1 and a2, the writer u1) with a
+    ``ControllerHost`` running ``reconcilers`` as admin in place of each client in ``hosts``
+    (u2, u3, ...). Without an election config the first host runs alone."""
+    from impl.controllers.host import ControllerHost, HostConfig
+
+    config = config or HostConfig()
+    clients = 1 + len(hosts)
+    cluster = ApiCluster(ApiOptions(members=1, apiservers=2, clients=clients, seed=seed))
+    for host in hosts:
+        cluster.world.nodes[host] = ControllerHost(host, cluster.instance_ids, cluster.api_log,
+                                                   cluster.credentials["admin"], tuple(reconcilers), config)
+    return cluster
+
+
+def run_hosted_until(cluster: ApiCluster, done, ticks_max: int = HOSTED_TICKS_MAX) -> int:
+    """Tick until ``done()``, with every apiserver invariant checked on the way; the ticks it took."""
+    for ticks in range(ticks_max):
+        if done():
+            cluster.check()
+            assert cluster.violation is None, cluster.violation
+            return ticks
+        cluster.world.tick()
+        assert cluster.violation is None, cluster.violation
+    raise AssertionError(f"not done after {ticks_max} ticks")
+
+
+def stored(cluster: ApiCluster, storage_resource: str) -> dict[str, dict[str, Any]]:
+    """What the store holds now for ``storage_resource`` (``configmaps``, ``pods``,
+    ``deployments``, ``minions`` for nodes), as namespace/name (or name) -> object."""
+    prefix = f"/registry/{storage_resource}/"
+    return {key[len(prefix):]: obj for key, obj in sorted(cluster.observer.objects.items()) if key.startswith(prefix)}
+
+
+def admin_write(cluster: ApiCluster, method: str, path: str, body: Any = None, instance: str = "a1") -> Any:
+    """A request as admin from the writer u1 (ticks until it is answered); its response."""
+    cluster.request(f"as admin {method} {path}", WRITER, "admin", method, path, body=body, instance=instance)
+    run_hosted_until(cluster, lambda: cluster.client(WRITER).idle)
+    return next(c for c in reversed(cluster.api_log.calls) if c.client == WRITER).response

@@ -5,13 +5,13 @@ apiserver invariant judges the hosts' traffic (``cluster.violation`` stays None)
 
 from __future__ import annotations
 
-from checks.apiserver.cluster import ApiCluster, ApiOptions
+from checks.apiserver.cluster import ApiCluster
 from impl.controllers.api import Request, Result, Watch
 from impl.controllers.host import ControllerHost, HostConfig
 from impl.controllers.leaderelection import ElectionConfig
+from tests.controllers_world import hosted_cluster, run_hosted_until, stored
 
 HOSTS = ("u2", "u3")
-TICKS_MAX = 400
 
 
 def _namespace_of(obj, cache):
@@ -39,22 +39,10 @@ class Greeter:
 
 
 def _cluster(config: HostConfig = HostConfig(election=ElectionConfig(), lease_namespace="ns2")) -> ApiCluster:
-    cluster = ApiCluster(ApiOptions(members=1, apiservers=2, clients=3, seed=1))
-    for host in HOSTS:
-        cluster.world.nodes[host] = ControllerHost(host, cluster.instance_ids, cluster.api_log,
-                                                   cluster.credentials["admin"], (Greeter(),), config)
-    return cluster
+    return hosted_cluster((Greeter(),), hosts=HOSTS, config=config)
 
 
-def _run_until(cluster: ApiCluster, done) -> int:
-    for ticks in range(TICKS_MAX):
-        if done():
-            cluster.check()
-            assert cluster.violation is None, cluster.violation
-            return ticks
-        cluster.world.tick()
-        assert cluster.violation is None, cluster.violation
-    raise AssertionError(f"not done after {TICKS_MAX} ticks")
+_run_until = run_hosted_until
 
 
 def _host(cluster: ApiCluster, host_id: str) -> ControllerHost:
@@ -62,9 +50,7 @@ def _host(cluster: ApiCluster, host_id: str) -> ControllerHost:
 
 
 def _stored_configmaps(cluster: ApiCluster) -> set[str]:
-    """The ConfigMaps committed in the store now, as namespace/name."""
-    prefix = "/registry/configmaps/"
-    return {key[len(prefix):] for key in cluster.observer.objects if key.startswith(prefix)}
+    return set(stored(cluster, "configmaps"))
 
 
 GREETINGS = {"ns1/hello", "ns1/hello-ack", "ns2/hello", "ns2/hello-ack"}
