@@ -13,13 +13,20 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 __all__ = ["KEYS", "LEASE_KEYS", "range_words", "delete_words", "put_option_words", "txn_words",
-           "past_revision", "compact_revision"]
+           "lease_grant_words", "past_revision", "compact_revision"]
 
 KEYS = ("k/a", "k/b", "k/c")
 LEASE_KEYS = ("k/l1", "k/l2")
 ABSENT_KEY = "k/new"  # never written: compares on a key that does not exist (yet)
 _READ_SPANS = ("one", "prefix", "prefix", "interval", "from-key")
 _DELETE_SPANS = ("one", "one", "one", "one", "prefix", "interval", "from-key")  # ranged deletes empty the store
+# prev_kv in four of seven: a put that returns the value it replaced was the rarest shape sent.
+_PUT_FLAGS = (("prev-kv",), ("prev-kv",), ("ignore-value",), ("ignore-lease",), ("prev-kv", "ignore-value"),
+              ("prev-kv", "ignore-lease"), ("ignore-value", "ignore-lease"))
+# IDs a client asks for when it names its lease: 1 and 2 are the store's own first choices (it
+# hands out the lowest free ID), so they collide with leases it granted; 7 collides only with
+# itself, once granted; a large ID never collides with the store's choices.
+CHOSEN_LEASE_IDS = (1, 2, 7, 7, 1_000_000)
 
 
 def _span(draw, key: str, spans: tuple[str, ...]) -> list[str]:
@@ -65,12 +72,23 @@ def delete_words(draw) -> list[str]:
 @st.composite
 def put_option_words(draw, value: str) -> tuple[str, list[str]]:
     """(verb, words): a put or lease-put with prev_kv, ignore_value or ignore_lease, sometimes
-    malformed on purpose (a value with ignore_value, a lease with ignore_lease)."""
+    malformed on purpose (a value with ignore_value, a lease with ignore_lease). The keys the
+    machine starts with come twice as often as the lease keys: every one of these options
+    says something only about a key that exists."""
     verb = draw(st.sampled_from(["put", "put", "lease-put"]))
-    key = draw(st.sampled_from(KEYS + LEASE_KEYS))
-    flags = draw(st.lists(st.sampled_from(["prev-kv", "ignore-value", "ignore-lease"]), unique=True, max_size=2))
+    key = draw(st.sampled_from(KEYS + KEYS + LEASE_KEYS))
+    flags = list(draw(st.sampled_from(_PUT_FLAGS)))
     keep_value = "ignore-value" not in flags or draw(st.integers(0, 5)) == 0  # ErrValueProvided
     return verb, [key] + ([value] if keep_value else []) + flags
+
+
+@st.composite
+def lease_grant_words(draw, ttl: int, in_use: tuple[int, ...]) -> list[str]:
+    """TTL, and half the time an ID of the client's choosing (LeaseGrantRequest.id): one of the
+    leases ``in_use`` now (ErrLeaseExist) or one of ``CHOSEN_LEASE_IDS``."""
+    if draw(st.booleans()):
+        return [str(ttl)]
+    return [str(ttl), f"id={draw(st.sampled_from(tuple(in_use) + CHOSEN_LEASE_IDS))}"]
 
 
 def _compare(draw, revision: int, values: tuple[str, ...]) -> str:
