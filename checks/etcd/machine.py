@@ -13,12 +13,14 @@ the clients finish, so that a watch that fell behind must catch up.
 
 Swarm testing, as in the Raft machine: each test case enables a random subset of the fault and
 feature kinds, so some cases go deep into watches under crashes and others into reads under
-partitions.
+partitions. And, as there, Hypothesis' targeted phase is aimed at rare states
+(``aim_at_rare_states``).
 """
 
 from __future__ import annotations
 
 from hypothesis import strategies as st
+from hypothesis import target
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from checks.etcd.cluster import EtcdCluster, EtcdOptions
@@ -26,10 +28,11 @@ from checks.etcd.request_draws import (
     KEYS, LEASE_KEYS, compact_revision, delete_words, lease_grant_words, put_option_words, range_words, txn_words,
 )
 from checks.search import MachineCounter
+from impl.etcd.messages import CompactionRequest, LeaseRevokeRequest
 from impl.etcd.parts import EtcdParts
 from impl.sim.network import NetworkFaults
 
-__all__ = ["EtcdMachine", "SWARM_KINDS", "KEYS"]
+__all__ = ["EtcdMachine", "SWARM_KINDS", "KEYS", "aim_at_rare_states"]
 
 SWARM_KINDS = ("partition", "crash", "watch", "progress", "compact", "lease", "serializable")
 REQUEST_TICKS = 4  # enough for a request to commit and come back on a healthy network
@@ -421,6 +424,7 @@ class EtcdMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if self.cluster is None or self.cluster.violation is not None:
             return
+        aim_at_rare_states(self.cluster)  # the run as drawn, before the healing end adds to it
         self.cluster.heal()
         for member in self.cluster.member_ids:
             self.cluster.restart(member)
@@ -438,3 +442,37 @@ def _watch_span(span: str, key: str) -> list[str]:
         return [key, "from-key"]
     return [key] if key != "k/c" else ["k/a", "end=k/c"]
 
+
+def aim_at_rare_states(cluster: EtcdCluster) -> None:
+    """Hypothesis' targeted search, as in the Raft machine (checks/raft/machine.py): each score
+    is maximized over the test cases, so the search keeps mutating the runs that went furthest
+    into states random walks rarely reach, where the store's bugs live: many terms and leader
+    changes (leases promoted, proposals replaced), reads a follower forwarded to the leader for
+    a read index, watches resumed on another member, compactions, and leases the lessor expired.
+    Each is read off what the run already keeps (counters, the trace, the client log, the
+    committed log), once per test case."""
+    members = [m for m in map(cluster.member, cluster.member_ids) if m is not None]
+    target(float(max((m.raft.term for m in members), default=0)), label="highest term")
+    target(float(_leaders_elected(cluster)), label="leader changes")
+    target(float(cluster.world.counts.by_outcome["sent"]["ReadIndexRequest"]), label="reads sent for a read index")
+    target(float(_watches_moved(cluster)), label="watch streams resumed on another member")
+    entries = cluster.observation.entries
+    target(float(sum(1 for e in entries if isinstance(e.request, CompactionRequest) and "error" not in e.answer)),
+           label="compactions")
+    target(float(sum(1 for e in entries if isinstance(e.request, LeaseRevokeRequest) and e.origin is None)),
+           label="leases expired by the lessor")
+
+
+def _watches_moved(cluster: EtcdCluster) -> int:
+    """Members each logical watch moved to after its first, summed. Not the number of streams:
+    without a leader a client reopens its watch every few ticks, and the search would chase
+    long outages rather than resumptions."""
+    members: dict[tuple[str, int], set[str]] = {}
+    for record in cluster.log.streams:
+        members.setdefault((record.client, record.logical), set()).add(record.member)
+    return sum(len(used) - 1 for used in members.values())
+
+
+def _leaders_elected(cluster: EtcdCluster) -> int:
+    """Role changes to leader in the trace (Raft notes each one)."""
+    return sum(1 for event in cluster.world.trace.events if event.kind == "role" and "-> leader t" in event.detail)
