@@ -261,11 +261,21 @@ Enqueue = Callable[[dict[str, Any], Cache], Iterable[Request]]
 
 @attrs.frozen
 class Watch:
-    """A resource the reconciler caches, and which requests its events queue."""
+    """A resource the reconciler caches, and which requests its events queue. With a
+    ``field_selector`` or ``label_selector`` (API syntax: ``spec.nodeName=node-1``) its informer
+    lists and watches only the matching objects, as the kubelet's pod informer does; the cache
+    reads such an informer by resource name when it is the resource's only one."""
 
     resource: str
     enqueue: str | Enqueue | None = SELF  # SELF, OWNER, a function, or None (cache only)
     owner_kind: str = ""  # for OWNER: the owner's kind ("ReplicaSet")
+    field_selector: str = ""
+    label_selector: str = ""
+
+    def query(self) -> tuple[tuple[str, str], ...]:
+        """The informer's list and watch query for the selectors."""
+        return tuple((name, value) for name, value in (("fieldSelector", self.field_selector),
+                                                        ("labelSelector", self.label_selector)) if value)
 
 
 Reconcile = Generator[Call, Answer, "Result | None"]

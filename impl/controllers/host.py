@@ -2,9 +2,10 @@
 
 One ``ControllerHost`` runs reconcilers the way client-go and controller-runtime run them:
 
-- One ``ApiConnection`` to the API server instances, and one shared informer per resource any
-  reconciler watches. Each informer's events go to every reconciler watching that resource,
-  through its ``Watch`` mapping, into that reconciler's ``WorkQueue``.
+- One ``ApiConnection`` to the API server instances, and one shared informer per resource and
+  selectors any reconciler watches. Each informer's events go to every reconciler watching that
+  resource with those selectors, through its ``Watch`` mapping, into that reconciler's
+  ``WorkQueue``. The ``Cache`` reads a resource's unfiltered informer, or its only filtered one.
 - Each reconciler has ``workers`` workers. A worker takes a key from its queue only once every
   informer the reconciler reads has synced (client-go's ``WaitForCacheSync``), runs the
   reconcile generator, sends each ``Call`` it yields and resumes it with the ``Answer``. When it
@@ -43,7 +44,7 @@ from impl.controllers.workqueue import WorkQueue
 from impl.sim.disk import Disk
 from impl.sim.world import Output
 
-__all__ = ["ControllerHost", "HostConfig", "Worker", "REQUEST_IDS_PER_START"]
+__all__ = ["ControllerHost", "HostConfig", "Worker", "REQUEST_IDS_PER_START", "informer_key"]
 
 REQUEST_IDS_PER_START = 1_000_000
 STARTS_KEY = "starts"
@@ -79,7 +80,14 @@ class _Controller:
         self.reconciler = reconciler
         self.queue = WorkQueue()
         self.workers = [Worker(reconciler) for _ in range(workers)]
-        self.resources = tuple(sorted({resource_named(w.resource).plural for w in reconciler.watches}))
+        self.resources = tuple(sorted({informer_key(w) for w in reconciler.watches}))
+
+
+def informer_key(watch: Watch) -> str:
+    """The plural for an unfiltered informer; with selectors, the plural and its query."""
+    plural = resource_named(watch.resource).plural
+    query = "&".join(f"{name}={value}" for name, value in watch.query())
+    return f"{plural}?{query}" if query else plural
 
 
 class ControllerHost:
@@ -132,26 +140,36 @@ class ControllerHost:
 
     def _reset_controllers(self) -> None:
         self.running = False
-        self.informers: dict[str, Informer] = {}
+        self.informers: dict[str, Informer] = {}  # by informer_key
+        self._by_plural: dict[str, Informer] = {}  # what the cache reads
         self.controllers = [_Controller(r, self.config.workers) for r in self.reconcilers]
         self.cache = Cache({}, lambda plural: False)
 
     def _start_controllers(self) -> None:
         """Informers for every watched resource, handlers into the queues (OnStartedLeading)."""
         self.running = True
-        plurals = sorted({plural for c in self.controllers for plural in c.resources})
+        watches = {informer_key(w): w for c in self.controllers for w in c.reconciler.watches}
         informer_config = InformerConfig(resync_ticks=self.config.resync_ticks)
-        for plural in plurals:
-            self.informers[plural] = Informer(self.connection, resource_named(plural).path(), informer_config)
-        self.cache = Cache({p: i.indexer for p, i in self.informers.items()},
-                           lambda plural: plural in self.informers and self.informers[plural].has_synced)
+        for key in sorted(watches):
+            path = resource_named(watches[key].resource).path()
+            self.informers[key] = Informer(self.connection, path, informer_config, query=watches[key].query())
+        self._by_plural = self._cached_informers()
+        self.cache = Cache({p: i.indexer for p, i in self._by_plural.items()},
+                           lambda plural: plural in self._by_plural and self._by_plural[plural].has_synced)
         for controller in self.controllers:
             for watch in controller.reconciler.watches:
-                plural = resource_named(watch.resource).plural
-                self.informers[plural].add_handler(self._handler(controller, watch))
-        for plural in plurals:
-            self.informers[plural].start(self.now)
+                self.informers[informer_key(watch)].add_handler(self._handler(controller, watch))
+        for key in sorted(watches):
+            self.informers[key].start(self.now)
         self._note(f"{self.id} starts its controllers: {', '.join(c.reconciler.name for c in self.controllers)}")
+
+    def _cached_informers(self) -> dict[str, Informer]:
+        """Plural -> the informer the cache reads: the unfiltered one, else the only one."""
+        by_plural: dict[str, list[str]] = {}
+        for key in sorted(self.informers):
+            by_plural.setdefault(key.partition("?")[0], []).append(key)
+        return {plural: self.informers[plural if plural in keys else keys[0]]
+                for plural, keys in by_plural.items() if plural in keys or len(keys) == 1}
 
     def _lose_leadership(self) -> None:
         """kube-controller-manager exits on a lost lease; a supervisor starts it again."""
@@ -201,9 +219,9 @@ class ControllerHost:
         namespace = (obj.get("metadata") or {}).get("namespace") or ""
         owner_plural = next((resource_named(w.resource).plural for c in self.controllers for w in c.reconciler.watches
                              if resource_named(w.resource).kind == watch.owner_kind), None)
-        if owner_plural is None or owner_plural not in self.informers:
+        if owner_plural is None or owner_plural not in self._by_plural:
             return [Request(namespace, ref.get("name", ""))]
-        owner = self.informers[owner_plural].indexer.get_by_name(namespace, ref.get("name", ""))
+        owner = self._by_plural[owner_plural].indexer.get_by_name(namespace, ref.get("name", ""))
         if owner is None or (owner.get("metadata") or {}).get("uid") != ref.get("uid"):
             return []
         return [Request(namespace, ref["name"])]
@@ -304,7 +322,7 @@ class ControllerHost:
             return
         for controller in self.controllers:
             controller.queue.tick(self.now)
-            if not all(self.cache.synced(plural) for plural in controller.resources):
+            if not all(self.informers[key].has_synced for key in controller.resources):
                 continue
             for worker in controller.workers:
                 if worker.request is None:
