@@ -100,6 +100,34 @@ def test_finalizers_hold_a_deletion_until_removed(server):
     assert call(server, "GET", "/api/v1/namespaces/ns1/configmaps/c").code == 404
 
 
+def test_a_shorter_grace_period_replaces_the_running_one_and_zero_deletes_at_once(server):
+    """rest.BeforeDelete: deleting a pod already in its grace period changes nothing unless the
+    new grace period is shorter; 0 (a kubelet confirming, or --force) removes it."""
+    running = {**pod("p1"), "spec": {**pod("p1")["spec"], "nodeName": "node-1"}}
+    assert call(server, "POST", "/api/v1/namespaces/ns1/pods", running).code == 201
+    first = call(server, "DELETE", "/api/v1/namespaces/ns1/pods/p1")
+    assert (first.code, first.body["metadata"]["deletionGracePeriodSeconds"]) == (200, 30)
+    longer = call(server, "DELETE", "/api/v1/namespaces/ns1/pods/p1", {"gracePeriodSeconds": 60})
+    assert longer.body["metadata"]["resourceVersion"] == first.body["metadata"]["resourceVersion"]
+    shorter = call(server, "DELETE", "/api/v1/namespaces/ns1/pods/p1", {"gracePeriodSeconds": 5})
+    assert shorter.body["metadata"]["deletionGracePeriodSeconds"] == 5
+    assert call(server, "DELETE", "/api/v1/namespaces/ns1/pods/p1", {"gracePeriodSeconds": 0}).code == 200
+    assert call(server, "GET", "/api/v1/namespaces/ns1/pods/p1").code == 404
+
+
+def test_an_update_naming_another_uid_is_refused_as_immutable(server):
+    """BeforeUpdate keeps the stored uid only when none is sent: a uid in the body is a
+    precondition (the garbage collector's patches carry one)."""
+    created = call(server, "POST", "/api/v1/namespaces/ns1/configmaps", {"metadata": {"name": "c"}}).body
+    wrong = call(server, "PATCH", "/api/v1/namespaces/ns1/configmaps/c",
+                 {"metadata": {"uid": "not-" + created["metadata"]["uid"], "labels": {"a": "b"}}}, headers=ADMIN + MERGE)
+    assert (wrong.code, wrong.body["reason"]) == (422, "Invalid")
+    assert "metadata.uid" in wrong.body["message"]
+    right = call(server, "PATCH", "/api/v1/namespaces/ns1/configmaps/c",
+                 {"metadata": {"uid": created["metadata"]["uid"], "labels": {"a": "b"}}}, headers=ADMIN + MERGE)
+    assert right.code == 200 and right.body["metadata"]["labels"] == {"a": "b"}
+
+
 def test_terminating_namespace_refuses_new_content(server):
     assert call(server, "DELETE", "/api/v1/namespaces/ns1").body["status"]["phase"] == "Terminating"
     refused = call(server, "POST", "/api/v1/namespaces/ns1/configmaps", {"metadata": {"name": "c"}})

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from checks.apiserver.cluster import ApiCluster
-from checks.violation import InvariantViolated
 from impl.controllers.namespace import NamespaceController
 from impl.controllers.serviceaccount import ServiceAccountController
 from tests.controllers_world import CONTROLLER, admin_write, hosted_cluster, run_hosted_until, stored
@@ -18,21 +17,14 @@ STORED_KINDS = ("configmaps", "secrets", "pods", "serviceaccounts", "services", 
 
 
 def _until_released(cluster: ApiCluster) -> None:
-    """Tick until the namespace is gone, then check every apiserver invariant. One finding is
-    tolerated: spec/apiserver's API-READ-CONSISTENT takes the revision that finally removed a
-    namespace for its DELETE's (it counts metadata.finalizers as holding an object, not a
-    namespace's spec.finalizers), so the controller's GET of the marked namespace in any pass
-    after the DELETE was acknowledged looks stale to it. Reported; drop this once fixed."""
+    """Tick until the namespace is gone, then check every apiserver invariant."""
     for _ in range(600):
         if _namespace(cluster) is None:
             break
         cluster.world.tick()
     assert _namespace(cluster) is None
-    try:
-        cluster.check()
-    except InvariantViolated as violation:
-        assert violation.invariant.id == "API-READ-CONSISTENT", violation
-        assert f"(get namespaces {NS})" in violation.message and f"(delete namespaces {NS})" in violation.message
+    cluster.check()
+    assert cluster.violation is None, cluster.violation
 
 
 def _cluster() -> ApiCluster:

@@ -148,6 +148,8 @@ def prepare_for_update(resource: ResourceType, subresource: str, new: dict[str, 
     changes in ``generation``."""
     meta, old_meta = new.setdefault("metadata", {}), old.get("metadata", {})
     for field in _SYSTEM_FIELDS:
+        if field == "uid" and meta.get("uid"):
+            continue  # kube uses the stored uid only when none is sent; another one is refused as immutable
         if field in old_meta:
             meta[field] = old_meta[field]
         else:

@@ -395,9 +395,9 @@ class Writes:
                              options: dict[str, Any]) -> dict[str, Any] | None:
         """The object with its deletionTimestamp set, if it cannot go at once (finalizers, a
         namespace's content, a running pod's grace period); ``current`` itself if it is already
-        marked; None if it can be deleted now."""
+        marked and this delete changes nothing; None if it can be deleted now."""
         if current["metadata"].get("deletionTimestamp"):
-            return current
+            return self._shortened_grace(resource, current, options)
         policy = options.get("propagationPolicy")
         extra = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy or "")
         if not (_blocked_by_finalizers(resource, current) or extra or self.graceful(resource, current, options)):
@@ -413,6 +413,21 @@ class Writes:
         if resource.kind == "Namespace":
             marked.setdefault("status", {})["phase"] = "Terminating"
         return marked
+
+    @staticmethod
+    def _shortened_grace(resource: ResourceType, current: dict[str, Any], options: dict[str, Any]) -> dict[str, Any] | None:
+        """A delete of an object already being deleted (rest.BeforeDelete): only a shorter grace
+        period changes anything. It replaces the one running, and 0 deletes the object now unless
+        finalizers hold it (a kubelet confirming a pod's end, or ``kubectl delete --force``)."""
+        grace = options.get("gracePeriodSeconds")
+        running = current["metadata"].get("deletionGracePeriodSeconds")
+        if grace is None or (running is not None and running <= grace):
+            return current
+        if grace == 0 and not _blocked_by_finalizers(resource, current):
+            return None
+        shortened = clone(current)
+        shortened["metadata"]["deletionGracePeriodSeconds"] = int(grace)
+        return shortened
 
     def deletecollection(self, ctx: Context) -> Effects:
         options = self._delete_options(ctx)

@@ -604,8 +604,10 @@ def _deletion_revision(view: ApiView, call: Call) -> int:
     period); else the change that removed the key at or after the returned resourceVersion."""
     returned = _rv(call.body)
     meta = _meta(call.body)
-    if meta.get("deletionTimestamp") and (meta.get("finalizers") or meta.get("deletionGracePeriodSeconds")):
-        return returned  # marked: held by finalizers, or a pod's grace period
+    held = (meta.get("finalizers") or meta.get("deletionGracePeriodSeconds")
+            or (call.resource == "namespaces" and ((call.body or {}).get("spec") or {}).get("finalizers")))
+    if meta.get("deletionTimestamp") and held:
+        return returned  # marked: held by finalizers (a namespace's in its spec), or a pod's grace period
     for change in view.changes:
         if (change.object is None and change.resource == _storage(call.resource)
                 and change.namespace == call.namespace and change.name == call.name and change.revision >= returned):
