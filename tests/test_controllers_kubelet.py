@@ -32,7 +32,6 @@ def node_cluster(configs: tuple[KubeletConfig, ...], *, scheduler: bool = True, 
     ``join``; the namespaces the nodes and the tests' pods need are created before it returns."""
     clients = 1 + 1 + len(configs) + spare
     cluster = ApiCluster(ApiOptions(members=1, apiservers=2, clients=clients, seed=seed))
-    _excuse_bindings(cluster)
     if scheduler:
         cluster.world.nodes[SCHEDULER_HOST] = ControllerHost(
             SCHEDULER_HOST, cluster.instance_ids, cluster.api_log, cluster.credentials["admin"], (Scheduler(),))
@@ -44,26 +43,6 @@ def node_cluster(configs: tuple[KubeletConfig, ...], *, scheduler: bool = True, 
     assert admin_write(cluster, "POST", f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts", {
         "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}).code == 201
     return cluster
-
-
-def _only_binds(previous: dict[str, Any], obj: dict[str, Any]) -> bool:
-    before, after = previous.get("spec") or {}, obj.get("spec") or {}
-    return not before.get("nodeName") and bool(after.get("nodeName")) and \
-        {k: v for k, v in after.items() if k != "nodeName"} == before
-
-
-def _excuse_bindings(cluster: ApiCluster) -> None:
-    """ADMISSION-VALID judges every stored pod change as a PUT of it would be judged, and a PUT
-    may not set spec.nodeName; a binding (POST pods/NAME/binding) does exactly that. Until the
-    observer (checks/apiserver/observe.py) tells bindings apart, a change whose only spec change
-    is the binding's is judged as if the node had been named before; everything else still is."""
-    judge = cluster.observer._judge
-
-    def judged(revision: int, key: str, storage: str, obj: dict[str, Any], previous: dict | None) -> None:
-        if storage == "pods" and previous is not None and _only_binds(previous, obj):
-            previous = {**previous, "spec": {**previous["spec"], "nodeName": obj["spec"]["nodeName"]}}
-        judge(revision, key, storage, obj, previous)
-    cluster.observer._judge = judged
 
 
 def join(cluster: ApiCluster, slot: str, config: KubeletConfig) -> KubeletHost:

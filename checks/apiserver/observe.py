@@ -56,6 +56,17 @@ def base_policy() -> tuple[dict[str, Any], ...]:
     return tuple(objects)
 
 
+def _is_binding(previous: dict[str, Any], pod: dict[str, Any]) -> bool:
+    """The change a pods/binding makes: spec.nodeName set where there was none."""
+    return not (previous.get("spec") or {}).get("nodeName") and bool((pod.get("spec") or {}).get("nodeName"))
+
+
+def _with_node(previous: dict[str, Any], pod: dict[str, Any]) -> dict[str, Any]:
+    bound = copy.deepcopy(previous)
+    bound.setdefault("spec", {})["nodeName"] = pod["spec"]["nodeName"]
+    return bound
+
+
 def _deletion_problems(resource, obj: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
     """Finalizers: an object being deleted stays only while a finalizer holds it, and nothing
     brings it back from deletion (API conventions, "Finalizers")."""
@@ -133,6 +144,8 @@ class Observer:
         resource = _BY_STORAGE.get(storage)
         if resource is None or revision <= self.cluster.seed_revision or not self.cluster.seed_revision:
             return
+        if previous is not None and resource.kind == "Pod" and _is_binding(previous, obj):
+            previous = _with_node(previous, obj)  # pods/binding sets what no update may change
         causes = validate_update(resource, obj, previous) if previous is not None else validate_create(resource, obj)
         found = [f"{field}: {why}" for field, why in causes] + _deletion_problems(resource, obj, previous)
         if resource.kind == "Pod":

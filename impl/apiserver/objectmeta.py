@@ -125,6 +125,11 @@ def apply_defaults(resource: ResourceType, obj: dict[str, Any]) -> None:
 
 # ----- create and update --------------------------------------------------------------------
 
+# A kubelet registers its Node with capacity, allocatable and conditions in one create:
+# nodeStrategy.PrepareForCreate keeps the status, where most strategies reset it.
+_STATUS_KEPT_ON_CREATE = frozenset({"Node"})
+
+
 def prepare_for_create(resource: ResourceType, obj: dict[str, Any], now: int, rng: random.Random) -> None:
     meta = obj.setdefault("metadata", {})
     for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
@@ -134,7 +139,7 @@ def prepare_for_create(resource: ResourceType, obj: dict[str, Any], now: int, rn
     meta["uid"] = new_uid(rng)
     meta["creationTimestamp"] = timestamp(now)
     meta["generation"] = 1
-    if _has_status(resource) or resource.kind in _INITIAL_STATUS:
+    if (_has_status(resource) and resource.kind not in _STATUS_KEPT_ON_CREATE) or resource.kind in _INITIAL_STATUS:
         obj.pop("status", None)
         if resource.kind in _INITIAL_STATUS:
             obj["status"] = copy.deepcopy(_INITIAL_STATUS[resource.kind])

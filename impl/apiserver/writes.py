@@ -504,15 +504,34 @@ class Writes:
             raise ApiError.invalid("Binding", ctx.info.name, (("target.name", "Required value"),))
 
         def bound(current: dict[str, Any]) -> dict[str, Any]:
+            """setPodHostAndAnnotations: once, never to a pod being deleted, and PodScheduled."""
             already = (current.get("spec") or {}).get("nodeName")
+            if current["metadata"].get("deletionTimestamp"):
+                raise ApiError.conflict("pods/binding", ctx.info.name,
+                                        f"pod {ctx.info.name} is being deleted, cannot be assigned to a host")
             if already:
                 raise ApiError.conflict("pods/binding", ctx.info.name,
                                         f"pod {ctx.info.name} is already assigned to node \"{already}\"")
             obj = clone(current)
             obj.setdefault("spec", {})["nodeName"] = node
+            _set_pod_condition(obj, "PodScheduled", "True", timestamp(self.server.now))
             return obj
         reply = yield from self.guaranteed_update(ctx, 0, bound)
         return Reply(201, success_status())
+
+
+def _set_pod_condition(pod: dict[str, Any], kind: str, status: str, now: str) -> None:
+    """podutil.UpdatePodCondition: replace the condition of that type; its transition time
+    moves only when its status changes."""
+    conditions = pod.setdefault("status", {}).setdefault("conditions", [])
+    old = next((c for c in conditions if c.get("type") == kind), None)
+    changed = old is None or old.get("status") != status
+    condition = {"type": kind, "status": status, "lastProbeTime": None,
+                 "lastTransitionTime": now if changed else old.get("lastTransitionTime")}
+    if old is None:
+        conditions.append(condition)
+    else:
+        conditions[conditions.index(old)] = condition
 
 
 def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
