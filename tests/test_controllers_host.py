@@ -89,3 +89,16 @@ def test_a_crashed_leader_is_replaced_after_the_lease_and_the_new_one_converges(
     assert GREETINGS - _stored_configmaps(cluster), "the crash left the reconcile half done"
     _run_until(cluster, lambda: _host(cluster, other).quiet() and GREETINGS <= _stored_configmaps(cluster))
     assert cluster.world.now - crashed_at < 60
+
+
+def test_a_host_that_lost_its_lease_comes_back_with_fresh_reconcilers():
+    """kube-controller-manager exits on a lost lease: nothing a reconciler kept in memory (a
+    ReplicaSet's expectations, a scheduler's assumed pods) survives into its next term."""
+    cluster = _cluster()
+    _run_until(cluster, lambda: any(_host(cluster, h).running for h in HOSTS))
+    leader = _host(cluster, next(h for h in HOSTS if _host(cluster, h).running))
+    before = leader.reconcilers[0]
+    before.remembered = "something"
+    leader._lose_leadership()
+    assert not leader.running and leader.reconcilers[0] is not before
+    assert not hasattr(leader.reconcilers[0], "remembered")

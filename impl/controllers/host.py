@@ -27,6 +27,7 @@ a counterexample shows which reconcile wrote what.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Generator
 from typing import Any
 
@@ -97,7 +98,10 @@ class ControllerHost:
         self.instances = tuple(sorted(instances))
         self.log = log
         self.credentials = credentials
-        self.reconcilers = reconcilers
+        # Each start of the process gets fresh reconcilers: their in-memory state (expectations,
+        # a scheduler's assumed pods) must not outlive the process, as it would not in Go.
+        self._blueprints = copy.deepcopy(tuple(reconcilers))
+        self.reconcilers = tuple(reconcilers)
         self.config = config
         self.now = 0
         self.client = Client()
@@ -105,6 +109,7 @@ class ControllerHost:
         self._next_first_id = (self.starts - 1) * REQUEST_IDS_PER_START + 1
         self.incarnation = 0  # times this process came back after losing leadership
         self.elector: LeaderElector | None = None
+        self._reconcilers_used = False
         self._election_call: int | None = None
         self.connection = self._connect()
         self.notes: list[tuple[str, str]] = []
@@ -142,6 +147,9 @@ class ControllerHost:
         self.running = False
         self.informers: dict[str, Informer] = {}  # by informer_key
         self._by_plural: dict[str, Informer] = {}  # what the cache reads
+        if self._reconcilers_used:
+            self.reconcilers = copy.deepcopy(self._blueprints)
+        self._reconcilers_used = True
         self.controllers = [_Controller(r, self.config.workers) for r in self.reconcilers]
         self.cache = Cache({}, lambda plural: False)
 
