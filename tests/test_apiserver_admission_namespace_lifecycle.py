@@ -36,6 +36,8 @@ def test_create_in_terminating_namespace_is_forbidden(marker):
     assert error.message == ('pods "web" is forbidden: unable to create new content in namespace ns '
                              "because it is being terminated")
     assert error.cause_types == ("NamespaceTerminating",)
+    assert status_object(error)["details"]["causes"] == [
+        {"reason": "NamespaceTerminating", "message": "namespace ns is being terminated", "field": "metadata.namespace"}]
     assert status_object(error)["details"]["causes"][0]["field"] == "metadata.namespace"
 
 

@@ -51,6 +51,7 @@ class ApiError(Exception):
         self.name = name
         self.group = group
         self.causes = causes
+        self.cause_types: tuple[str, ...] = ()  # each cause's type, where not FieldValueInvalid
 
     # Named constructors with Kubernetes' own message shapes.
     @classmethod
@@ -107,8 +108,9 @@ def status_object(error: ApiError) -> dict[str, Any]:
     if error.kind:
         details["kind"] = error.kind
     if error.causes:
-        details["causes"] = [{"reason": "FieldValueInvalid", "message": why, "field": field}
-                             for field, why in error.causes]
+        types = error.cause_types + ("FieldValueInvalid",) * (len(error.causes) - len(error.cause_types))
+        details["causes"] = [{"reason": kind, "message": why, "field": field}
+                             for kind, (field, why) in zip(types, error.causes)]
     if details:
         body["details"] = details
     return body

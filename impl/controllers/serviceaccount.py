@@ -70,11 +70,10 @@ class ServiceAccountController:
 
     @staticmethod
     def refused_as_terminating(answer: Answer) -> bool:
-        """NamespaceLifecycle's Forbidden for a namespace being terminated (kube tests the
-        NamespaceTerminating cause; the reference's Status names it in its message)."""
+        """NamespaceLifecycle's Forbidden for a namespace being terminated: the
+        NamespaceTerminating cause, as kube's controller tests for it."""
         body = answer.body if isinstance(answer.body, dict) else {}
         if answer.code != 403:
             return False
         causes = (body.get("details") or {}).get("causes") or []
-        return any(c.get("reason") == "NamespaceTerminating" for c in causes) or \
-            "because it is being terminated" in (body.get("message") or "")
+        return any(c.get("reason") == "NamespaceTerminating" for c in causes)

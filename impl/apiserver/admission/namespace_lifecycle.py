@@ -75,7 +75,7 @@ class NamespaceLifecycle:
                                    f"unable to create new content in namespace {ns} because it is being terminated",
                                    attributes.resource.group)
         error.causes = (("metadata.namespace", f"namespace {ns} is being terminated"),)
-        error.cause_types = (NAMESPACE_TERMINATING_CAUSE,)  # status.py renders FieldValueInvalid for now
+        error.cause_types = (NAMESPACE_TERMINATING_CAUSE,)
         return error
 
 
