@@ -62,6 +62,15 @@ def run_until(cluster: ApiCluster, done: Callable[[], bool], *, each: tuple[Call
     return run_hosted_until(cluster, finished, ticks_max)
 
 
+def tick(cluster: ApiCluster, count: int, *, each: tuple[Callable[[], None], ...] = ()) -> None:
+    """``count`` ticks, each of ``each`` after every one, every apiserver invariant checked."""
+    for _ in range(count):
+        cluster.world.tick()
+        assert cluster.violation is None, cluster.violation
+        for step in each:
+            step()
+
+
 def send(cluster: ApiCluster, method: str, path: str, body: Any = None, content_type: str = "") -> None:
     """A request as admin from the user, not waited for (the caller ticks)."""
     assert cluster.client(USER).idle
@@ -220,6 +229,18 @@ def test_slow_start_batches_stop_at_the_first_failing_batch():
     assert len(pods(cluster)) == 2
 
 
+def test_creates_refused_in_a_terminating_namespace_are_not_retried():
+    cluster = apps_cluster(ReplicaSetController)
+    assert admin_write(cluster, "POST", RS_PATH, replica_set(replicas=0)).code == 201
+    run_until(cluster, lambda: stored_rs(cluster).get("status", {}).get("observedGeneration") == 1)
+    assert admin_write(cluster, "DELETE", f"/api/v1/namespaces/{NAMESPACE}").code == 200  # Terminating
+    scale(cluster, "web", 2)
+    run_until(cluster, lambda: len(pod_creates(cluster)) == 2)
+    tick(cluster, 100)
+    assert [c.response.code for c in pod_creates(cluster)] == [403, 403], "no retry: every create would fail"
+    assert pods(cluster) == {}
+
+
 def _pod(name: str, *, node: str = "", phase: str = "Pending", ready_at: int | None = None, created: int = 0,
          restarts: int = 0, uid: str = "") -> dict[str, Any]:
     status: dict[str, Any] = {"phase": phase, "containerStatuses": [{"restartCount": restarts}]}
@@ -353,9 +374,7 @@ def _lagging_run(controller_class) -> tuple[ApiCluster, LaggingPodWatch]:
     write(cluster, "PATCH", f"{RS_PATH}/web", {"metadata": {"annotations": {"poke": "1"}}}, MERGE, each=(lag,))
     run_until(cluster, lambda: manager(cluster).quiet() and len(manager(cluster).reconcilers[0].cache_sizes) > reconciles,
               each=(lag,))
-    for _ in range(20):
-        cluster.world.tick()
-        lag()
+    tick(cluster, 20, each=(lag,))
     assert manager(cluster).reconcilers[0].cache_sizes[-1] == 0, "the cache saw the pods: no lag"
     return cluster, lag
 

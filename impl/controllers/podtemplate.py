@@ -169,12 +169,11 @@ def pod_from_template(template: dict[str, Any], owner: dict[str, Any], owner_res
 
 
 def refused_as_terminating(answer: Answer) -> bool:
-    """A create refused because the namespace is being deleted (v1.NamespaceTerminatingCause):
-    nothing to retry, every later create fails the same way."""
+    """A create refused because the namespace is being deleted (apierrors.HasStatusCause with
+    v1.NamespaceTerminatingCause): nothing to retry, every later create fails the same way."""
     body = answer.body if isinstance(answer.body, dict) else {}
     causes = (body.get("details") or {}).get("causes") or []
-    return answer.code == 403 and (any(c.get("reason") == "NamespaceTerminating" for c in causes)
-                                   or "because it is being terminated" in (body.get("message") or ""))
+    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 # ----- pods ----------------------------------------------------------------------------------
