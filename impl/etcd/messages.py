@@ -110,7 +110,7 @@ def describe_request(op: Any) -> str:
     if isinstance(op, CompactionRequest):
         return f"compact {op.revision}"
     if isinstance(op, LeaseGrantRequest):
-        return f"lease-grant ttl={op.ttl}"
+        return f"lease-grant ttl={op.ttl}" + (f" id={op.id}" if op.id else "")
     if type(op).__name__ in _LEASE_VERBS:
         return f"{_LEASE_VERBS[type(op).__name__]} {op.id}"
     return repr(op)
@@ -209,8 +209,7 @@ class WatchCreate:
     progress_notify: bool = True
 
     def describe(self) -> str:
-        end = "" if not self.range_end else f"..{_text(self.range_end)}"
-        return f"watch w{self.watch_id} {_text(self.key)}{end} from {self.start_revision}"
+        return f"watch w{self.watch_id} {_span(self.key, self.range_end)} from {self.start_revision}"
 
 
 @attrs.frozen
