@@ -10,6 +10,15 @@
 - ``api``: the interface a reconciler is written against (controller-runtime's shape).
 - ``host``: a controller process as a node of the world: informers, workqueues, workers and
   leader election around its reconcilers.
+- The reconcilers: ``replicaset`` and ``deployment`` (with ``podtemplate``'s hashing, ownership
+  and availability rules), ``namespace``, ``serviceaccount``, ``garbagecollector``,
+  ``nodelifecycle`` (with taint eviction), ``job``, ``endpoints``, ``pvbinder``, the
+  ``scheduler``, and the simulated ``kubelet`` (node registration, Lease heartbeats, pods run to
+  Ready, exits and graceful deletion).
+
+Not yet: the controllers area that runs them together under faults (``checks/controllers``), the
+invariants (``spec/controllers``) and the catalog (``bugs.py``). A reconciler is handed its clock
+(``clock=``) when it is built; the interface has none of its own yet.
 
 The cores are sans-I/O: time comes in as an explicit tick, requests go out as plain data.
 """
