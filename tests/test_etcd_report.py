@@ -57,4 +57,4 @@ def test_a_linearizability_message_says_nothing_was_read_not_none():
 
     assert _call_text(call("read", None)) == "c1 read nothing"
     assert _call_text(call("read", "v1")) == "c1 read v1"
-    assert _call_text(call("cas", (None, "v2"), "info")) == "c1 cas -->v2 (info)"
+    assert _call_text(call("cas", (None, "v2"), "info")) == "c1 cas nothing->v2 (info)"

@@ -177,3 +177,11 @@ def test_the_model_answers_as_the_reference_store(seed):
         assert difference(outcome.expected, answer) is None, (seed, index, request, difference(outcome.expected, answer))
         assert tuple(event_shape(e) for e in tap.take()) == outcome.events, (seed, index, request)
         state = outcome.state
+
+
+def test_a_read_answer_reads_as_what_the_client_saw():
+    """Reports name a stale read's answer as a learner reads it, not as the dict it is."""
+    from spec.kv.store_model import describe_answer
+    assert describe_answer({"revision": 1, "kvs": (), "count": 0, "more": False}) == "not found rev=1"
+    kvs = ({"key": b"k/a", "value": b"1"}, {"key": b"k/b", "value": b"2"})
+    assert describe_answer({"revision": 7, "kvs": kvs, "count": 3, "more": True}) == "k/a=1 k/b=2 rev=7 count=3 more"

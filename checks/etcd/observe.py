@@ -257,10 +257,11 @@ def _explain(outcome) -> str:
 
 
 def _call_text(call) -> str:
-    """`c1 read v1`, `c1 read nothing` (the key was not there), `c2 cas -->v2` (created if absent)."""
+    """`c1 read v1`, `c1 read nothing` (the key was not there), `c2 cas nothing->v2` (created
+    if absent)."""
     value = call.value
     if call.f == "cas":
-        value = f"{_shown(value[0], '-')}->{_shown(value[1], '-')}"
+        value = f"{_shown(value[0], 'nothing')}->{_shown(value[1], 'nothing')}"
     else:
         value = _shown(value, "nothing" if call.f == "read" else "-")
     outcome = "" if call.outcome == "ok" else f" ({call.outcome})"

@@ -36,7 +36,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
-from spec.kv.store_model import Outcome, StoreModel, StoreState, describe, difference
+from spec.kv.store_model import Outcome, StoreModel, StoreState, describe, describe_answer, difference
 
 __all__ = ["CommittedEntry", "ClientCall", "Replay", "Judgement", "ResponseJudge", "judge", "revoke_problems",
            "LOG_REQUESTS"]
@@ -221,7 +221,7 @@ def _judge_write(call: ClientCall, entry: CommittedEntry | None, replay: Replay,
         return  # unknown: it happened exactly if it is in the log, and the log is judged
     if entry is None:
         verdict.mismatches.append(f"{call.client}#{call.request_id} {call.text} was answered "
-                                  f"{describe(call.answer)}, but it never committed")
+                                  f"{describe_answer(call.answer)}, but it never committed")
         return
     found = replay.answer_at(entry.index - 1, call.request, call.answer)
     if found:
@@ -262,7 +262,7 @@ def _place_read(call: ClientCall, bound: int, replay: Replay, verdict: Judgement
         verdict.mismatches.append(_no_state(call, replay))
         return None
     state = replay.states[min(bound // 2, len(replay.states) - 1)]
-    verdict.stale.append(f"{call.client}#{call.request_id} {call.text} answered {describe(call.answer)}: "
+    verdict.stale.append(f"{call.client}#{call.request_id} {call.text} answered {describe_answer(call.answer)}: "
                          f"the store's answer in an earlier state, but before it was sent the store had "
                          f"reached revision {state.revision} (entry {bound // 2})")
     return None

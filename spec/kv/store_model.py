@@ -144,6 +144,21 @@ def describe(shape: Any) -> str:
     return repr(shape)
 
 
+def describe_answer(answer: Any) -> str:
+    """An answer as a learner reads it: what a read saw, "not found" when nothing, at which
+    revision (``k/a=1 rev=4``, ``not found rev=1``); other answers as ``describe`` shows them."""
+    if not (isinstance(answer, dict) and "kvs" in answer):
+        return describe(answer)
+    kvs = answer["kvs"]
+    seen = " ".join(f"{_text(kv['key'])}={_text(kv.get('value', b''))}" for kv in kvs) or "not found"
+    count = f" count={answer['count']}" if answer.get("count", len(kvs)) != len(kvs) else ""
+    return f"{seen} rev={answer.get('revision')}{count}{' more' if answer.get('more') else ''}"
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
+
+
 # ---- shapes ------------------------------------------------------------------------------------
 
 def _kv(key: bytes, state: KeyState, keys_only: bool = False) -> dict:
