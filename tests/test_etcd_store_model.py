@@ -16,7 +16,7 @@ from impl.etcd import (
 from impl.etcd.messages import (
     CompactionRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest, LeaseTimeToLiveRequest,
 )
-from spec.kv.store_model import AtLeast, FreeLeaseId, StoreModel, StoreState, describe, difference
+from spec.kv.store_model import AtLeast, FreeLeaseId, StoreModel, StoreState, describe, describe_answer, difference
 from tests.test_etcd_differential import WEIGHTS, Generator
 
 MODEL = StoreModel()
@@ -181,7 +181,6 @@ def test_the_model_answers_as_the_reference_store(seed):
 
 def test_a_read_answer_reads_as_what_the_client_saw():
     """Reports name a stale read's answer as a learner reads it, not as the dict it is."""
-    from spec.kv.store_model import describe_answer
     assert describe_answer({"revision": 1, "kvs": (), "count": 0, "more": False}) == "not found rev=1"
     kvs = ({"key": b"k/a", "value": b"1"}, {"key": b"k/b", "value": b"2"})
     assert describe_answer({"revision": 7, "kvs": kvs, "count": 3, "more": True}) == "k/a=1 k/b=2 rev=7 count=3 more"
