@@ -161,8 +161,12 @@ class EtcdCluster(WorldCommands, RecordsFindings, Strictness):
 
     def expire_leases(self) -> None:
         """`expire-leases`: with nobody keeping leases alive, tick past every TTL plus the bound
-        of LEASE-EXPIRES, then demand that the leader holds no lease any more."""
+        of LEASE-EXPIRES, then demand that the leader holds no lease any more. The count starts
+        once nothing is pending: no client waits for an answer and every member's log ends at
+        the leader's commit. A grant still in some log (a deposed leader's, say) may commit
+        later, and its lease's TTL runs from then, not from when this command began."""
         def run() -> None:
+            self._quiesce()
             leader = self._leader()
             if leader is None:  # the liveness of leases is judged on a healthy cluster only
                 self.no_effect("no member leads: leases expire on a healthy cluster only")
@@ -178,6 +182,17 @@ class EtcdCluster(WorldCommands, RecordsFindings, Strictness):
             if problems:
                 self.fail(LEASE_EXPIRES, problems[0])
         self._run("expire-leases", run)
+
+    def _quiesce(self) -> None:
+        """Tick (bounded) until no client waits and no member holds an entry the leader has not
+        committed: then nothing already sent can still change the leases."""
+        for _ in range(SETTLE_TICKS_MAX):
+            leader = self._leader()
+            members = [m for m in map(self.member, self.member_ids) if m is not None]
+            if leader is not None and all(self.client(c).idle for c in self.client_ids) and all(
+                    m.raft.log.last_index <= leader.raft.commit_index for m in members):
+                return
+            self.world.tick()
 
     def _leader(self) -> EtcdMember | None:
         leaders = [m for m in map(self.member, self.member_ids) if m is not None and m.is_leader]
