@@ -156,7 +156,8 @@ def hosted_cluster(reconcilers, *, hosts: tuple[str, ...] = (CONTROLLER,), confi
     cluster = ApiCluster(ApiOptions(members=1, apiservers=2, clients=clients, seed=seed))
     for host in hosts:
         cluster.world.nodes[host] = ControllerHost(host, cluster.instance_ids, cluster.api_log,
-                                                   cluster.credentials["admin"], tuple(reconcilers), config)
+                                                   cluster.credentials["admin"], tuple(reconcilers), config,
+                                                   disk=cluster.world.disks[host])
     return cluster
 
 
@@ -179,8 +180,13 @@ def stored(cluster: ApiCluster, storage_resource: str) -> dict[str, dict[str, An
     return {key[len(prefix):]: obj for key, obj in sorted(cluster.observer.objects.items()) if key.startswith(prefix)}
 
 
-def admin_write(cluster: ApiCluster, method: str, path: str, body: Any = None, instance: str = "a1") -> Any:
-    """A request as admin from the writer u1 (ticks until it is answered); its response."""
-    cluster.request(f"as admin {method} {path}", WRITER, "admin", method, path, body=body, instance=instance)
+def admin_write(cluster: ApiCluster, method: str, path: str, body: Any = None, instance: str = "a1",
+                content_type: str = "") -> Any:
+    """A request as admin from the writer u1 (ticks until it is answered); its response. A PATCH
+    without ``content_type`` is a JSON merge patch."""
+    if method == "PATCH" and not content_type:
+        content_type = "application/merge-patch+json"
+    cluster.request(f"as admin {method} {path}", WRITER, "admin", method, path, body=body, instance=instance,
+                    content_type=content_type)
     run_hosted_until(cluster, lambda: cluster.client(WRITER).idle)
     return next(c for c in reversed(cluster.api_log.calls) if c.client == WRITER).response
