@@ -317,6 +317,17 @@ def test_an_event_that_drops_the_keys_lease_is_not_the_committed_one():
     assert spec.check_filter(history, faithful) == []
 
 
+def test_a_response_whose_header_is_older_than_its_events_is_out_of_order():
+    """The header says the store's revision when the response left: events from after it
+    would come from the future (a member that stamps responses before applying)."""
+    put = spec.Event("PUT", spec.KV(b"k/a", b"1", 2, 2, 1))
+    history = spec.complete_history([put])
+    stamped_early = spec.WatchStream(b"k/a", b"", 1, False, 1, (spec.Response((put,), 1),))
+    assert spec.check_ordered(history, stamped_early) == [
+        "ordered: response 0 has header revision 1, below its event at revision 2"]
+    assert spec.check_ordered(history, spec.WatchStream(b"k/a", b"", 1, False, 1, (spec.Response((put,), 2),))) == []
+
+
 # ---- real etcd ---------------------------------------------------------------------------------
 
 class RawWatch:

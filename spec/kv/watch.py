@@ -220,7 +220,10 @@ def check_filter(history: History, stream: WatchStream) -> list[str]:
 
 def check_ordered(history: History, stream: WatchStream) -> list[str]:
     """Ordered: events come in revision order, within and across responses; no event
-    precedes one already delivered. Source: "API guarantees", Watch: Ordered."""
+    precedes one already delivered. A response's header revision is the store's revision
+    when it was sent, so it is at least that of every event it carries (it may go back
+    across a resume: the next member may lag). Source: "API guarantees", Watch: Ordered;
+    etcd api/etcdserverpb ResponseHeader.revision."""
     problems, highest = [], 0
     for index, response in enumerate(stream.responses):
         for event in response.events:
@@ -228,6 +231,10 @@ def check_ordered(history: History, stream: WatchStream) -> list[str]:
                 problems.append(f"ordered: response {index} delivers revision {event.revision}"
                                 f" after revision {highest}")
             highest = max(highest, event.revision)
+        newest = max((event.revision for event in response.events), default=0)
+        if response.header_revision and response.header_revision < newest:
+            problems.append(f"ordered: response {index} has header revision {response.header_revision}, below "
+                            f"its event at revision {newest}")
     return problems
 
 
