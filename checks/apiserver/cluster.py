@@ -73,9 +73,10 @@ class ApiCluster(WorldCommands, RecordsFindings, Strictness):
         self.audit_log = AuditLog()
         self.api_log = ApiLog()
         rng = random.Random(options.seed)
-        self.seed_objects = seed_objects(rng, options.webhooks)
+        self.seed_objects = self._seed_objects(rng)
         self.credentials_rng = random.Random(options.seed + 1)
-        nodes = self.member_ids + self.instance_ids + self.client_ids + (SEEDER, WEBHOOK_SERVICE)
+        nodes = (self.member_ids + self.instance_ids + self.client_ids + (SEEDER, WEBHOOK_SERVICE)
+                 + self._extra_node_ids())
         self.world = World(nodes, self._build, options.seed, options.faults)
         self.observer = Observer(self)
         self.lines: list[str] = [options.line()]
@@ -84,6 +85,14 @@ class ApiCluster(WorldCommands, RecordsFindings, Strictness):
         self.seed_revision = 0
         self.world.observers.append(self.observer.store_changed)
         self._start()
+
+    def _seed_objects(self, rng: random.Random) -> list[dict[str, Any]]:
+        """The objects the store starts with (a subclass may add its own after these)."""
+        return seed_objects(rng, self.options.webhooks)
+
+    def _extra_node_ids(self) -> tuple[str, ...]:
+        """World nodes a subclass adds (its ``_build`` makes them)."""
+        return ()
 
     def _build(self, node_id: str, ids: tuple[str, ...], disk, rng):
         if node_id in self.member_ids:
