@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from checks.controllers.cluster import (MERGE_PATCH, SCHEDULER, ControllersCluster, ControllersOptions, ManagerHost,
-                                        NodeKubelet)
+from checks.controllers.cluster import MERGE_PATCH, SCHEDULER, ControllersCluster, ControllersOptions
+from impl.controllers.host import ControllerHost
+from impl.controllers.kubelet import KubeletHost
 from checks.controllers.sequence import seed_run, sequence_diagram
 from impl.apiserver.objectmeta import tick_of
 from impl.controllers.nodelifecycle import NOT_READY_TAINT, UNREACHABLE_TAINT
@@ -66,7 +67,7 @@ def converge(cluster: ControllersCluster, ticks_max: int, what: str, took: dict[
 
 def test_the_seeds_sequence_create_scale_roll_and_delete_converge():
     cluster, took = ready_cluster(), {}
-    assert isinstance(cluster.host("cm1"), ManagerHost) and isinstance(cluster.host("k1"), NodeKubelet)
+    assert isinstance(cluster.host("cm1"), ControllerHost) and isinstance(cluster.host("k1"), KubeletHost)
     assert all(cluster.host(h).now == cluster.world.now for h in cluster.host_ids)
     assert cluster.leader() in cluster.manager_ids and cluster.leader("kube-scheduler") == SCHEDULER
 
@@ -128,7 +129,7 @@ def test_the_leading_manager_crashes_and_the_other_takes_over():
 
     cluster.restart(leader)  # rebuilt from its disk: its second start, on the world's clock
     restarted = cluster.host(leader)
-    assert isinstance(restarted, ManagerHost) and restarted.starts == 2 and restarted.now == cluster.world.now
+    assert isinstance(restarted, ControllerHost) and restarted.starts == 2 and restarted.now == cluster.world.now
     until = cluster.world.now + 30
     cluster.run_until(lambda: cluster.world.now >= until, 40)
     assert cluster.leader() == other and not restarted.running
@@ -164,7 +165,7 @@ def test_a_crashed_kubelets_pods_are_evicted_after_their_toleration_and_recreate
 
     cluster.restart("k2")  # the kubelet returns and finishes the deletion it missed
     restarted = cluster.host("k2")
-    assert isinstance(restarted, NodeKubelet) and restarted.starts == 2 and restarted.now == cluster.world.now
+    assert isinstance(restarted, KubeletHost) and restarted.starts == 2 and restarted.now == cluster.world.now
     cluster.run_until(lambda: lost_key not in cluster.stored("pods") and not nodes()["node-2"]["spec"].get("taints"),
                       100, "recovered")
     assert uid(lost) not in {uid(p) for p in cluster.stored("pods").values()}

@@ -167,8 +167,7 @@ def test_with_the_scheduler_and_kubelets_pods_that_exit_0_complete_the_job():
     def clock() -> int:
         return cluster.world.now
     manager = ControllerHost("u5", cluster.instance_ids, cluster.api_log, cluster.credentials["admin"],
-                             (JobController(clock),))
-    manager.now = cluster.world.now
+                             (JobController(clock),), clock=clock)
     cluster.world.nodes["u5"] = manager
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "exits", "namespace": NAMESPACE},
            "spec": {"completions": 3, "parallelism": 2, "template": {

@@ -47,8 +47,8 @@ def node_cluster(configs: tuple[KubeletConfig, ...], *, scheduler: bool = True, 
 
 def join(cluster: ApiCluster, slot: str, config: KubeletConfig) -> KubeletHost:
     """Start a kubelet in client slot ``slot``, on the world's clock."""
-    host = KubeletHost(slot, cluster.instance_ids, cluster.api_log, cluster.credentials["admin"], config)
-    host.now = cluster.world.now
+    host = KubeletHost(slot, cluster.instance_ids, cluster.api_log, cluster.credentials["admin"], config,
+                       clock=lambda: cluster.world.now)
     cluster.world.nodes[slot] = host
     return host
 

@@ -214,8 +214,7 @@ def test_with_kubelets_a_partitioned_node_is_tainted_its_pods_evicted_and_it_rec
     def clock() -> int:
         return cluster.world.now
     manager = ControllerHost("u2", cluster.instance_ids, cluster.api_log, cluster.credentials["admin"],
-                             (NodeLifecycle(clock), TaintEviction(clock)))
-    manager.now = cluster.world.now
+                             (NodeLifecycle(clock), TaintEviction(clock)), clock=clock)
     cluster.world.nodes["u2"] = manager
     create_pod(cluster, pod_body("quick", node="worker-1", tolerations=TOLERATING_20))
     create_pod(cluster, pod_body("stays", node="worker-1"))  # DefaultTolerationSeconds: 300 s

@@ -37,8 +37,7 @@ def _opt_out(cluster, namespace: str) -> None:
 def _restart(cluster, copier) -> ControllerHost:
     """The operator's process starts again: a fresh reconciler, empty caches, the world's clock."""
     host = ControllerHost(CONTROLLER, cluster.instance_ids, cluster.api_log, cluster.credentials["admin"], (copier,),
-                          disk=cluster.world.disks[CONTROLLER])
-    host.now = cluster.world.now
+                          disk=cluster.world.disks[CONTROLLER], clock=lambda: cluster.world.now)
     cluster.world.nodes[CONTROLLER] = host
     return host
 

@@ -106,37 +106,6 @@ def manager_reconcilers(clock: Callable[[], int]) -> tuple[Any, ...]:
             JobController(clock), EndpointsController(), VolumeBinder())
 
 
-class _WorldClock:
-    """A host whose ``now`` is the world's tick. The host counts its own ticks (``now = 0`` when
-    built, ``now += 1`` per tick); here those writes are dropped and every read is the world's
-    clock, so a host built mid-run reads the right tick from its first request on."""
-
-    def __init__(self, *args: Any, clock: Callable[[], int], **kwargs: Any) -> None:
-        self._clock = clock
-        super().__init__(*args, **kwargs)
-
-    @property
-    def now(self) -> int:
-        return self._clock()
-
-    @now.setter
-    def now(self, value: int) -> None:
-        pass  # the world's clock is the one that counts
-
-    def _connect(self):
-        connection = super()._connect()
-        connection.now = self.now  # its first requests are stamped with the tick they leave at
-        return connection
-
-
-class ManagerHost(_WorldClock, ControllerHost):
-    """kube-controller-manager or kube-scheduler on the world's clock."""
-
-
-class NodeKubelet(_WorldClock, KubeletHost):
-    """A node's kubelet on the world's clock."""
-
-
 def _namespace(name: str, rng: random.Random) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": name, "uid": new_uid(rng), "creationTimestamp": timestamp(0), "generation": 1},
@@ -199,15 +168,15 @@ class ControllersCluster(ApiCluster):
         clock = self.clock
         if node_id in self.kubelet_ids:
             number = self.kubelet_ids.index(node_id) + 1
-            return NodeKubelet(node_id, self.instance_ids, self.api_log, ADMIN,
+            return KubeletHost(node_id, self.instance_ids, self.api_log, ADMIN,
                                KubeletConfig.numbered(number, self.node_names[node_id]),
                                attrs.evolve(KUBELET_HOST_CONFIG, instance=instance), disk=disk, clock=clock)
         if node_id == SCHEDULER:
             config = HostConfig(election=ElectionConfig(), lease_name=SCHEDULER_LEASE, instance=instance)
-            return ManagerHost(node_id, self.instance_ids, self.api_log, ADMIN, (Scheduler(),), config,
+            return ControllerHost(node_id, self.instance_ids, self.api_log, ADMIN, (Scheduler(),), config,
                                disk=disk, clock=clock)
         config = HostConfig(election=ElectionConfig(), lease_name=MANAGER_LEASE, instance=instance)
-        return ManagerHost(node_id, self.instance_ids, self.api_log, ADMIN, manager_reconcilers(clock), config,
+        return ControllerHost(node_id, self.instance_ids, self.api_log, ADMIN, manager_reconcilers(clock), config,
                            disk=disk, clock=clock)
 
     def host(self, node_id: str) -> ControllerHost | None:

@@ -28,7 +28,7 @@ a counterexample shows which reconcile wrote what.
 from __future__ import annotations
 
 import copy
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import attrs
@@ -93,7 +93,11 @@ def informer_key(watch: Watch) -> str:
 
 class ControllerHost:
     def __init__(self, node_id: str, instances: tuple[str, ...], log: ApiLog, credentials: Credentials,
-                 reconcilers: tuple[Reconciler, ...], config: HostConfig = HostConfig(), *, disk: Disk | None = None) -> None:
+                 reconcilers: tuple[Reconciler, ...], config: HostConfig = HostConfig(), *, disk: Disk | None = None,
+                 clock: Callable[[], int] | None = None) -> None:
+        """``clock``: the process's time (the world's tick, so a host started mid-run, or again
+        after a crash, knows the time as a real process reads its wall clock); without one the
+        host counts its own ticks from 0."""
         self.id = node_id
         self.instances = tuple(sorted(instances))
         self.log = log
@@ -103,7 +107,8 @@ class ControllerHost:
         self._blueprints = copy.deepcopy(tuple(reconcilers))
         self.reconcilers = tuple(reconcilers)
         self.config = config
-        self.now = 0
+        self._clock = clock
+        self._ticks = 0
         self.client = Client()
         self.starts = self._count_start(disk)
         self._next_first_id = (self.starts - 1) * REQUEST_IDS_PER_START + 1
@@ -118,6 +123,10 @@ class ControllerHost:
             self._start_controllers()
         else:
             self.elector = self._elector()
+
+    @property
+    def now(self) -> int:
+        return self._clock() if self._clock is not None else self._ticks
 
     # ----- lifecycle ----------------------------------------------------------------------
 
@@ -140,8 +149,10 @@ class ControllerHost:
     def _connect(self) -> ApiConnection:
         first = self._next_first_id
         self._next_first_id += REQUEST_IDS_PER_START // 1000  # each leadership term its own range
-        return ApiConnection(self.id, self.instances, self.log, self.credentials, self.config.connection,
-                             instance=self.config.instance, first_request_id=first)
+        connection = ApiConnection(self.id, self.instances, self.log, self.credentials, self.config.connection,
+                                   instance=self.config.instance, first_request_id=first)
+        connection.now = self.now  # its first requests are stamped with the tick they leave at
+        return connection
 
     def _reset_controllers(self) -> None:
         self.running = False
@@ -237,7 +248,7 @@ class ControllerHost:
     # ----- the world's inputs ---------------------------------------------------------------
 
     def tick(self) -> Output:
-        self.now += 1
+        self._ticks += 1
         self.connection.tick(self.now)
         self._route()
         for plural in sorted(self.informers):

@@ -527,13 +527,13 @@ class KubeletHost(ControllerHost):
 
     def __init__(self, node_id: str, instances: tuple[str, ...], log: ApiLog, credentials: Credentials,
                  config: KubeletConfig, host_config: HostConfig = KUBELET_HOST_CONFIG, *,
-                 disk: Disk | None = None) -> None:
+                 disk: Disk | None = None, clock: Callable[[], int] | None = None) -> None:
         assert host_config.election is None, "kubelets run without leader election"
         self.node_status = NodeStatus(config, clock=lambda: self.now)
         self.node_lease = NodeLease(config, clock=lambda: self.now)
         self.pod_workers = PodWorkers(config, clock=lambda: self.now)
         super().__init__(node_id, instances, log, credentials, (self.node_status, self.node_lease, self.pod_workers),
-                         host_config, disk=disk)
+                         host_config, disk=disk, clock=clock)
         for controller in self.controllers[:2]:
             controller.queue.add(Request("", config.node_name))
 
