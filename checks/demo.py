@@ -1,7 +1,8 @@
 """`kinv demo`: for Raft, the replicated etcd store and the API server, the checks hold on the
 reference, then a catalog bug is injected and its shrunk counterexample is shown, with where the
 full report and the scenario file went. The API server's part opens with one request's path from
-a real run, drawn as a sequence diagram."""
+a real run, drawn as a sequence diagram; the demo ends with the controllers carrying a Deployment
+through to running pods, drawn the same way (their checks are still to come)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,20 @@ def _run_part(console: Console, number: int, part: Part) -> bool:
     return held.result == "held"
 
 
+def _controllers_sequence(console: Console, number: int) -> None:
+    """The seed's sequence from a real run of the controller manager, scheduler and kubelets."""
+    from checks.controllers.sequence import seed_sequence
+
+    console.rule(f"{number}. The controllers: a Deployment through to running pods")
+    diagram, summary = seed_sequence()
+    console.print("kubectl creates a Deployment; the controller manager, the scheduler and three kubelets, each "
+                  "a client of the API servers, carry it to running pods and report back (paste into any Mermaid "
+                  "viewer):\n")
+    console.print("```mermaid\n" + diagram + "\n```", markup=False, highlight=False)
+    console.print(summary)
+
+
 def run_demo(console: Console) -> int:
     results = [_run_part(console, 2 * index + 1, part) for index, part in enumerate(PARTS)]
+    _controllers_sequence(console, 2 * len(PARTS) + 1)
     return 0 if all(results) else 1
