@@ -102,3 +102,32 @@ def test_a_host_that_lost_its_lease_comes_back_with_fresh_reconcilers():
     leader._lose_leadership()
     assert not leader.running and leader.reconcilers[0] is not before
     assert not hasattr(leader.reconcilers[0], "remembered")
+
+
+class Batcher:
+    """Creates three ConfigMaps in ns2 in one batch and keeps the answers it got."""
+
+    name = "batcher"
+    watches = (Watch("namespaces"),)
+
+    def __init__(self) -> None:
+        self.answers = []
+
+    def reconcile(self, request, cache, client):
+        if request.name != "ns2" or self.answers:
+            return Result()
+        calls = tuple(client.create("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                                   "metadata": {"name": name, "namespace": "ns2"}})
+                      for name in ("b1", "c2", "b3"))  # c2 exists in the seed: AlreadyExists
+        self.answers = list((yield calls))
+        return Result()
+
+
+def test_a_batch_of_calls_goes_out_together_and_answers_come_back_in_order():
+    batcher = Batcher()
+    cluster = hosted_cluster((batcher,))
+    run_hosted_until(cluster, lambda: len(batcher.answers) == 3)
+    assert [a.code for a in batcher.answers] == [201, 409, 201]
+    sent = [c for c in cluster.api_log.calls if c.client == "u2" and c.request.method == "POST"]
+    assert len({c.started for c in sent}) == 1  # all three left in the same tick
+    assert {"ns2/b1", "ns2/b3"} <= set(stored(cluster, "configmaps"))

@@ -19,6 +19,10 @@ and resumes the generator with the ``Answer``::
                 return Result(requeue=True)
             return Result()
 
+A reconcile may also yield a tuple of calls; they go out together and it is resumed with the
+tuple of their answers, in the same order, once every one is in (the ReplicaSet controller's
+slow-start batches are goroutines run in parallel: ``answers = yield tuple(creates)``).
+
 A reconcile that returns ``Result(requeue=True)`` is retried with the workqueue's per-item
 exponential backoff (controller-runtime does the same for a returned error); ``requeue_after``
 retries after that many ticks; a plain return (``None`` or ``Result()``) forgets the key's

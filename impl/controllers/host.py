@@ -64,12 +64,14 @@ class HostConfig:
 
 @attrs.define
 class Worker:
-    """One worker of one reconciler: the key it works on and the call it waits for."""
+    """One worker of one reconciler: the key it works on and the calls it waits for."""
 
     reconciler: Reconciler
     request: Request | None = None
     run: Generator[Call, Answer, Result | None] | None = None
-    waiting_for: int | None = None  # request id of the call in flight
+    waiting_for: dict[int, int] = attrs.field(factory=dict)  # request id -> place in the batch
+    answers: list[Answer | None] = attrs.field(factory=list)
+    batch: bool = False  # the reconcile yielded a tuple of calls and gets a tuple of answers
     call: Call | None = None
     writes: int = 0  # writes this reconcile has made so far (Sieve's crash points sit between two)
 
@@ -285,10 +287,14 @@ class ControllerHost:
             return
         for controller in self.controllers:
             for worker in controller.workers:
-                if worker.waiting_for == response.request_id:
-                    worker.waiting_for = None
-                    self._resume(controller, worker, Answer(response.code, response.body))
-                    return
+                place = worker.waiting_for.pop(response.request_id, None)
+                if place is None:
+                    continue
+                worker.answers[place] = Answer(response.code, response.body)
+                if not worker.waiting_for:  # every call of the batch is answered
+                    answers = tuple(worker.answers)
+                    self._resume(controller, worker, answers if worker.batch else answers[0])
+                return
 
     # ----- leader election ------------------------------------------------------------------
 
@@ -356,21 +362,30 @@ class ControllerHost:
         self._note(f"{controller.reconciler.name} reconciles {request}")
         self._resume(controller, worker, None)
 
-    def _resume(self, controller: _Controller, worker: Worker, answer: Answer | None) -> None:
-        """Run the reconcile up to its next call (sent) or its end (the key is done)."""
+    def _resume(self, controller: _Controller, worker: Worker, answer: Answer | tuple[Answer, ...] | None) -> None:
+        """Run the reconcile up to its next call or batch of calls (sent) or its end (the key
+        is done)."""
         try:
-            call = next(worker.run) if answer is None else worker.run.send(answer)
+            yielded = next(worker.run) if answer is None else worker.run.send(answer)
         except StopIteration as end:
             self._finish(controller, worker, end.value)
             return
-        if not isinstance(call, Call):
-            raise TypeError(f"{controller.reconciler.name}: a reconcile yields Calls (client.get(...), "
-                            f"client.create(...)), not {type(call).__name__}")
+        worker.batch = isinstance(yielded, (tuple, list))
+        calls = tuple(yielded) if worker.batch else (yielded,)
+        if not calls or not all(isinstance(call, Call) for call in calls):
+            raise TypeError(f"{controller.reconciler.name}: a reconcile yields a Call (client.get(...), "
+                            f"client.create(...)) or a non-empty tuple of them, not {yielded!r:.80}")
+        worker.answers = [None] * len(calls)
+        for place, call in enumerate(calls):
+            self._send_call(controller, worker, call, place)
+
+    def _send_call(self, controller: _Controller, worker: Worker, call: Call, place: int) -> None:
         worker.call = call
         if call.writes:
             worker.writes += 1
-        worker.waiting_for = self.connection.send(call.method, call.path, query=call.query, body=call.body,
-                                                  content_type=call.content_type)
+        request_id = self.connection.send(call.method, call.path, query=call.query, body=call.body,
+                                          content_type=call.content_type)
+        worker.waiting_for[request_id] = place
         self._note(f"{controller.reconciler.name} {call.describe()}")
 
     def _finish(self, controller: _Controller, worker: Worker, result: Result | None) -> None:

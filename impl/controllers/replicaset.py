@@ -36,9 +36,9 @@ handlers), ``replica_set_utils.go`` (``calculateStatus``, ``updateReplicaSetStat
 - A failed write or unknown outcome ends the reconcile with a requeue (backoff).
 
 Left out: the ReplicaFailure condition and events (nothing here reads them); the
-pod-deletion-cost annotation; terminatingReplicas (an alpha field). Creates in a batch are sent
-one after another (a reconcile has one call in flight), so a batch only marks where a failure
-stops the creates. Time comes from ``clock`` (the reconciler interface has none yet).
+pod-deletion-cost annotation; terminatingReplicas (an alpha field). The creates of a batch, and
+the deletes, go out together, as kube's goroutines do. Time comes from ``clock`` (the reconciler
+interface has none yet).
 """
 
 from __future__ import annotations
@@ -292,9 +292,10 @@ class ReplicaSetController:
     def create_pods(self, key: str, rs: dict[str, Any], count: int, client: Client) -> Generator[Call, Answer, bool]:
         self.expectations.expect_creations(key, meta(rs)["uid"], count, self.clock())
         created, failed = 0, False
+        template = (rs.get("spec") or {}).get("template") or {}
         for batch in self.batches(count):
-            for _ in range(batch):
-                answer = yield client.create("pods", pod_from_template((rs.get("spec") or {}).get("template") or {}, rs))
+            answers = yield tuple(client.create("pods", pod_from_template(template, rs)) for _ in range(batch))
+            for answer in answers:
                 if answer.ok or refused_as_terminating(answer):
                     created += 1
                 else:
@@ -319,8 +320,10 @@ class ReplicaSetController:
         victims = self.pods_to_delete(rs, pods, count, cache)
         self.expectations.expect_deletions(key, meta(rs)["uid"], [key_of(p) for p in victims], self.clock())
         failed = False
-        for pod in victims:
-            answer = yield client.delete("pods", meta(pod)["namespace"], meta(pod)["name"])
+        if not victims:
+            return failed
+        answers = yield tuple(client.delete("pods", meta(pod)["namespace"], meta(pod)["name"]) for pod in victims)
+        for pod, answer in zip(victims, answers):
             if not answer.ok:
                 self.expectations.deletion_observed(key, meta(rs)["uid"], key_of(pod))
                 failed = failed or not answer.not_found
