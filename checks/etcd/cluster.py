@@ -166,7 +166,8 @@ class EtcdCluster(WorldCommands, RecordsFindings, Strictness):
         the leader's commit. A grant still in some log (a deposed leader's, say) may commit
         later, and its lease's TTL runs from then, not from when this command began."""
         def run() -> None:
-            self._quiesce()
+            if self._leader() is not None:
+                self._quiesce()
             leader = self._leader()
             if leader is None:  # the liveness of leases is judged on a healthy cluster only
                 self.no_effect("no member leads: leases expire on a healthy cluster only")
@@ -185,7 +186,8 @@ class EtcdCluster(WorldCommands, RecordsFindings, Strictness):
 
     def _quiesce(self) -> None:
         """Tick (bounded) until no client waits and no member holds an entry the leader has not
-        committed: then nothing already sent can still change the leases."""
+        committed: then nothing already sent can still change the leases. A leader change on
+        the way is waited through."""
         for _ in range(SETTLE_TICKS_MAX):
             leader = self._leader()
             members = [m for m in map(self.member, self.member_ids) if m is not None]
