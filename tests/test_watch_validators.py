@@ -14,6 +14,7 @@ import random
 import socket
 from dataclasses import replace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -326,6 +327,22 @@ def test_a_response_whose_header_is_older_than_its_events_is_out_of_order():
     assert spec.check_ordered(history, stamped_early) == [
         "ordered: response 0 has header revision 1, below its event at revision 2"]
     assert spec.check_ordered(history, spec.WatchStream(b"k/a", b"", 1, False, 1, (spec.Response((put,), 2),))) == []
+
+
+def test_a_history_grown_commit_by_commit_is_the_history_built_at_once():
+    """What a search observing commits one at a time builds equals complete_history of them
+    all, prev_kv included; an event before the last revision is refused."""
+    events = [spec.Event("PUT", spec.KV(b"k/a", b"1", 2, 2, 1)), spec.Event("PUT", spec.KV(b"k/b", b"2", 3, 3, 1)),
+              spec.Event("PUT", spec.KV(b"k/a", b"3", 2, 4, 2)), spec.Event("DELETE", spec.KV(b"k/a", mod_revision=5)),
+              spec.Event("DELETE", spec.KV(b"k/b", mod_revision=5))]
+    initial = [spec.KV(b"k/b", b"0", 1, 1, 1)]
+    builder = spec.HistoryBuilder(initial)
+    for first, last in ((0, 1), (1, 3), (3, 5)):
+        builder.extend(events[first:last])
+    compactions = [spec.Compaction(3, 4)]
+    assert builder.history(compactions) == spec.complete_history(events, initial, compactions)
+    with pytest.raises(ValueError):
+        builder.extend([spec.Event("PUT", spec.KV(b"k/c", b"9", 4, 4, 1))])
 
 
 # ---- real etcd ---------------------------------------------------------------------------------

@@ -87,6 +87,9 @@ class Observation:
         self._calls_seen = 0  # log.calls before this one had all finished when last looked at
         self._streams: dict[tuple[str, int], tuple[int, spec.WatchStream | None]] = {}  # by responses seen
         self._history: tuple[int, spec.History] = (-1, spec.History(()))
+        self._builder = spec.HistoryBuilder()
+        self._built: list[int] = []  # the committed indices the builder holds, in order
+        self._compactions: list[spec.Compaction] = []
         self._leaderless_since: dict[str, int] = {}  # member -> the tick it lost its leader
         self._leaderless_tick = -1  # the tick members were last looked at
         self._last_key: tuple | None = None
@@ -136,17 +139,25 @@ class Observation:
         return tuple(found)
 
     def history(self) -> spec.History:
-        """The committed history so far (rebuilt only when an entry was added)."""
+        """The committed history so far: the entries committed since the last call appended
+        (a search judges after every tick, so a rebuild each time is quadratic in the run);
+        rebuilt whole only if an entry below one already built turns up."""
         if self._history[0] == len(self.committed):
             return self._history[1]
-        changes = [self.committed[index] for index in sorted(self.committed)]
-        events = [to_event(event) for change in changes for event in change.events]
-        compactions = [spec.Compaction(change.proposal.op.revision, change.revision_before)
-                       for change in changes
-                       if change.proposal and isinstance(change.proposal.op, CompactionRequest)
-                       and change.error is None]
-        self._history = (len(self.committed), spec.complete_history(events, compactions=compactions))
+        new = sorted(index for index in self.committed if not self._built or index > self._built[-1])
+        if len(self._built) + len(new) != len(self.committed):  # an earlier index came late
+            self._builder, self._built, self._compactions = spec.HistoryBuilder(), [], []
+            new = sorted(self.committed)
+        for index in new:
+            self._add_to_history(self.committed[index])
+        self._built.extend(new)
+        self._history = (len(self.committed), self._builder.history(self._compactions))
         return self._history[1]
+
+    def _add_to_history(self, change) -> None:
+        self._builder.extend(to_event(event) for event in change.events)
+        if change.proposal and isinstance(change.proposal.op, CompactionRequest) and change.error is None:
+            self._compactions.append(spec.Compaction(change.proposal.op.revision, change.revision_before))
 
     # ----- the clients' view --------------------------------------------------------------
 

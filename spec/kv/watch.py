@@ -30,7 +30,7 @@ from typing import Callable, Iterable
 
 __all__ = [
     "KV", "Event", "Revision", "Compaction", "History", "Response", "WatchStream",
-    "ALL_KEYS", "in_range", "complete_history", "expected_events",
+    "ALL_KEYS", "in_range", "complete_history", "HistoryBuilder", "expected_events",
     "check_filter", "check_ordered", "check_unique", "check_reliable", "check_atomic",
     "check_bookmarkable", "check_is_create", "check_prev_kv", "check_compacted_start",
     "check_resumable", "check_resume_point", "check_same_watch", "check_whole_revisions", "merge_streams", "STREAM_GUARANTEES",
@@ -163,6 +163,41 @@ def complete_history(events: Iterable[Event], initial: Iterable[KV] = (),
             state.pop(event.key, None)
     revisions = tuple(Revision(r, tuple(grouped[r])) for r in sorted(grouped))
     return History(revisions, tuple(compactions))
+
+
+class HistoryBuilder:
+    """``complete_history`` grown one commit at a time: events of later revisions are appended
+    (with prev_kv filled the same way) instead of the whole history being rebuilt, which a
+    search that judges after every commit would pay for quadratically."""
+
+    def __init__(self, initial: Iterable[KV] = ()) -> None:
+        self._state = {kv.key: kv for kv in initial}
+        self._revisions: list[Revision] = []
+        self._before: dict[bytes, KV | None] = {}  # the keys' states before the last revision
+
+    @property
+    def last_revision(self) -> int:
+        return self._revisions[-1].revision if self._revisions else 0
+
+    def extend(self, events: Iterable[Event]) -> None:
+        """Append events in commit order, none before the last revision already built."""
+        for event in events:
+            if event.revision < self.last_revision:
+                raise ValueError(f"event at revision {event.revision} after revision {self.last_revision}")
+            if event.revision > self.last_revision:
+                self._revisions.append(Revision(event.revision, ()))
+                self._before = {}
+            if event.key not in self._before:
+                self._before[event.key] = self._state.get(event.key)
+            last = self._revisions[-1]
+            self._revisions[-1] = Revision(last.revision, last.events + (replace(event, prev_kv=self._before[event.key]),))
+            if event.type == "PUT":
+                self._state[event.key] = event.kv
+            else:
+                self._state.pop(event.key, None)
+
+    def history(self, compactions: Iterable[Compaction] = ()) -> History:
+        return History(tuple(self._revisions), tuple(compactions))
 
 
 # ---- what a watch must deliver -----------------------------------------------------------------
