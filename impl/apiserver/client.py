@@ -62,6 +62,17 @@ class StreamRecord:
     error: ApiResponse | None = None
     last_heard: int = 0
     received: int = 0  # the sequence number of the last event received
+
+    def take(self, event: WatchEvent, now: int) -> bool:
+        """Record the stream's next event; False, recording nothing, when it is out of sequence
+        (an HTTP stream loses nothing, so a gap or a repeat means the connection broke)."""
+        if event.sequence != self.received + 1:
+            return False
+        self.received = event.sequence
+        self.last_heard = now
+        self.events.append((event.type, event.resource_version, event.object))
+        return True
+
     @property
     def last_revision(self) -> int:
         return max((rv for _, rv, _ in self.events), default=self.from_revision)
@@ -152,12 +163,8 @@ class ApiClient:
         stream = self.streams.get(event.request_id)
         if stream is None or stream.instance != src:
             return
-        if event.sequence != stream.received + 1:  # the connection broke: something was lost
+        if not stream.take(event, self.now):
             self._resume(stream)
-            return
-        stream.received = event.sequence
-        stream.last_heard = self.now
-        stream.events.append((event.type, event.resource_version, event.object))
 
     def _on_closed(self, src: str, closed: WatchClosed) -> None:
         stream = self.streams.get(closed.request_id)

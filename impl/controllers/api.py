@@ -55,7 +55,7 @@ from impl.apiserver.resources import ResourceType, resource_named
 from impl.apiserver.selectors import label_selector_from_object
 
 __all__ = ["Request", "Result", "Call", "Answer", "Client", "Cache", "Watch", "Reconciler",
-           "SELF", "OWNER", "Reconcile", "request_for", "controller_owner"]
+           "SELF", "OWNER", "Reconcile", "request_for", "controller_owner", "meta"]
 
 SELF, OWNER = "self", "owner"
 
@@ -72,8 +72,7 @@ class Request:
 
 
 def request_for(obj: dict[str, Any]) -> Request:
-    meta = obj.get("metadata") or {}
-    return Request(meta.get("namespace") or "", meta.get("name") or "")
+    return Request(meta(obj).get("namespace") or "", meta(obj).get("name") or "")
 
 
 @attrs.frozen
@@ -134,6 +133,13 @@ class Answer:
         return self.code == 409 and (self.body or {}).get("reason") == "AlreadyExists"
 
     @property
+    def namespace_terminating(self) -> bool:
+        """A create refused because its namespace is being deleted (apierrors.HasStatusCause
+        with v1.NamespaceTerminatingCause): nothing to retry, every later create fails alike."""
+        causes = ((self.body if isinstance(self.body, dict) else {}).get("details") or {}).get("causes") or []
+        return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)
+
+    @property
     def object(self) -> dict[str, Any] | None:
         return self.body if self.ok and isinstance(self.body, dict) else None
 
@@ -142,7 +148,8 @@ def _resource(resource: str | ResourceType) -> ResourceType:
     return resource if isinstance(resource, ResourceType) else resource_named(resource)
 
 
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+def meta(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object's metadata (empty when it has none)."""
     return obj.get("metadata") or {}
 
 
@@ -161,15 +168,15 @@ class Client:
 
     def create(self, resource: str, obj: dict[str, Any], namespace: str = "") -> Call:
         kind = _resource(resource)
-        namespace = namespace or _meta(obj).get("namespace") or ""
-        name = _meta(obj).get("name") or _meta(obj).get("generateName", "") + "*"
+        namespace = namespace or meta(obj).get("namespace") or ""
+        name = meta(obj).get("name") or meta(obj).get("generateName", "") + "*"
         return Call("create", "POST", kind.path(namespace or None), body=obj,
                     what=f"{kind.plural} {_key(namespace, name)}")
 
     def update(self, resource: str, obj: dict[str, Any], subresource: str = "") -> Call:
         """A PUT of the whole object; its ``metadata.resourceVersion`` is the precondition."""
         kind = _resource(resource)
-        namespace, name = _meta(obj).get("namespace") or "", _meta(obj)["name"]
+        namespace, name = meta(obj).get("namespace") or "", meta(obj)["name"]
         verb = f"update {subresource}" if subresource else "update"
         return Call(verb, "PUT", kind.path(namespace or None, name, subresource), body=obj,
                     what=f"{kind.plural} {_key(namespace, name)}")
@@ -204,13 +211,13 @@ class Client:
 
     def bind(self, pod: dict[str, Any], node_name: str) -> Call:
         """The scheduler's POST to pods/NAME/binding."""
-        meta = _meta(pod)
+        pod_meta = meta(pod)
         binding = {"apiVersion": "v1", "kind": "Binding",
-                   "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta.get("uid", "")},
+                   "metadata": {"name": pod_meta["name"], "namespace": pod_meta["namespace"], "uid": pod_meta.get("uid", "")},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": node_name}}
         kind = _resource("pods")
-        return Call("bind", "POST", kind.path(meta["namespace"], meta["name"], "binding"), body=binding,
-                    what=f"pods {_key(meta['namespace'], meta['name'])} to {node_name}")
+        return Call("bind", "POST", kind.path(pod_meta["namespace"], pod_meta["name"], "binding"), body=binding,
+                    what=f"pods {_key(pod_meta['namespace'], pod_meta['name'])} to {node_name}")
 
 
 def _key(namespace: str, name: str) -> str:
@@ -247,7 +254,7 @@ class Cache:
         objects = indexer.by_namespace(namespace) if namespace else indexer.list()
         if selector is not None:
             wanted = label_selector_from_object(selector)
-            objects = [obj for obj in objects if wanted.matches(_meta(obj).get("labels"))]
+            objects = [obj for obj in objects if wanted.matches(meta(obj).get("labels"))]
         return [copy.deepcopy(obj) for obj in objects]
 
     def owned_by(self, resource: str, owner_uid: str) -> list[dict[str, Any]]:
@@ -257,7 +264,7 @@ class Cache:
 
 def controller_owner(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The ownerReference with ``controller: true`` (metav1.GetControllerOf)."""
-    return next((ref for ref in _meta(obj).get("ownerReferences") or () if ref.get("controller")), None)
+    return next((ref for ref in meta(obj).get("ownerReferences") or () if ref.get("controller")), None)
 
 
 Enqueue = Callable[[dict[str, Any], Cache], Iterable[Request]]

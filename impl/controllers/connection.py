@@ -184,12 +184,9 @@ class ApiConnection:
         stream = self.streams.get(event.request_id)
         if stream is None or stream.instance != src:
             return
-        if event.sequence != stream.received + 1:
+        if not stream.take(event, self.now):
             self._end(stream, OUT_OF_SEQUENCE)
             return
-        stream.received = event.sequence
-        stream.last_heard = self.now
-        stream.events.append((event.type, event.resource_version, event.object))
         self._received.append(attrs.evolve(event, object=decoded(event.object)))
 
     def _on_closed(self, src: str, closed: WatchClosed) -> None:

@@ -63,7 +63,7 @@ from impl.apiserver.objectmeta import tick_of, timestamp
 from impl.controllers.api import Answer, Cache, Call, Client, Request, Result, Watch, controller_owner
 from impl.controllers.podtemplate import (
     POD_TEMPLATE_HASH_LABEL, WriteRefused, claim, compute_hash, controller_reference, controlled_by, meta, normalized,
-    owners_to_wake, refused_as_terminating, selector_matches, templates_equal_ignoring_hash, write,
+    owners_to_wake, selector_matches, templates_equal_ignoring_hash, write,
 )
 
 __all__ = ["DeploymentController", "resolve_fenceposts", "value_from_int_or_percent", "deployments_for_replica_set",
@@ -379,7 +379,7 @@ class DeploymentController:
     def report_create_failure(self, d: dict[str, Any], new_rs: dict[str, Any], answer: Answer,
                               client: Client) -> Generator[Call, Answer, None]:
         """ReplicaSetCreateError on the Progressing condition (best effort)."""
-        if answer.unknown or refused_as_terminating(answer) or not self.has_progress_deadline(d):
+        if answer.unknown or answer.namespace_terminating or not self.has_progress_deadline(d):
             return
         status = copy.deepcopy(_status(d))
         message = f'Failed to create new replica set "{meta(new_rs)["name"]}": {(answer.body or {}).get("message", "")}'

@@ -39,15 +39,12 @@ from __future__ import annotations
 from typing import Any
 
 from impl.controllers.api import Cache, Client, Request, Result, Watch
+from impl.controllers.api import meta as _meta
 
 __all__ = ["EndpointsController", "endpoint_subsets", "HEADLESS_LABEL", "LEADER_ANNOTATION"]
 
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
-
-
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
 
 
 def _selector(service: dict[str, Any]) -> dict[str, str]:

@@ -70,6 +70,7 @@ from typing import Any
 
 from impl.apiserver.resources import RESOURCES, ResourceType, UnknownResource, resource_for_kind, resource_named
 from impl.controllers.api import Answer, Call, Request, Result, Watch
+from impl.controllers.api import meta as _meta
 
 __all__ = ["GarbageCollector", "FOREGROUND", "ORPHAN", "request_of", "GC_RESOURCES"]
 
@@ -80,10 +81,6 @@ INVALID = "invalid"  # namespacedOwnerOfClusterScopedObjectErr
 GC_RESOURCES: tuple[ResourceType, ...] = tuple(sorted(RESOURCES, key=lambda r: r.qualified))
 
 Steps = Generator[Call, Answer, Any]
-
-
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
 
 
 def _refs(obj: dict[str, Any]) -> list[dict[str, Any]]:

@@ -164,6 +164,7 @@ class ControllerHost:
             self.reconcilers = copy.deepcopy(self._blueprints)
         self._reconcilers_used = True
         self.controllers = [_Controller(r, self.config.workers) for r in self.reconcilers]
+        self._calls: dict[int, tuple[_Controller, Worker]] = {}  # reconcile calls in flight by request id
         self.cache = Cache({}, lambda plural: False)
 
     def _start_controllers(self) -> None:
@@ -285,16 +286,14 @@ class ControllerHost:
         if response.request_id == self._election_call:
             self._election_answer(response)
             return
-        for controller in self.controllers:
-            for worker in controller.workers:
-                place = worker.waiting_for.pop(response.request_id, None)
-                if place is None:
-                    continue
-                worker.answers[place] = Answer(response.code, response.body)
-                if not worker.waiting_for:  # every call of the batch is answered
-                    answers = tuple(worker.answers)
-                    self._resume(controller, worker, answers if worker.batch else answers[0])
-                return
+        asked = self._calls.pop(response.request_id, None)
+        if asked is None:
+            return  # a call of a term this process has left behind
+        controller, worker = asked
+        worker.answers[worker.waiting_for.pop(response.request_id)] = Answer(response.code, response.body)
+        if not worker.waiting_for:  # every call of the batch is answered
+            answers = tuple(worker.answers)
+            self._resume(controller, worker, answers if worker.batch else answers[0])
 
     # ----- leader election ------------------------------------------------------------------
 
@@ -386,6 +385,7 @@ class ControllerHost:
         request_id = self.connection.send(call.method, call.path, query=call.query, body=call.body,
                                           content_type=call.content_type)
         worker.waiting_for[request_id] = place
+        self._calls[request_id] = (controller, worker)
         self._note(f"{controller.reconciler.name} {call.describe()}")
 
     def _finish(self, controller: _Controller, worker: Worker, result: Result | None) -> None:

@@ -59,6 +59,7 @@ import attrs
 
 from impl.apiserver.objectmeta import timestamp
 from impl.controllers.api import Cache, Client, Request, Result, Watch, controller_owner
+from impl.controllers.api import meta as _meta
 from impl.controllers.informer import DeletedFinalStateUnknown
 
 __all__ = ["JobController", "Expectations", "TRACKING_FINALIZER", "JOB_NAME_LABEL", "CONTROLLER_UID_LABEL",
@@ -76,10 +77,6 @@ POD_FAILURE_BACKOFF_TICKS = 10  # DefaultJobPodFailureBackOff
 POD_FAILURE_BACKOFF_MAX_TICKS = 600  # MaxJobPodFailureBackOff, 10 min
 TERMINAL = ("Succeeded", "Failed")
 BACKOFF_LIMIT_EXCEEDED, BACKOFF_LIMIT_MESSAGE = "BackoffLimitExceeded", "Job has reached the specified backoff limit"
-
-
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
 
 
 def _phase(pod: dict[str, Any]) -> str:

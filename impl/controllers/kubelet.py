@@ -67,6 +67,7 @@ from impl.apiserver.client import ApiLog, ClientConfig, Credentials
 from impl.apiserver.decimal_text import decimal_or_zero
 from impl.apiserver.objectmeta import timestamp
 from impl.controllers.api import Cache, Client, Reconcile, Request, Result, Watch
+from impl.controllers.api import meta as _meta
 from impl.controllers.host import ControllerHost, HostConfig
 from impl.controllers.leaderelection import LEASE_API_VERSION, micro_timestamp
 from impl.sim.disk import Disk
@@ -194,10 +195,6 @@ class _Sandbox:
 
 def _whole_number(text: Any) -> int | None:
     return int(text) if isinstance(text, str) and text.isascii() and text.isdigit() else None
-
-
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
 
 
 TERMINAL_PHASES = ("Succeeded", "Failed")

@@ -52,6 +52,7 @@ import attrs
 
 from impl.apiserver.resources import RESOURCES, ResourceType
 from impl.controllers.api import Answer, Call, Request, Result, Watch
+from impl.controllers.api import meta as _meta
 
 __all__ = ["NamespaceController", "NAMESPACED_RESOURCES", "FINALIZER_TOKEN", "FINALIZER_ESTIMATE_TICKS",
            "CONDITION_TYPES", "ContentLeft"]
@@ -84,10 +85,6 @@ class ContentLeft:
     errors: list[str] = attrs.Factory(list)
     remaining_by_type: dict[str, int] = attrs.Factory(dict)  # "pods." -> count ("deployments.apps")
     remaining_by_finalizer: dict[str, int] = attrs.Factory(dict)
-
-
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
 
 
 def _being_deleted(obj: dict[str, Any] | None, cache: Any = None) -> list[Request]:

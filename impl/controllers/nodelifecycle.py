@@ -64,6 +64,7 @@ import attrs
 from impl.apiserver.admission.default_toleration_seconds import NOT_READY_TAINT, UNREACHABLE_TAINT
 from impl.apiserver.objectmeta import tick_of, timestamp
 from impl.controllers.api import Cache, Client, Request, Result, Watch, request_for
+from impl.controllers.api import meta as _meta
 from impl.controllers.scheduler import tolerates
 
 __all__ = ["NodeLifecycle", "TaintEviction", "NodeHealth", "Clock", "NODE_LEASE_NAMESPACE",
@@ -92,10 +93,6 @@ READY_NO_EXECUTE_TAINTS = {"False": NOT_READY_TAINT, "Unknown": UNREACHABLE_TAIN
 # The conditions an unresponsive node's controller sets Unknown (NetworkUnavailable is the
 # control plane's, not the kubelet's).
 KUBELET_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
-
-
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
 
 
 def condition_of(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:

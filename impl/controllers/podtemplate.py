@@ -37,12 +37,12 @@ from typing import Any
 
 from impl.apiserver.objectmeta import tick_of
 from impl.apiserver.selectors import label_selector_from_object
-from impl.controllers.api import Answer, Cache, Call, Client, Request, controller_owner, request_for
+from impl.controllers.api import Answer, Cache, Call, Client, Request, controller_owner, meta, request_for
 
 __all__ = ["POD_TEMPLATE_HASH_LABEL", "SAFE_ALPHABET", "WriteRefused", "write", "meta", "key_of",
            "fnv32a", "safe_encode", "compute_hash", "templates_equal_ignoring_hash", "controller_reference",
            "controlled_by", "owners_to_wake", "selector_matches", "pod_from_template", "pod_is_active", "pod_is_ready",
-           "pod_ready_since", "pod_is_available", "pod_available_at", "claim", "normalized", "refused_as_terminating"]
+           "pod_ready_since", "pod_is_available", "pod_available_at", "claim", "normalized"]
 
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"  # apps.DefaultDeploymentUniqueLabelKey
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand: no vowels, no 0/1/3
@@ -64,10 +64,6 @@ def write(call: Call) -> Generator[Call, Answer, dict[str, Any] | None]:
     if not answer.ok:
         raise WriteRefused(call.describe(), answer)
     return answer.object
-
-
-def meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
 
 
 def key_of(obj: dict[str, Any]) -> str:
@@ -166,14 +162,6 @@ def pod_from_template(template: dict[str, Any], owner: dict[str, Any], owner_res
         if template_meta.get(field):
             pod_meta[field] = copy.deepcopy(template_meta[field])
     return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": copy.deepcopy(template.get("spec") or {})}
-
-
-def refused_as_terminating(answer: Answer) -> bool:
-    """A create refused because the namespace is being deleted (apierrors.HasStatusCause with
-    v1.NamespaceTerminatingCause): nothing to retry, every later create fails the same way."""
-    body = answer.body if isinstance(answer.body, dict) else {}
-    causes = (body.get("details") or {}).get("causes") or []
-    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 # ----- pods ----------------------------------------------------------------------------------

@@ -52,16 +52,13 @@ from typing import Any
 from impl.apiserver.quantity import parse_quantity
 from impl.apiserver.selectors import label_selector_from_object
 from impl.controllers.api import Cache, Client, Request, Result, Watch
+from impl.controllers.api import meta as _meta
 
 __all__ = ["VolumeBinder", "best_match", "BOUND_BY_CONTROLLER", "BIND_COMPLETED", "CLASS_ANNOTATION"]
 
 BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
 CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
-
-
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
 
 
 def _spec(obj: dict[str, Any]) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from impl.controllers.api import Answer, Cache, Call, Client, Request, Result, W
 from impl.controllers.informer import DeletedFinalStateUnknown
 from impl.controllers.podtemplate import (
     WriteRefused, claim, controlled_by, key_of, meta, normalized, owners_to_wake, pod_available_at, pod_from_template,
-    pod_is_active, pod_is_available, pod_is_ready, pod_ready_since, refused_as_terminating, selector_matches,
+    pod_is_active, pod_is_available, pod_is_ready, pod_ready_since, selector_matches,
 )
 
 __all__ = ["ReplicaSetController", "Expectations", "Expectation", "BURST_REPLICAS", "EXPECTATIONS_TTL_TICKS",
@@ -296,7 +296,7 @@ class ReplicaSetController:
         for batch in self.batches(count):
             answers = yield tuple(client.create("pods", pod_from_template(template, rs)) for _ in range(batch))
             for answer in answers:
-                if answer.ok or refused_as_terminating(answer):
+                if answer.ok or answer.namespace_terminating:
                     created += 1
                 else:
                     failed = True

@@ -60,6 +60,7 @@ import attrs
 
 from impl.apiserver.quantity import parse_quantity
 from impl.controllers.api import Answer, Cache, Client, Reconcile, Request, Result, Watch, request_for
+from impl.controllers.api import meta as _meta
 from impl.controllers.informer import DeletedFinalStateUnknown
 
 __all__ = ["Scheduler", "SCHEDULER_NAME", "UNSCHEDULABLE_RETRY_TICKS", "Resources", "pod_requests",
@@ -140,10 +141,6 @@ def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
     if operator == "Exists":
         return True
     return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
-
-
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
 
 
 def _uid(obj: dict[str, Any]) -> str:

@@ -25,14 +25,11 @@ from collections.abc import Generator
 from typing import Any
 
 from impl.controllers.api import Answer, Call, Request, Result, Watch
+from impl.controllers.api import meta as _meta
 
 __all__ = ["ServiceAccountController", "DEFAULT_ACCOUNTS"]
 
 DEFAULT_ACCOUNTS = ("default",)
-
-
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
 
 
 class ServiceAccountController:
@@ -56,7 +53,7 @@ class ServiceAccountController:
             if cache.get("serviceaccounts", request.name, name) is not None:
                 continue
             answer = yield client.create("serviceaccounts", self.account(request.name, name))
-            if not (answer.ok or answer.already_exists or self.refused_as_terminating(answer)):
+            if not (answer.ok or answer.already_exists or answer.namespace_terminating):
                 failed = True
         return Result(requeue=failed)
 
@@ -68,12 +65,3 @@ class ServiceAccountController:
     def account(namespace: str, name: str) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
 
-    @staticmethod
-    def refused_as_terminating(answer: Answer) -> bool:
-        """NamespaceLifecycle's Forbidden for a namespace being terminated: the
-        NamespaceTerminating cause, as kube's controller tests for it."""
-        body = answer.body if isinstance(answer.body, dict) else {}
-        if answer.code != 403:
-            return False
-        causes = (body.get("details") or {}).get("causes") or []
-        return any(c.get("reason") == "NamespaceTerminating" for c in causes)
