@@ -10,7 +10,7 @@ import attrs
 __all__ = ["Mutant", "load_mutants", "MUTANTS_DIR", "AREAS"]
 
 MUTANTS_DIR = Path(__file__).resolve().parent
-AREAS = ("raft", "etcd", "rbac", "apiserver")
+AREAS = ("raft", "etcd", "rbac", "apiserver", "controllers")
 _HEADER = re.compile(r"^# (\w+): (.*)$")
 
 
