@@ -342,17 +342,25 @@ class Writes:
         return options
 
     def delete_one(self, ctx: Context, namespace: str, name: str, options: dict[str, Any]) -> Effects:
+        """The store's conditionalDelete: read, check the preconditions, delete (or mark) only
+        if the object is still as read; if someone wrote in between, start over with what they
+        wrote (a changed resourceVersion is a conflict only when the delete named one)."""
         info = ctx.info
         store = ObjectStore(info.resource)
-        current, _ = yield from store.get(namespace, name)
-        if current is None:
-            raise ApiError.not_found(info.plural, name, info.group)
-        self._check_preconditions(ctx, current, options)
-        attributes = self.attributes(ctx, "DELETE", None, current)
-        attributes.name = name
-        result = yield from self.run_steps(ctx, attributes, Persist(
-            lambda a: self.persist_delete(ctx, current, options)))
-        return result
+        for _ in range(UPDATE_ATTEMPTS_MAX):
+            current, _ = yield from store.get(namespace, name)
+            if current is None:
+                raise ApiError.not_found(info.plural, name, info.group)
+            self._check_preconditions(ctx, current, options)
+            attributes = self.attributes(ctx, "DELETE", None, current)
+            attributes.name = name
+            result = yield from self.run_steps(ctx, attributes, Persist(
+                lambda a, current=current: self.persist_delete(ctx, current, options)))
+            if result is not None:
+                return result
+            ctx.audit.step("retry", "conflict", "the object changed since it was read; starting over",
+                           self.server.now)
+        raise ApiError.conflict(info.plural, name, "too many concurrent writers; try again", info.group)
 
     def _check_preconditions(self, ctx: Context, current: dict[str, Any], options: dict[str, Any]) -> None:
         preconditions = options.get("preconditions") or {}
@@ -381,12 +389,12 @@ class Writes:
                 return Reply(200, current)  # already being deleted: nothing changes
             written = yield from store.write_if_unchanged(meta.get("namespace", ""), meta["name"], marked, _rv(current))
             if written is None:
-                raise store.conflict(meta["name"])
+                return None  # changed since it was read: delete_one starts over
             ctx.audit.persisted_revision = _rv(written)
             return Reply(200, written)
         revision = yield from store.delete_if_unchanged(meta.get("namespace", ""), meta["name"], _rv(current))
         if revision is None:
-            raise store.conflict(meta["name"])
+            return None
         ctx.audit.persisted_revision = revision
         return Reply(200, success_status({"name": meta["name"], "group": info.group, "kind": info.plural,
                                           "uid": meta.get("uid", "")}))
