@@ -45,7 +45,6 @@ ReplicaSet controller's expectations are lowered there.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Protocol
 
@@ -220,6 +219,16 @@ class Client:
                     what=f"pods {_key(pod_meta['namespace'], pod_meta['name'])} to {node_name}")
 
 
+def copied(value: Any) -> Any:
+    """A copy of a decoded JSON value (dicts, lists, scalars): what ``copy.deepcopy`` makes of
+    it, several times faster, since an API object has no cycles, no sharing and no classes."""
+    if isinstance(value, dict):
+        return {key: copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copied(item) for item in value]
+    return value
+
+
 def _key(namespace: str, name: str) -> str:
     return f"{namespace}/{name}" if namespace else name
 
@@ -245,7 +254,7 @@ class Cache:
 
     def get(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
         obj = self._indexer(resource).get_by_name(namespace, name)
-        return copy.deepcopy(obj) if obj is not None else None
+        return copied(obj) if obj is not None else None
 
     def list(self, resource: str, namespace: str = "", selector: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Objects of ``resource`` (in ``namespace``, or all), matching ``selector``: a
@@ -255,11 +264,11 @@ class Cache:
         if selector is not None:
             wanted = label_selector_from_object(selector)
             objects = [obj for obj in objects if wanted.matches(meta(obj).get("labels"))]
-        return [copy.deepcopy(obj) for obj in objects]
+        return [copied(obj) for obj in objects]
 
     def owned_by(self, resource: str, owner_uid: str) -> list[dict[str, Any]]:
         """Objects of ``resource`` with an ownerReference to ``owner_uid``."""
-        return [copy.deepcopy(obj) for obj in self._indexer(resource).by_owner_uid(owner_uid)]
+        return [copied(obj) for obj in self._indexer(resource).by_owner_uid(owner_uid)]
 
 
 def controller_owner(obj: dict[str, Any]) -> dict[str, Any] | None:

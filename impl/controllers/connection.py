@@ -119,17 +119,20 @@ class ApiConnection:
 
     # ----- requests -----------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, query, body: bytes, content_type: str) -> ApiRequest:
+    def _request(self, method: str, path: str, query, body: bytes, content_type: str, user_agent: str = "") -> ApiRequest:
         self._next_request += 1
-        headers = self.credentials.headers + ((("Content-Type", content_type),) if content_type else ())
+        headers = self.credentials.headers + ((("Content-Type", content_type),) if content_type else ()) \
+            + ((("User-Agent", user_agent),) if user_agent else ())
         return ApiRequest(self._next_request, method, path, tuple(query), headers, body,
                           self.credentials.certificate)
 
-    def send(self, method: str, path: str, *, query=(), body: Any = None, content_type: str = "") -> int:
+    def send(self, method: str, path: str, *, query=(), body: Any = None, content_type: str = "",
+             user_agent: str = "") -> int:
         """Queue a request; its answer comes out of ``drain`` with the returned id. ``body`` is
-        bytes, or anything JSON-encodable (encoded here)."""
+        bytes, or anything JSON-encodable (encoded here). ``user_agent``: which controller of the
+        process sends it (client-go's ``rest.AddUserAgent``), so a log tells them apart."""
         data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
-        request = self._request(method, path, query, data, content_type)
+        request = self._request(method, path, query, data, content_type, user_agent)
         call = CallRecord(self.id, request, self.instance, self.credentials.identity, self.now)
         self.calls[request.request_id] = call
         self.log.calls.append(call)

@@ -45,10 +45,12 @@ from impl.controllers.workqueue import WorkQueue
 from impl.sim.disk import Disk
 from impl.sim.world import Output
 
-__all__ = ["ControllerHost", "HostConfig", "Worker", "REQUEST_IDS_PER_START", "informer_key"]
+__all__ = ["ControllerHost", "HostConfig", "Worker", "REQUEST_IDS_PER_START", "informer_key", "user_agent",
+           "USER_AGENT_PREFIX"]
 
 REQUEST_IDS_PER_START = 1_000_000
 STARTS_KEY = "starts"
+USER_AGENT_PREFIX = "kinv/"
 
 
 @attrs.frozen
@@ -86,6 +88,11 @@ class _Controller:
         self.resources = tuple(sorted({informer_key(w) for w in reconciler.watches}))
 
 
+def user_agent(reconciler: Reconciler) -> str:
+    """What a controller's requests say they come from: ``kinv/<controller name>``."""
+    return f"{USER_AGENT_PREFIX}{reconciler.name}"
+
+
 def informer_key(watch: Watch) -> str:
     """The plural for an unfiltered informer; with selectors, the plural and its query."""
     plural = resource_named(watch.resource).plural
@@ -94,6 +101,8 @@ def informer_key(watch: Watch) -> str:
 
 
 class ControllerHost:
+    elector_class: type[LeaderElector] = LeaderElector  # what a catalog bug may replace
+
     def __init__(self, node_id: str, instances: tuple[str, ...], log: ApiLog, credentials: Credentials,
                  reconcilers: tuple[Reconciler, ...], config: HostConfig = HostConfig(), *, disk: Disk | None = None,
                  clock: Callable[[], int] | None = None) -> None:
@@ -145,7 +154,7 @@ class ControllerHost:
         return f"{self.id}_{self.starts}.{self.incarnation}"
 
     def _elector(self) -> LeaderElector:
-        return LeaderElector(self._identity(), self.config.election, namespace=self.config.lease_namespace,
+        return self.elector_class(self._identity(), self.config.election, namespace=self.config.lease_namespace,
                              name=self.config.lease_name)
 
     def _connect(self) -> ApiConnection:
@@ -346,7 +355,7 @@ class ControllerHost:
             return
         for controller in self.controllers:
             controller.queue.tick(self.now)
-            if not all(self.informers[key].has_synced for key in controller.resources):
+            if not len(controller.queue) or not all(self.informers[key].has_synced for key in controller.resources):
                 continue
             for worker in controller.workers:
                 if worker.request is None:
@@ -383,7 +392,7 @@ class ControllerHost:
         if call.writes:
             worker.writes += 1
         request_id = self.connection.send(call.method, call.path, query=call.query, body=call.body,
-                                          content_type=call.content_type)
+                                          content_type=call.content_type, user_agent=user_agent(controller.reconciler))
         worker.waiting_for[request_id] = place
         self._calls[request_id] = (controller, worker)
         self._note(f"{controller.reconciler.name} {call.describe()}")
@@ -402,12 +411,21 @@ class ControllerHost:
             queue.forget(request)
         queue.done(request)
 
+    def relist(self) -> None:
+        """Every informer lists again (their watches broke with 410 Gone)."""
+        for key in sorted(self.informers):
+            self.informers[key].relist()
+
     # ----- what the harness reads -------------------------------------------------------------
 
     def mid_reconcile_writers(self) -> list[Worker]:
         """Workers whose reconcile has written and waits for a later call: crashing now leaves
         the reconcile's intermediate state behind (Sieve)."""
         return [w for c in self.controllers for w in c.workers if w.request is not None and w.writes > 0]
+
+    def acting_leader(self) -> bool:
+        """Runs its controllers as leader of its Lease (always, without an election)."""
+        return self.running and self.elector is not None
 
     def quiet(self) -> bool:
         """Nothing queued, waiting or in progress, and every informer synced."""

@@ -204,6 +204,15 @@ class Informer:
             self.connection.stop_watch(self.watch_id)
         self.listing = self.watch_id = self.waiting = None
 
+    def relist(self) -> None:
+        """Give up the watch and list again, as after a 410 Gone on the stream: what the cache
+        missed meanwhile arrives merged, as one list's adds, updates and tombstones."""
+        if self.stopped or self.watch_id is None:
+            return
+        self.connection.stop_watch(self.watch_id)
+        self.watch_id = None
+        self._on_watch_end(410)
+
     # ----- time ---------------------------------------------------------------------------
 
     def tick(self, now: int) -> None:

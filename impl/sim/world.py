@@ -72,6 +72,9 @@ class World:
         # Called with each message a live receiver got, before it acts on it (what a check of
         # who-heard-from-whom needs; empty unless a check asks).
         self.delivery_observers: list[Callable[[Envelope], None]] = []
+        # Called at the end of every tick, once every node has ticked (a harness's per-tick
+        # checks and perturbations).
+        self.tick_observers: list[Callable[[], None]] = []
 
     def _changed(self) -> None:
         for observer in self.observers:
@@ -142,6 +145,8 @@ class World:
             node = self.nodes[node_id]
             if node is not None:
                 self.apply(node_id, node.tick())
+        for observer in self.tick_observers:
+            observer()
 
     def crash(self, node_id: str) -> None:
         self.nodes[node_id] = None
