@@ -20,7 +20,8 @@ __all__ = [
 # whose AREA attribute implements it. Areas not written yet are absent from the map.
 AREA_NAMES: tuple[str, ...] = ("raft", "etcd", "apiserver", "controllers", "rbac")
 _AREA_MODULES: dict[str, str] = {"raft": "checks.raft.area", "etcd": "checks.etcd.area",
-                                  "apiserver": "checks.apiserver.area", "rbac": "checks.rbac.area"}
+                                  "apiserver": "checks.apiserver.area", "rbac": "checks.rbac.area",
+                                  "controllers": "checks.controllers.area"}
 
 
 class InputError(Exception):
@@ -37,6 +38,8 @@ class CheckRequest:
     seed: int
     report_dir: Path | None  # None: the default folder under reports/
     progress: ProgressCallback | None = None
+    controller: str = ""  # controllers: the user's reconciler, MODULE:CLASS (--controller)
+    manifests: tuple[dict, ...] = ()  # controllers: the user's objects, applied at the start (-f)
 
 
 @attrs.frozen

@@ -14,6 +14,7 @@ mark, and reports malformed input as `file:line: message` (DESIGN.md, "Scenario 
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,7 @@ from checks.violation import InvariantViolated
 
 __all__ = ["Command", "ScenarioError", "NoEffect", "AssertionFailed", "parse", "area_of_scenario",
            "expectation_failure", "parse_expect", "is_outcome_expect", "DEFAULT_AREA", "REPEAT_MAX",
-           "LINES_MAX", "Strictness", "play", "partition_groups", "scenario_body"]
+           "LINES_MAX", "Strictness", "play", "partition_groups", "scenario_body", "integer_word", "cluster_words"]
 
 DEFAULT_AREA = "raft"
 REPEAT_MAX = 100_000
@@ -144,6 +145,44 @@ def partition_groups(args: tuple[str, ...]) -> list[list[str]]:
         else:
             groups[-1].append(word)
     return groups
+
+
+_DELAY = re.compile(r"^(\d+)\.\.(\d+)$")
+
+
+def integer_word(filename: str, command: Command, word: str, what: str, low: int, high: int) -> int:
+    """``word`` as an integer from ``low`` to ``high``, or the error at the command's line."""
+    if not word.isdigit() or not low <= int(word) <= high:
+        raise ScenarioError(filename, command.line_no, f"{what} must be an integer from {low} to {high}, not {word!r}")
+    return int(word)
+
+
+def cluster_words(command: Command, filename: str, limits: dict[str, tuple[int, int]],
+                  other: Callable[[str, dict[str, Any]], bool], options_text: str) -> tuple[dict[str, Any], Any]:
+    """The `cluster` line of a simulated-world area: ``key=N`` numbers within ``limits``, the
+    network's ``delay=A..B`` and ``drop=P``, and the words ``other(word, values)`` takes (it
+    stores what it read in ``values``). Returns (values, NetworkFaults)."""
+    from impl.sim.network import NetworkFaults
+
+    values: dict[str, Any] = {}
+    delay, drop = (1, 1), 0.0
+    for word in command.args:
+        key, _, value = word.partition("=")
+        if key in limits:
+            values[key] = integer_word(filename, command, value, key, *limits[key])
+        elif key == "delay" and _DELAY.match(value):
+            delay = tuple(map(int, _DELAY.match(value).groups()))
+        elif key == "drop":
+            try:
+                drop = float(value)
+            except ValueError:
+                raise ScenarioError(filename, command.line_no, f"drop must be a rate, not {value!r}") from None
+        elif not other(word, values):
+            raise ScenarioError(filename, command.line_no, f"unknown cluster option {word!r}; options are "
+                                                           f"{options_text} delay=A..B drop=P")
+    if delay[0] > delay[1] or not 0.0 <= drop <= 1.0:
+        raise ScenarioError(filename, command.line_no, "delay must be A..B with A <= B; drop a rate from 0 to 1")
+    return values, NetworkFaults(delay[0], delay[1], drop_rate=drop)
 
 
 def scenario_body(text: str, filename: str, area: str,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from spec.controllers.desired import deployment_left, replica_set_left
 from checks.controllers.cluster import MERGE_PATCH, SCHEDULER, ControllersCluster, ControllersOptions
 from impl.controllers.host import ControllerHost
 from impl.controllers.kubelet import KubeletHost
@@ -184,11 +185,11 @@ def test_converged_explains_what_is_left():
     pending = {"metadata": {"name": "p", "namespace": "default",
                             "ownerReferences": [{"uid": "r1", "controller": True, "kind": "ReplicaSet"}]},
                "spec": {}, "status": {"phase": "Pending"}}
-    left = ControllersCluster.deployment_left("default/web", d, [rs])
+    left = deployment_left("default/web", d, [rs])
     assert left == ["deployment default/web: generation 2 not observed yet",
                     "deployment default/web: wants 2 replicas, status says replicas 2, updatedReplicas 1, "
                     "availableReplicas 2"]
-    assert ControllersCluster.replica_set_left("default/rs", rs, [pending]) == [
+    assert replica_set_left("default/rs", rs, [pending]) == [
         "replicaset default/rs: wants 2 replicas, status says 2, 1 active pods",
         "pod default/p of replicaset default/rs is not bound"]
 
@@ -199,7 +200,7 @@ def test_a_dangling_owner_reference_is_not_converged():
               "metadata": {"name": "orphan", "ownerReferences": [
                   {"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": "no-such-uid"}]}}
     assert cluster.apply(orphan).code == 201
-    assert cluster.converged() == ["/registry/configmaps/default/orphan has owners that are all gone: gone"]
+    assert cluster.converged() == ["configmaps default/orphan: its owners are all gone (ConfigMap gone)"]
     cluster.run_until(lambda: "default/orphan" not in cluster.stored("configmaps"), 100, "collected")  # the GC's work
     assert cluster.converged() == [] and cluster.violation is None
 

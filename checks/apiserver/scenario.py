@@ -22,7 +22,6 @@ the line is marked `maybe`.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,16 @@ from checks.apiserver.requests import (
 )
 from checks.apiserver.seed import IDENTITIES
 from checks.scenario import (
-    AssertionFailed, Command, ScenarioError, expectation_failure, partition_groups, play, scenario_body,
+    AssertionFailed, Command, ScenarioError, cluster_words, expectation_failure, integer_word, partition_groups, play,
+    scenario_body,
 )
 from impl.apiserver.resources import UnknownResource, resource_for_kind
 from impl.apiserver.storage import key_of
 from impl.apiserver.webhook_service import MODES
-from impl.sim.network import NetworkFaults
 
 __all__ = ["ApiScenario", "load", "run", "ScenarioOutcome"]
 
 TICKS_PER_LINE_MAX = 100_000
-_DELAY = re.compile(r"^(\d+)\.\.(\d+)$")
 _IDENTITIES = tuple(i.name for i in IDENTITIES)
 
 
@@ -65,39 +63,18 @@ class ScenarioOutcome:
     expectation_failure: str | None
 
 
-def _number(filename: str, command: Command, word: str, what: str, low: int, high: int) -> int:
-    if not word.isdigit() or not low <= int(word) <= high:
-        raise ScenarioError(filename, command.line_no, f"{what} must be an integer from {low} to {high}, not {word!r}")
-    return int(word)
-
-
 def _options(command: Command, filename: str) -> ApiOptions:
     if command.name != "cluster":
         raise ScenarioError(filename, command.line_no, "an apiserver scenario starts with `cluster members=N "
                                                        "apiservers=N clients=N seed=S [webhooks]`")
-    values: dict[str, Any] = {}
-    delay, drop = (1, 1), 0.0
+
+    def webhooks(word: str, values: dict[str, Any]) -> bool:
+        values["webhooks"] = word == "webhooks"
+        return values["webhooks"]
     limits = {"members": (1, 5), "apiservers": (1, 5), "clients": (1, 9), "seed": (0, 2**63)}
-    for word in command.args:
-        key, _, value = word.partition("=")
-        if key in limits:
-            values[key] = _number(filename, command, value, key, *limits[key])
-        elif word == "webhooks":
-            values["webhooks"] = True
-        elif key == "delay" and _DELAY.match(value):
-            delay = tuple(map(int, _DELAY.match(value).groups()))
-        elif key == "drop":
-            try:
-                drop = float(value)
-            except ValueError:
-                raise ScenarioError(filename, command.line_no, f"drop must be a rate, not {value!r}") from None
-        else:
-            raise ScenarioError(filename, command.line_no, f"unknown cluster option {word!r}; options are "
-                                                           f"members= apiservers= clients= seed= webhooks delay=A..B "
-                                                           f"drop=P")
-    if delay[0] > delay[1] or not 0.0 <= drop <= 1.0:
-        raise ScenarioError(filename, command.line_no, "delay must be A..B with A <= B; drop a rate from 0 to 1")
-    return ApiOptions(**values, faults=NetworkFaults(delay[0], delay[1], drop_rate=drop))
+    values, faults = cluster_words(command, filename, limits, webhooks,
+                                   "members= apiservers= clients= seed= webhooks")
+    return ApiOptions(**values, faults=faults)
 
 
 @attrs.frozen
@@ -132,7 +109,7 @@ class _Checker:
             if len(args) > 1:
                 raise self.fail(command, "usage: tick [K]")
             if args:
-                _number(self.filename, command, args[0], "ticks", 1, TICKS_PER_LINE_MAX)
+                integer_word(self.filename, command, args[0], "ticks", 1, TICKS_PER_LINE_MAX)
         elif name in ("settle", "heal", "compact"):
             if args:
                 raise self.fail(command, f"usage: {name}")

@@ -30,51 +30,54 @@ The store starts with the apiserver seed plus the namespaces a kubeadm cluster h
 written one object per revision like the rest of the seed. The pod ``runner`` of the apiserver
 seed sits on ``node-1``: kubelet ``k1`` runs it once it registers.
 
-``converged()`` is a first version of the desired state that Eventually Stable Reconciliation
-asks for; it explains what is not converged yet as a list of sentences.
+``converged()`` is the desired state that Eventually Stable Reconciliation asks for
+(spec/controllers/desired.py), explained as a list of sentences. The safety invariants are
+judged at the end of every tick (checks/controllers/observe.py); the harness's commands are in
+checks/controllers/commands.py.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
-from checks.apiserver.cluster import ApiCluster, ApiParts
+from checks.apiserver.cluster import ApiCluster
+from checks.controllers.commands import ControllersCommands
+from checks.controllers.fixpoint import converge
+from checks.controllers.observe import SafetyObserver
 from impl.apiserver.client import Credentials
 from impl.apiserver.messages import ApiResponse
 from impl.apiserver.objectmeta import new_uid, timestamp
 from impl.apiserver.resources import resource_for_kind
-from impl.controllers.api import controller_owner
-from impl.controllers.deployment import DeploymentController
-from impl.controllers.endpoints import EndpointsController
-from impl.controllers.garbagecollector import GarbageCollector
 from impl.controllers.host import ControllerHost, HostConfig
-from impl.controllers.job import JobController
-from impl.controllers.kubelet import KUBELET_HOST_CONFIG, KubeletConfig, KubeletHost
+from impl.controllers.kubelet import KUBELET_HOST_CONFIG, KubeletConfig
 from impl.controllers.leaderelection import ElectionConfig
-from impl.controllers.namespace import NamespaceController
-from impl.controllers.nodelifecycle import NodeLifecycle, TaintEviction
-from impl.controllers.podtemplate import pod_is_active
-from impl.controllers.pvbinder import VolumeBinder
-from impl.controllers.replicaset import ReplicaSetController
-from impl.controllers.scheduler import Scheduler
-from impl.controllers.serviceaccount import ServiceAccountController
+from impl.controllers.parts import ControllersParts
 from impl.sim.network import NetworkFaults
+from spec.controllers.desired import desired_left, is_ready, leaks
 
-__all__ = ["ControllersOptions", "ControllersCluster", "ADMIN", "KUBECTL", "SCHEDULER", "SYSTEM_NAMESPACES",
-           "manager_reconcilers", "RUN_TICKS_MAX", "MERGE_PATCH"]
+__all__ = ["ControllersOptions", "ControllersCluster", "ADMIN", "KUBECTL", "SCHEDULER", "OPERATOR",
+           "SYSTEM_NAMESPACES", "manager_reconcilers", "RUN_TICKS_MAX", "MERGE_PATCH", "MANAGER_LEASE",
+           "SCHEDULER_LEASE"]
 
 ADMIN = Credentials("admin", (("Authorization", "Bearer admin-token"),))  # seed.py's static token
 KUBECTL = "u1"
 SCHEDULER = "sched"
+OPERATOR = "op1"  # the user's own controller, when the cluster runs one
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
 MANAGER_LEASE = "kube-controller-manager"
 SCHEDULER_LEASE = "kube-scheduler"
 MERGE_PATCH = "application/merge-patch+json"
 RUN_TICKS_MAX = 600
+# kube's 15 s lease, 10 s renew deadline and 2 s retry assume a renewal takes milliseconds. Here a
+# tick is a second and a write through the simulated API server takes 4 to 14 ticks (a tick a
+# hop, and admission's lookups in the store), so with 10 a leader whose renewals are slow loses
+# its lease over and over in a healthy cluster. The deadline is doubled to keep kube's margin.
+ELECTION = ElectionConfig(lease_duration_ticks=30, renew_deadline_ticks=20, retry_period_ticks=2)
 KUBECTL_TICKS_MAX = 200  # an answer, or the client's own timeout (120 ticks), comes before this
 
 
@@ -86,6 +89,7 @@ class ControllersOptions:
     nodes: int = 3
     seed: int = 0
     faults: NetworkFaults = NetworkFaults()
+    controller: str = ""  # MODULE:CLASS of the user's own reconciler, run by host op1
 
     # What ApiCluster reads: one client (kubectl), no webhooks.
     clients = 1
@@ -94,16 +98,16 @@ class ControllersOptions:
     def line(self) -> str:
         words = [f"cluster members={self.members} apiservers={self.apiservers} managers={self.managers} "
                  f"nodes={self.nodes} seed={self.seed}"]
+        if self.controller:
+            words.append(f"controller={self.controller}")
         if self.faults != NetworkFaults():
             words.append(self.faults.describe())
         return " ".join(words)
 
 
 def manager_reconcilers(clock: Callable[[], int]) -> tuple[Any, ...]:
-    """kube-controller-manager's controllers that exist here, each on ``clock``."""
-    return (DeploymentController(clock=clock), ReplicaSetController(clock=clock), NamespaceController(),
-            ServiceAccountController(), GarbageCollector(), NodeLifecycle(clock), TaintEviction(clock),
-            JobController(clock), EndpointsController(), VolumeBinder())
+    """kube-controller-manager's controllers that exist here, each on ``clock`` (the reference)."""
+    return ControllersParts().manager_reconcilers(clock)
 
 
 def _namespace(name: str, rng: random.Random) -> dict[str, Any]:
@@ -122,23 +126,51 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.get("metadata") or {}
 
 
-def _key(obj: dict[str, Any]) -> str:
-    meta = _meta(obj)
-    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta.get("name", "")
-
-
-class ControllersCluster(ApiCluster):
-    def __init__(self, options: ControllersOptions = ControllersOptions(), parts: ApiParts = ApiParts()) -> None:
+class ControllersCluster(ControllersCommands, ApiCluster):
+    def __init__(self, options: ControllersOptions = ControllersOptions(),
+                 parts: ControllersParts = ControllersParts(), operator: Callable[[], Any] | None = None) -> None:
+        """``operator``: makes the user's reconciler (``options.controller`` names it), run by host op1."""
         self.manager_ids = tuple(f"cm{i}" for i in range(1, options.managers + 1))
         self.kubelet_ids = tuple(f"k{i}" for i in range(1, options.nodes + 1))
         self.node_names = {k: f"node-{i}" for i, k in enumerate(self.kubelet_ids, start=1)}
-        self.host_ids = self.manager_ids + (SCHEDULER,) + self.kubelet_ids
+        self.operator = operator
+        self.operator_ids = (OPERATOR,) if operator is not None else ()
+        self.host_ids = self.manager_ids + (SCHEDULER,) + self.kubelet_ids + self.operator_ids
         self._hosts_started = False
+        self.instance_of: dict[str, str] = {}  # host -> the instance it talks to first, when told
+        self.scheduler_id = SCHEDULER
+        self.removed: set[str] = set()  # kubelets whose node left for good
+        self.hidden: dict[str, int] = {}  # host -> the tick its watch events flow again
+        # Runs the given scenario lines as a new cluster (CTRL-LEVEL-TRIGGERED's twin); the
+        # scenario module sets it, so that a cluster built elsewhere has none.
+        self.twin: Callable[[list[str]], Any] | None = None
+        self.judging_api = False
         # A plain function, not a bound method: hosts deep-copy their reconcilers, and a function
         # is copied as itself, so every copy reads this one world's tick.
         self.clock: Callable[[], int] = lambda: self.world.now
         super().__init__(options, parts)
+        self.safety = SafetyObserver(self)
+        self.request_timeout_ticks = HostConfig().connection.request_timeout_ticks
+        self.world.tick_observers.append(self._after_tick)
         self._start_hosts()
+
+    def _after_tick(self) -> None:
+        """Every tick: the harness's perturbations, then the safety invariants."""
+        self.each_tick()
+        found = self.safety.after_tick() if self.violation is None else None
+        if found is not None:
+            self.fail(*found)
+
+    def check(self) -> None:
+        """The API server's invariants judge every request of the run; here they do so only in
+        ``converge``, which ends every run (after every command, they cost more than the whole
+        rest of a controllers run). The controllers' safety invariants are judged every tick."""
+        if self.judging_api:
+            super().check()
+
+    def converge(self) -> None:
+        """The fault-free phase that judges Eventually Stable Reconciliation (fixpoint.py)."""
+        self._run("converge", lambda: converge(self, self.twin))
 
     # ----- the world's nodes -----------------------------------------------------------------
 
@@ -164,20 +196,25 @@ class ControllersCluster(ApiCluster):
             return super()._build(node_id, ids, disk, rng)
         if not self._hosts_started:
             return None  # not started yet: see _start_hosts
-        instance = self.instance_ids[self.host_ids.index(node_id) % len(self.instance_ids)]
-        clock = self.clock
+        instance = self.instance_of.get(node_id) or \
+            self.instance_ids[self.host_ids.index(node_id) % len(self.instance_ids)]
+        clock, parts = self.clock, self.parts
         if node_id in self.kubelet_ids:
             number = self.kubelet_ids.index(node_id) + 1
-            return KubeletHost(node_id, self.instance_ids, self.api_log, ADMIN,
-                               KubeletConfig.numbered(number, self.node_names[node_id]),
-                               attrs.evolve(KUBELET_HOST_CONFIG, instance=instance), disk=disk, clock=clock)
+            return parts.kubelet_host(node_id, self.instance_ids, self.api_log, ADMIN,
+                                      KubeletConfig.numbered(number, self.node_names[node_id]),
+                                      attrs.evolve(KUBELET_HOST_CONFIG, instance=instance), disk=disk, clock=clock)
+        if node_id == OPERATOR:
+            config = HostConfig(instance=instance)
+            return ControllerHost(node_id, self.instance_ids, self.api_log, ADMIN, (self.operator(),), config,
+                                  disk=disk, clock=clock)
         if node_id == SCHEDULER:
-            config = HostConfig(election=ElectionConfig(), lease_name=SCHEDULER_LEASE, instance=instance)
-            return ControllerHost(node_id, self.instance_ids, self.api_log, ADMIN, (Scheduler(),), config,
-                               disk=disk, clock=clock)
-        config = HostConfig(election=ElectionConfig(), lease_name=MANAGER_LEASE, instance=instance)
-        return ControllerHost(node_id, self.instance_ids, self.api_log, ADMIN, manager_reconcilers(clock), config,
-                           disk=disk, clock=clock)
+            config = HostConfig(election=ELECTION, lease_name=SCHEDULER_LEASE, instance=instance)
+            return parts.host(node_id, self.instance_ids, self.api_log, ADMIN, (parts.scheduler(),), config,
+                              disk=disk, clock=clock)
+        config = HostConfig(election=ELECTION, lease_name=MANAGER_LEASE, instance=instance)
+        return parts.host(node_id, self.instance_ids, self.api_log, ADMIN, parts.manager_reconcilers(clock), config,
+                          disk=disk, clock=clock)
 
     def host(self, node_id: str) -> ControllerHost | None:
         return self.world.nodes[node_id]
@@ -187,6 +224,7 @@ class ControllersCluster(ApiCluster):
         roles = {KUBECTL: "kubectl", SCHEDULER: "scheduler"}
         roles.update({m: "controller-manager" for m in self.manager_ids})
         roles.update({k: "kubelet" for k in self.kubelet_ids})
+        roles.update({o: "operator" for o in self.operator_ids})
         return roles
 
     def leader(self, lease: str = MANAGER_LEASE) -> str | None:
@@ -202,18 +240,18 @@ class ControllersCluster(ApiCluster):
         """Tick until ``done()`` (bounded), then judge every apiserver invariant; the ticks it took."""
         for ticks in range(ticks_max + 1):
             if done():
-                self.check()
+                super().check()
                 return ticks
             if ticks < ticks_max:
                 self.world.tick()
-        self.check()
+        super().check()
         raise AssertionError(f"not {what or 'done'} after {ticks_max} ticks")
 
     def ready(self) -> bool:
         """Both elections won and every node registered and Ready."""
         nodes = self.stored("minions")
         return self.leader() is not None and self.leader(SCHEDULER_LEASE) is not None \
-            and all(_ready(nodes.get(name, {})) for name in self.node_names.values())
+            and all(is_ready(nodes.get(name, {})) for name in self.node_names.values())
 
     def run_until_ready(self, ticks_max: int = RUN_TICKS_MAX) -> int:
         """Tick until ``ready()``; the ticks it took."""
@@ -241,13 +279,20 @@ class ControllersCluster(ApiCluster):
     # ----- the user's requests ---------------------------------------------------------------
 
     def kubectl(self, method: str, path: str, body: Any = None, content_type: str = "") -> ApiResponse:
-        """A request as admin from kubectl (u1), ticking until it is answered; its response."""
-        self.request(f"as admin by {KUBECTL} {method} {path}", KUBECTL, "admin", method, path, body=body,
-                     content_type=content_type)
-        self.run_until(lambda: self.client(KUBECTL).idle, KUBECTL_TICKS_MAX, "answered")
+        """A request as admin from kubectl (u1), ticking until it is answered; its response. Part
+        of the command that calls it: it records no scenario line of its own."""
+        client = self.client(KUBECTL)
+        assert client.idle, "kubectl waits for each answer"
+        data = json.dumps(body).encode() if body is not None else b""
+        self.world.trace.record(self.world.now, "invoke", KUBECTL, f"as admin: {method} {path}")
+        self.world.apply(KUBECTL, client.send(method, path, self.credentials["admin"], body=data,
+                                              content_type=content_type))
+        for _ in range(KUBECTL_TICKS_MAX):
+            if client.idle:
+                break
+            self.world.tick()
         call = next(c for c in reversed(self.api_log.calls) if c.client == KUBECTL)
-        assert call.response is not None
-        return call.response
+        return call.response if call.response is not None else ApiResponse(call.request.request_id, 0)
 
     def apply(self, manifest: dict[str, Any]) -> ApiResponse:
         """Create ``manifest``, or merge-patch it onto the object of its name if the store has one
@@ -270,78 +315,18 @@ class ControllersCluster(ApiCluster):
         return {key[len(prefix):]: obj for key, obj in sorted(self.observer.objects.items())
                 if key.startswith(prefix)}
 
-    def converged(self) -> list[str]:
-        """What is not yet as desired (empty: converged). The rules, a first version:
-
-        - every Deployment has ``status.observedGeneration >= metadata.generation`` and
-          ``updatedReplicas == availableReplicas == replicas == spec.replicas``, with exactly one
-          of its ReplicaSets scaled up (``spec.replicas > 0``);
-        - every ReplicaSet has ``status.replicas == spec.replicas ==`` the number of its active
-          pods (controlled by its UID, neither finished nor being deleted);
-        - every active pod of a live ReplicaSet is bound, Running and Ready;
-        - no Namespace is being deleted;
-        - no object has owner references that all name UIDs missing from the store.
-        """
-        uids = {_meta(obj).get("uid") for obj in self.observer.objects.values()}
-        pods = self.stored("pods")
-        replica_sets = self.stored("replicasets")
-        left = []
-        for key, deployment in self.stored("deployments").items():
-            left += self.deployment_left(key, deployment, replica_sets.values())
-        for key, replica_set in replica_sets.items():
-            left += self.replica_set_left(key, replica_set, pods.values())
-        for key, namespace in self.stored("namespaces").items():
-            if _meta(namespace).get("deletionTimestamp"):
-                left.append(f"namespace {key} is being deleted")
+    def by_resource(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """What the store holds now, as storage resource -> key -> object."""
+        found: dict[str, dict[str, dict[str, Any]]] = {}
         for key, obj in sorted(self.observer.objects.items()):
-            refs = _meta(obj).get("ownerReferences") or []
-            if refs and all(ref.get("uid") not in uids for ref in refs):
-                left.append(f"{key} has owners that are all gone: {', '.join(r.get('name', '') for r in refs)}")
-        return left
+            storage, _, rest = key[len("/registry/"):].partition("/")
+            found.setdefault(storage, {})[rest] = obj
+        return found
 
-    @staticmethod
-    def deployment_left(key: str, deployment: dict[str, Any], replica_sets) -> list[str]:
-        spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
-        want = spec.get("replicas", 1)
-        left = []
-        if status.get("observedGeneration", 0) < _meta(deployment).get("generation", 0):
-            left.append(f"deployment {key}: generation {_meta(deployment).get('generation')} not observed yet")
-        counts = {f: status.get(f, 0) for f in ("replicas", "updatedReplicas", "availableReplicas")}
-        if any(count != want for count in counts.values()):
-            shown = ", ".join(f"{f} {c}" for f, c in counts.items())
-            left.append(f"deployment {key}: wants {want} replicas, status says {shown}")
-        uid = _meta(deployment).get("uid")
-        scaled_up = [rs for rs in replica_sets if _controlled_by(rs, uid) and (rs.get("spec") or {}).get("replicas", 1)]
-        if len(scaled_up) != 1:
-            left.append(f"deployment {key}: {len(scaled_up)} ReplicaSets scaled up, not 1")
-        return left
-
-    @staticmethod
-    def replica_set_left(key: str, replica_set: dict[str, Any], pods) -> list[str]:
-        want = (replica_set.get("spec") or {}).get("replicas", 1)
-        reported = (replica_set.get("status") or {}).get("replicas", 0)
-        uid = _meta(replica_set).get("uid")
-        active = [p for p in pods if _controlled_by(p, uid) and pod_is_active(p)]
-        left = []
-        if not reported == want == len(active):
-            left.append(f"replicaset {key}: wants {want} replicas, status says {reported}, "
-                        f"{len(active)} active pods")
-        if _meta(replica_set).get("deletionTimestamp"):
-            return left
-        for pod in active:
-            if not (pod.get("spec") or {}).get("nodeName"):
-                left.append(f"pod {_key(pod)} of replicaset {key} is not bound")
-            elif (pod.get("status") or {}).get("phase") != "Running" or not _ready(pod):
-                left.append(f"pod {_key(pod)} of replicaset {key} is not Running and Ready")
-        return left
+    def converged(self) -> list[str]:
+        """What is not yet as desired, and what leaked (empty: converged); the rules are
+        spec/controllers/desired.py's."""
+        objects = self.by_resource()
+        return desired_left(objects) + leaks(objects)
 
 
-def _ready(obj: dict[str, Any]) -> bool:
-    """A Node's (or a pod's) Ready condition is True."""
-    conditions = (obj.get("status") or {}).get("conditions") or ()
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def _controlled_by(obj: dict[str, Any], uid: str | None) -> bool:
-    ref = controller_owner(obj)
-    return ref is not None and ref.get("uid") == uid

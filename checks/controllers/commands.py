@@ -1,0 +1,236 @@
+"""The controllers harness's commands: what the user does through kubectl, the faults and Sieve's
+perturbations, and ``converge``, the fault-free phase that judges Eventually Stable
+Reconciliation. Each records its scenario line (checks/controllers/scenario.py reads them back).
+
+Mixed into ``ControllersCluster`` (checks/controllers/cluster.py), which has the world, the hosts
+and ``kubectl``.
+
+User actions (through kubectl ``u1``, as admin; each waits for its answer):
+
+- ``apply JSON``: create the object, or merge-patch it onto the one of its name;
+- ``delete RESOURCE KEY [propagation=Background|Foreground|Orphan]``;
+- ``add-node kX`` / ``remove-node kX``: a kubelet (and its Node) joins, or leaves for good (the
+  process stops and the Node object is deleted, as a cloud provider's node controller does).
+
+Faults and perturbations:
+
+- ``crash X`` / ``restart X [via aN]``: any node; a controller host restarted ``via`` an
+  instance talks to it first (Sieve's stale state: an instance whose watch cache lags);
+- ``crash-between-writes HOST [within=K]``: tick (at most K ticks) until a reconcile of HOST has
+  made a write and waits on a later call, then crash HOST (Sieve's intermediate state);
+- ``hide-events HOST K``: for K ticks no watch event reaches HOST; then its informers list again,
+  so what happened meanwhile arrives merged, and an object created and deleted in between is
+  never seen (Sieve's unobserved state);
+- ``lag aN``: cut instance aN from every store member: its watch cache stops where it is and it
+  serves lists from it at resourceVersion 0 (``heal`` ends it);
+- ``partition ...``, ``heal``, ``tick [K]`` as everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+import attrs
+
+from impl.apiserver.messages import WatchEvent
+from impl.apiserver.resources import resource_for_kind, resource_named
+from spec.controllers.desired import template_hash_free
+
+__all__ = ["ControllersCommands", "PROPAGATIONS", "CRASH_WITHIN_TICKS"]
+
+PROPAGATIONS = ("Background", "Foreground", "Orphan")
+CRASH_WITHIN_TICKS = 20
+
+
+def object_line(obj: dict[str, Any]) -> str:
+    return "apply " + shlex.quote(json.dumps(obj, separators=(",", ":"), sort_keys=True))
+
+
+class ControllersCommands:
+    # ----- the user, through kubectl ---------------------------------------------------------
+
+    def apply_object(self, obj: dict[str, Any], line: str | None = None) -> None:
+        """``apply JSON`` (or a shorter line that means it: ``scale``, ``set-image``...)."""
+        self._run(line or object_line(obj), lambda: self.apply(obj))
+
+    def scale(self, key: str, replicas: int) -> None:
+        self.apply_object(_deployment_patch(key, {"replicas": replicas}), f"scale deployment {key} {replicas}")
+
+    def set_image(self, key: str, image: str) -> None:
+        """The image of the first container of the Deployment's template: a new rollout."""
+        deployment = self.stored("deployments").get(key) or {}
+        containers = [dict(c) for c in ((deployment.get("spec") or {}).get("template") or {}).get("spec", {})
+                      .get("containers") or [{"name": "app"}]]
+        containers[0]["image"] = image
+        self.apply_object(_deployment_patch(key, {"template": {"spec": {"containers": containers}}}),
+                          f"set-image deployment {key} {image}")
+
+    def pause(self, key: str, paused: bool) -> None:
+        self.apply_object(_deployment_patch(key, {"paused": paused}),
+                          f"{'pause' if paused else 'resume'} deployment {key}")
+
+    def rollout_undo(self, key: str) -> None:
+        """``kubectl rollout undo``: the template of the ReplicaSet of the revision before the
+        current one, written back onto the Deployment (client-side, as kubectl does it)."""
+        def run() -> None:
+            template = self._previous_template(key)
+            if template is None:
+                self.no_effect(f"deployment {key} has no earlier revision")
+                return
+            self.apply(_deployment_patch(key, {"template": template}))
+        self._run(f"rollout-undo deployment {key}", run)
+
+    def _previous_template(self, key: str) -> dict[str, Any] | None:
+        deployment = self.stored("deployments").get(key)
+        if deployment is None:
+            return None
+        uid = (deployment.get("metadata") or {}).get("uid")
+        revisions = []
+        for replica_set in self.stored("replicasets").values():
+            rs_meta = replica_set.get("metadata") or {}
+            if any(ref.get("uid") == uid and ref.get("controller") for ref in rs_meta.get("ownerReferences") or ()):
+                revision = (rs_meta.get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")
+                revisions.append((int(revision) if revision.isdigit() else 0, replica_set))
+        revisions.sort(key=lambda pair: pair[0])
+        if len(revisions) < 2:
+            return None
+        template = template_hash_free((revisions[-2][1].get("spec") or {}).get("template"))
+        return template
+
+    def delete_object(self, resource: str, key: str, propagation: str = "") -> None:
+        kind = resource_named(resource)
+        namespace, _, name = key.rpartition("/")
+        body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation:
+            body["propagationPolicy"] = propagation
+        line = f"delete {resource} {key}" + (f" propagation={propagation}" if propagation else "")
+        self._run(line, lambda: self.kubectl("DELETE", kind.path(namespace or None, name), body))
+
+    def remove_node(self, kubelet: str) -> None:
+        def run() -> None:
+            if kubelet in self.removed:
+                self.no_effect(f"{kubelet} was removed already")
+                return
+            self.removed.add(kubelet)
+            self.safety.fault(f"node {self.node_names[kubelet]} removed")
+            if self.world.up(kubelet):
+                self.world.crash(kubelet)
+            self.kubectl("DELETE", resource_named("nodes").path(None, self.node_names[kubelet]))
+        self._run(f"remove-node {kubelet}", run)
+
+    def add_node(self, kubelet: str) -> None:
+        def run() -> None:
+            if kubelet not in self.removed:
+                self.no_effect(f"{kubelet} is a node already")
+                return
+            self.removed.discard(kubelet)
+            if not self.world.up(kubelet):
+                self.world.restart(kubelet)
+        self._run(f"add-node {kubelet}", run)
+
+    # ----- faults -----------------------------------------------------------------------------
+
+    def crash(self, node_id: str) -> None:
+        if node_id not in self.manager_ids + (self.scheduler_id,) + self.operator_ids:
+            self.safety.fault(f"{node_id} crashed")
+        super().crash(node_id)
+
+    def restart(self, node_id: str, via: str | None = None) -> None:
+        if via is None:
+            super().restart(node_id)
+            return
+
+        def run() -> None:
+            if self.world.up(node_id):
+                self.no_effect(f"{node_id} is up")
+                return
+            self.instance_of[node_id] = via
+            self.world.restart(node_id)
+        self._run(f"restart {node_id} via {via}", run)
+
+    def partition(self, groups: list[list[str]]) -> None:
+        self.safety.fault("a partition")
+        super().partition(groups)
+
+    def lag(self, instance: str) -> None:
+        def run() -> None:
+            if all(not self.world.network.link_open(instance, m) for m in self.member_ids):
+                self.no_effect(f"{instance} lags already")
+                return
+            self.safety.fault(f"{instance} made to lag")
+            for member in self.member_ids:
+                self.world.network.block(instance, member)
+                self.world.network.block(member, instance)
+            self.world.trace.record(self.world.now, "partition", None, f"{instance} cut from the store: it lags")
+        self._run(f"lag {instance}", run)
+
+    def crash_between_writes(self, host_id: str, within: int = CRASH_WITHIN_TICKS) -> None:
+        def run() -> None:
+            for _ in range(within + 1):
+                host = self.world.nodes[host_id]
+                if host is None:
+                    break
+                if host.mid_reconcile_writers():
+                    self.world.crash(host_id)
+                    return
+                self.world.tick()
+            self.no_effect(f"no reconcile of {host_id} was between two writes within {within} ticks")
+        self._run(f"crash-between-writes {host_id} within={within}", run)
+
+    def hide_events(self, host_id: str, ticks: int) -> None:
+        def run() -> None:
+            if not self.world.up(host_id) or host_id in self.hidden:
+                self.no_effect(f"{host_id} is {'down' if not self.world.up(host_id) else 'already missing events'}")
+                return
+            self.hidden[host_id] = self.world.now + ticks
+            self.world.trace.record(self.world.now, "hide", host_id, f"watch events to {host_id} are lost for "
+                                                                     f"{ticks} ticks, then it lists again")
+            self._drop_watch_events()
+        self._run(f"hide-events {host_id} {ticks}", run)
+
+    def each_tick(self) -> None:
+        self._drop_watch_events()
+        for host_id in sorted(self.hidden):
+            if self.world.now >= self.hidden[host_id]:
+                self._stop_hiding(host_id)
+
+    def _drop_watch_events(self) -> None:
+        if not self.hidden:
+            return
+        for envelope in list(self.world.network.in_flight):
+            if envelope.dst in self.hidden and isinstance(envelope.message, WatchEvent):
+                self.world.drop(envelope)
+
+    def _stop_hiding(self, host_id: str) -> None:
+        del self.hidden[host_id]
+        host = self.world.nodes[host_id]
+        if host is not None:
+            host.relist()
+
+    def heal_everything(self) -> None:
+        """The fault-free phase begins: links restored, every crashed node (but a removed one)
+        restarted, no event hidden, no message dropped."""
+        self.world.network.heal()
+        self.world.network.faults = attrs.evolve(self.world.network.faults, drop_rate=0.0, duplicate_rate=0.0)
+        for host_id in sorted(self.hidden):
+            self._stop_hiding(host_id)
+        for node_id in self.world.node_ids:
+            if self.world.nodes[node_id] is None and node_id not in self.removed:
+                self.world.restart(node_id)
+
+
+def _deployment_patch(key: str, spec: dict[str, Any]) -> dict[str, Any]:
+    namespace, _, name = key.rpartition("/")
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+            "spec": spec}
+
+
+def manifest_key(obj: dict[str, Any]) -> tuple[str, str]:
+    """(plural, key) of a manifest: ``("deployments", "default/web")``; the default namespace
+    for a namespaced object that names none."""
+    resource = resource_for_kind(obj["apiVersion"], obj["kind"])
+    meta = obj.get("metadata") or {}
+    namespace = (meta.get("namespace") or "default") if resource.namespaced else ""
+    return resource.plural, f"{namespace}/{meta.get('name', '')}" if namespace else meta.get("name", "")

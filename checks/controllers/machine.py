@@ -1,0 +1,301 @@
+"""The controllers state machine: a user working through kubectl (create, scale, roll out, roll
+back, pause and delete Deployments; run and delete Jobs; create and delete a namespace with a
+Deployment in it; create and delete a Service; add and remove nodes) interleaved with Sieve's
+perturbations of the controllers (a crash between two writes of one reconcile, hidden events,
+a restart pointed at a lagging API server instance), crashes of the leader, kubelet failures and
+partitions; every test case ends with ``converge``, the fault-free phase that judges Eventually
+Stable Reconciliation and, after perturbations, compares the fixpoint with a run without them.
+
+Each test case starts with a Deployment ``default/web`` of a drawn strategy, so that rollouts
+come early. Swarm testing: each test case draws which kinds of fault and action it uses. With
+the user's controller (``--controller``), the user's objects (``-f``) are applied at the start
+and the actions touch them instead (re-apply, delete, relabel the namespaces they name).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+
+from checks.controllers.cluster import ControllersCluster, ControllersOptions
+from checks.controllers.commands import PROPAGATIONS, manifest_key
+from checks.controllers.scenario import new_cluster
+from checks.search import MachineCounter
+from impl.controllers.parts import ControllersParts
+from impl.sim.network import NetworkFaults
+
+__all__ = ["ControllersMachine", "SWARM_KINDS", "START_TICKS", "deployment"]
+
+SWARM_KINDS = ("crash", "hide", "lag", "kubelet", "partition", "jobs", "namespace", "service", "user")
+START_TICKS = 20  # the elections are won and every node is Ready (11 ticks on the reference)
+DEPLOYMENTS = ("default/web", "default/api", "team/web")
+STRATEGIES = ({}, {"maxSurge": 1, "maxUnavailable": 0}, {"maxSurge": 0, "maxUnavailable": 1},
+              {"maxSurge": "50%", "maxUnavailable": "50%"}, {"maxSurge": 2, "maxUnavailable": "25%"}, None)
+IMAGES = ("nginx:1.27", "nginx:1.28", "nginx:1.29")
+MIN_NODES = 2
+
+network_faults = st.sampled_from([NetworkFaults(), NetworkFaults(), NetworkFaults(1, 2)])
+
+
+def deployment(key: str, replicas: int, strategy: dict | None, image: str = IMAGES[0]) -> dict[str, Any]:
+    """A Deployment of ``app: NAME`` pods; ``strategy`` None: Recreate, else RollingUpdate with
+    those maxSurge / maxUnavailable (empty: the defaults, 25% each)."""
+    namespace, _, name = key.partition("/")
+    spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                            "template": {"metadata": {"labels": {"app": name}},
+                                         "spec": {"containers": [{"name": name, "image": image}]}}}
+    spec["strategy"] = {"type": "Recreate"} if strategy is None else \
+        {"type": "RollingUpdate", **({"rollingUpdate": strategy} if strategy else {})}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+            "spec": spec}
+
+
+def _job(name: str, completions: int, parallelism: int, backoff: int, exit_code: int) -> dict[str, Any]:
+    annotations = {"kinv.dev/exit-after": "5", "kinv.dev/exit-code": str(exit_code)}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"completions": completions, "parallelism": parallelism, "backoffLimit": backoff,
+                     "template": {"metadata": {"annotations": annotations},
+                                  "spec": {"restartPolicy": "Never", "containers": [{"name": "job", "image": "busybox"}]}}}}
+
+
+class ControllersMachine(RuleBasedStateMachine):
+    parts: ControllersParts = ControllersParts()
+    counter: MachineCounter | None = None
+    controller: str = ""  # the user's MODULE:CLASS (--controller)
+    manifests: tuple[dict[str, Any], ...] = ()  # the user's objects (-f)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cluster: ControllersCluster | None = None
+        self.enabled: frozenset[str] = frozenset()
+        if self.counter is not None:
+            self.counter.saw(self)
+
+    @initialize(seed=st.integers(0, 2**16), managers=st.sampled_from([2, 2, 3]), nodes=st.sampled_from([3, 3, 4]),
+                faults=network_faults, kinds=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=1),
+                replicas=st.integers(2, 4), strategy=st.sampled_from(STRATEGIES))
+    def setup(self, seed, managers, nodes, faults, kinds, replicas, strategy) -> None:
+        options = ControllersOptions(managers=managers, nodes=nodes, seed=seed, faults=faults, controller=self.controller)
+        self.cluster = new_cluster(options, self.parts)
+        self.enabled = kinds
+        self.cluster.tick(START_TICKS)
+        for manifest in self.manifests:
+            self.cluster.apply_object(copy.deepcopy(manifest))
+        if not self.controller:
+            self.cluster.apply_object(deployment("default/web", replicas, strategy))
+
+    def _on(self, kind: str) -> bool:
+        return kind in self.enabled
+
+    def _leader(self) -> str | None:
+        leader = self.cluster.leader()
+        return leader if leader in self.cluster.manager_ids and self.cluster.world.up(leader) else None
+
+    def _hosts(self) -> tuple[str, ...]:
+        return self.cluster.manager_ids + self.cluster.operator_ids
+
+    # ----- time ----------------------------------------------------------------------------------
+
+    @rule(count=st.sampled_from([1, 3, 5, 10, 20]))
+    def tick(self, count: int) -> None:
+        self.cluster.tick(count)
+
+    # ----- the user: Deployments ---------------------------------------------------------------
+
+    @precondition(lambda self: not self.controller)
+    @rule(key=st.sampled_from(DEPLOYMENTS), replicas=st.integers(1, 4), strategy=st.sampled_from(STRATEGIES))
+    def create_deployment(self, key, replicas, strategy) -> None:
+        if key not in self.cluster.stored("deployments"):
+            self.cluster.apply_object(deployment(key, replicas, strategy))
+
+    @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
+    @rule(which=st.integers(0, 2), replicas=st.integers(0, 5))
+    def scale(self, which, replicas) -> None:
+        self.cluster.scale(self._deployment(which), replicas)
+
+    @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
+    @rule(which=st.integers(0, 2), image=st.sampled_from(IMAGES))
+    def set_image(self, which, image) -> None:
+        self.cluster.set_image(self._deployment(which), image)
+
+    @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
+    @rule(which=st.integers(0, 2))
+    def rollout_undo(self, which) -> None:
+        self.cluster.rollout_undo(self._deployment(which))
+
+    @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
+    @rule(which=st.integers(0, 2), paused=st.booleans())
+    def pause(self, which, paused) -> None:
+        self.cluster.pause(self._deployment(which), paused)
+
+    @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
+    @rule(which=st.integers(0, 2), propagation=st.sampled_from(("",) + PROPAGATIONS))
+    def delete_deployment(self, which, propagation) -> None:
+        self.cluster.delete_object("deployments", self._deployment(which), propagation)
+
+    def _deployment(self, which: int) -> str:
+        keys = sorted(self.cluster.stored("deployments"))
+        return keys[which % len(keys)]
+
+    # ----- the user: Jobs, a namespace, a Service ------------------------------------------------
+
+    @precondition(lambda self: self._on("jobs") and not self.controller)
+    @rule(name=st.sampled_from(["batch", "report"]), completions=st.integers(1, 3), parallelism=st.integers(1, 2),
+          backoff=st.integers(0, 2), exit_code=st.sampled_from([0, 0, 1]))
+    def create_job(self, name, completions, parallelism, backoff, exit_code) -> None:
+        if f"default/{name}" not in self.cluster.stored("jobs"):
+            self.cluster.apply_object(_job(name, completions, parallelism, backoff, exit_code))
+
+    @precondition(lambda self: self._on("jobs") and not self.controller and self.cluster.stored("jobs"))
+    @rule(which=st.integers(0, 1), propagation=st.sampled_from(("Background", "Foreground", "Orphan")))
+    def delete_job(self, which, propagation) -> None:
+        keys = sorted(self.cluster.stored("jobs"))
+        self.cluster.delete_object("jobs", keys[which % len(keys)], propagation)
+
+    @precondition(lambda self: self._on("namespace") or self.controller)
+    @rule(labelled=st.booleans())
+    def create_namespace(self, labelled) -> None:
+        namespaces = self.cluster.stored("namespaces")
+        if "team" not in namespaces:
+            labels = self._namespace_labels() if labelled else {}
+            self.cluster.apply_object({"apiVersion": "v1", "kind": "Namespace",
+                                       "metadata": {"name": "team", **({"labels": labels} if labels else {})}})
+
+    @precondition(lambda self: (self._on("namespace") or self.controller) and "team" in self.cluster.stored("namespaces"))
+    @rule()
+    def delete_namespace(self) -> None:
+        self.cluster.delete_object("namespaces", "team")
+
+    @precondition(lambda self: self._on("service") and not self.controller)
+    @rule(name=st.sampled_from(["web", "api"]), create=st.booleans())
+    def service(self, name, create) -> None:
+        if create:
+            self.cluster.apply_object({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+                                       "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}})
+        elif f"default/{name}" in self.cluster.stored("services"):
+            self.cluster.delete_object("services", f"default/{name}")
+
+    # ----- the user's own objects --------------------------------------------------------------------
+
+    @precondition(lambda self: bool(self.manifests))
+    @rule(which=st.integers(0, 9), touch=st.integers(0, 3))
+    def reapply(self, which, touch) -> None:
+        """Apply one of the user's objects again, its labels or data touched (or as it was)."""
+        manifest = copy.deepcopy(self.manifests[which % len(self.manifests)])
+        if touch and isinstance(manifest.get("data"), dict):
+            manifest["data"] = {**manifest["data"], "touched": str(touch)}
+        self.cluster.apply_object(manifest)
+
+    @precondition(lambda self: bool(self.manifests))
+    @rule(which=st.integers(0, 9))
+    def delete_manifest(self, which) -> None:
+        plural, key = manifest_key(self.manifests[which % len(self.manifests)])
+        if key in self.cluster.stored(self.cluster_storage(plural)):
+            self.cluster.delete_object(plural, key)
+
+    @precondition(lambda self: bool(self.controller))
+    @rule(namespace=st.sampled_from(["team", "default"]), labelled=st.booleans())
+    def relabel_namespace(self, namespace, labelled) -> None:
+        labels = self._namespace_labels()
+        if namespace in self.cluster.stored("namespaces") and labels:
+            patch = {k: (v if labelled else None) for k, v in labels.items()}
+            self.cluster.apply_object({"apiVersion": "v1", "kind": "Namespace",
+                                       "metadata": {"name": namespace, "labels": patch}})
+
+    def _namespace_labels(self) -> dict[str, str]:
+        """The labels the user's objects put on namespaces (what their controller selects by)."""
+        labels: dict[str, str] = {}
+        for manifest in self.manifests:
+            if manifest.get("kind") == "Namespace":
+                labels.update((manifest.get("metadata") or {}).get("labels") or {})
+        return labels
+
+    @staticmethod
+    def cluster_storage(plural: str) -> str:
+        return {"nodes": "minions"}.get(plural, plural)
+
+    # ----- nodes -----------------------------------------------------------------------------------
+
+    @precondition(lambda self: self._on("kubelet") and len(self.cluster.kubelet_ids) - len(self.cluster.removed) > MIN_NODES)
+    @rule(which=st.integers(0, 3))
+    def remove_node(self, which) -> None:
+        kubelet = self.cluster.kubelet_ids[which % len(self.cluster.kubelet_ids)]
+        if kubelet not in self.cluster.removed:
+            self.cluster.remove_node(kubelet)
+
+    @precondition(lambda self: self._on("kubelet") and self.cluster.removed)
+    @rule()
+    def add_node(self) -> None:
+        self.cluster.add_node(sorted(self.cluster.removed)[0])
+
+    @precondition(lambda self: self._on("kubelet"))
+    @rule(which=st.integers(0, 3), down_for=st.sampled_from([5, 20, 60]))
+    def kubelet_outage(self, which, down_for) -> None:
+        kubelet = self.cluster.kubelet_ids[which % len(self.cluster.kubelet_ids)]
+        if kubelet not in self.cluster.removed and self.cluster.world.up(kubelet):
+            self.cluster.crash(kubelet)
+            self.cluster.tick(down_for)
+            self.cluster.restart(kubelet)
+
+    # ----- the controllers' faults and Sieve's perturbations ------------------------------------------
+
+    @precondition(lambda self: self._on("crash"))
+    @rule(restart_after=st.sampled_from([0, 5, 30]))
+    def crash_leader(self, restart_after) -> None:
+        leader = self._leader() or (self.cluster.operator_ids[0] if self.cluster.operator_ids else None)
+        if leader is not None:
+            self.cluster.crash(leader)
+            if restart_after:
+                self.cluster.tick(restart_after)
+            self.cluster.restart(leader)
+
+    @precondition(lambda self: self._on("crash"))
+    @rule(within=st.sampled_from([5, 20]))
+    def crash_between_writes(self, within) -> None:
+        host = self._leader() or (self.cluster.operator_ids[0] if self.cluster.operator_ids else None)
+        if host is not None:
+            self.cluster.crash_between_writes(host, within)
+            if not self.cluster.world.up(host):
+                self.cluster.restart(host)
+
+    @precondition(lambda self: self._on("hide"))
+    @rule(which=st.integers(0, 3), ticks=st.sampled_from([3, 10, 30]))
+    def hide_events(self, which, ticks) -> None:
+        hosts = [h for h in self._hosts() if self.cluster.world.up(h) and h not in self.cluster.hidden]
+        if hosts:
+            self.cluster.hide_events(hosts[which % len(hosts)], ticks)
+
+    @precondition(lambda self: self._on("lag"))
+    @rule(instance=st.integers(0, 2), restart_after=st.sampled_from([0, 10]))
+    def restart_against_lagging_instance(self, instance, restart_after) -> None:
+        """Sieve's stale state: the leader restarts talking to an instance whose cache is behind."""
+        leader = self._leader() or (self.cluster.operator_ids[0] if self.cluster.operator_ids else None)
+        lagging = self.cluster.instance_ids[instance % len(self.cluster.instance_ids)]
+        if leader is None:
+            return
+        self.cluster.lag(lagging)
+        self.cluster.crash(leader)
+        self.cluster.tick(restart_after + 1)
+        self.cluster.restart(leader, lagging)
+
+    @precondition(lambda self: self._on("partition"))
+    @rule(which=st.integers(0, 9))
+    def partition_host(self, which) -> None:
+        hosts = self.cluster.host_ids
+        host = hosts[which % len(hosts)]
+        self.cluster.partition([[host], list(self.cluster.instance_ids)])
+
+    @precondition(lambda self: self._on("partition") or self._on("lag"))
+    @rule()
+    def heal(self) -> None:
+        if self.cluster.world.network.blocked:
+            self.cluster.heal()
+
+    # ----- the end of every test case -------------------------------------------------------------
+
+    def teardown(self) -> None:
+        if self.cluster is not None and self.cluster.violation is None:
+            self.cluster.converge()

@@ -1,0 +1,212 @@
+"""The controllers' safety invariants, judged on a run as it goes (spec/controllers/safety.py has
+the rules; spec/controllers/invariants.py states them).
+
+``SafetyObserver.after_tick`` runs at the end of every tick of the world:
+
+- it replays every change the store committed since (the apiserver ``Observer``'s ``changes``)
+  into its own view, one revision at a time, and judges each against the rules that speak of
+  one revision: CTRL-STATUS-OBSERVED on a Deployment's status write, CTRL-ROLLOUT-SURGE and
+  CTRL-ROLLOUT-AVAILABLE on a change of a pod of a Deployment;
+- it judges the garbage collector's deletes as their answers come in (CTRL-GC-LIVE-OWNER: the
+  request names who made it, by its User-Agent);
+- and which hosts act as leader of each Lease (CTRL-SINGLE-LEADER).
+
+The rollout rules hold while nodes are healthy and every request has a known outcome: the
+harness calls ``fault`` when a kubelet or node fails, a link is cut, an instance is made to
+lag, the network drops messages, or a write of a controller is never answered, and the rollout
+rules are not judged after that in the run (a controller crash, a leader change and hidden
+events do not excuse them: the controllers must stay within the bounds through those).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from impl.apiserver.client import CallRecord
+from impl.controllers.connection import decoded
+from spec.controllers.desired import is_active, is_ready, meta
+from spec.controllers.invariants import (
+    GC_LIVE_OWNER, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_GRACE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
+)
+from spec.controllers.safety import (
+    gc_delete_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
+)
+from spec.invariant import Invariant
+
+__all__ = ["SafetyObserver", "GC_USER_AGENT"]
+
+GC_USER_AGENT = "kinv/garbage-collector"
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _user_agent(call: CallRecord) -> str:
+    return next((value for key, value in call.request.headers if key == "User-Agent"), "")
+
+
+def _owner_uid(obj: dict[str, Any]) -> str | None:
+    return next((ref.get("uid") for ref in meta(obj).get("ownerReferences") or () if ref.get("controller")), None)
+
+
+class SafetyObserver:
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.view: dict[str, dict[str, dict[str, Any]]] = {}  # storage resource -> key -> object
+        self.by_uid: dict[str, dict[str, Any]] = {}
+        self._changes_read = 0
+        self._calls_read = 0
+        # Controller writes not answered yet, by position in the log, with the connection that sent them.
+        self._pending: dict[int, tuple[CallRecord, Any]] = {}
+        self.healthy = True  # no fault yet that excuses the rollout bounds
+        self.faults: list[str] = []
+        self._replicas: dict[str, deque[tuple[int, int]]] = {}  # deployment uid -> (tick, spec.replicas)
+        self.found: tuple[Invariant, str] | None = None
+
+    # ----- what the harness tells ------------------------------------------------------------
+
+    def fault(self, what: str) -> None:
+        """Something happened that excuses the rollout bounds for the rest of the run."""
+        if self.healthy:
+            self.faults.append(what)
+        self.healthy = False
+
+    # ----- every tick --------------------------------------------------------------------------
+
+    def after_tick(self) -> tuple[Invariant, str] | None:
+        """The first violation found since the last call (None: all held)."""
+        if self.found is None:
+            self._read_changes()
+        if self.found is None:
+            self._read_calls()
+        if self.found is None:
+            self._judge_leaders()
+        return self.found
+
+    def _flag(self, invariant: Invariant, problems: list[str]) -> None:
+        if problems and self.found is None:
+            self.found = (invariant, problems[0])
+
+    # ----- store changes -----------------------------------------------------------------------
+
+    def _read_changes(self) -> None:
+        changes = self.cluster.observer.changes
+        while self._changes_read < len(changes) and self.found is None:
+            change = changes[self._changes_read]
+            self._changes_read += 1
+            self._apply(change.resource, change.key, change.object, change.previous)
+
+    def _apply(self, storage: str, key: str, obj: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
+        short = key.split(f"/registry/{storage}/", 1)[-1]
+        by_key = self.view.setdefault(storage, {})
+        if previous is not None:
+            self.by_uid.pop(meta(previous).get("uid"), None)
+        if obj is None:
+            by_key.pop(short, None)
+        else:
+            by_key[short] = obj
+            self.by_uid[meta(obj).get("uid")] = obj
+        if storage == "deployments" and obj is not None:
+            self._deployment_changed(short, obj, previous)
+        elif storage == "pods":
+            self._pod_changed(obj, previous)
+
+    def _deployment_changed(self, key: str, deployment: dict[str, Any], previous: dict[str, Any] | None) -> None:
+        history = self._replicas.setdefault(meta(deployment).get("uid"), deque())
+        history.append((self.cluster.world.now, (deployment.get("spec") or {}).get("replicas", 1)))
+        if previous is None or previous.get("status") == deployment.get("status") or self._going(deployment):
+            return
+        self._flag(STATUS_OBSERVED, status_problems(key, deployment, self.view.get("replicasets", {}).values()))
+
+    def _going(self, obj: dict[str, Any]) -> bool:
+        """Being deleted, or in a namespace being deleted: its content goes in any order."""
+        namespace = self.view.get("namespaces", {}).get(meta(obj).get("namespace") or "")
+        return bool(meta(obj).get("deletionTimestamp")) or bool(namespace and meta(namespace).get("deletionTimestamp"))
+
+    def _deployment_of(self, pod: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        replica_set = self.by_uid.get(_owner_uid(pod) or "")
+        deployment = self.by_uid.get(_owner_uid(replica_set) or "") if replica_set is not None else None
+        if deployment is None or (deployment.get("kind") not in (None, "Deployment")) or self._going(deployment):
+            return None
+        strategy = ((deployment.get("spec") or {}).get("strategy") or {}).get("type", "RollingUpdate")
+        if strategy != "RollingUpdate" or (deployment.get("spec") or {}).get("paused"):
+            return None
+        return f"{meta(deployment).get('namespace')}/{meta(deployment).get('name')}", deployment
+
+    def _pod_changed(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
+        if not self.healthy:
+            return
+        found = self._deployment_of(pod if pod is not None else previous)
+        if found is None:
+            return
+        key, deployment = found
+        high, low = self._replicas_lately(deployment)
+        pods = pods_of_deployment(deployment, self.view.get("replicasets", {}).values(),
+                                  self.view.get("pods", {}).values())
+        self._flag(ROLLOUT_SURGE, surge_problems(key, deployment, pods, high))
+        was_available = previous is not None and is_active(previous) and is_ready(previous)
+        deleted = pod is None or bool(meta(pod).get("deletionTimestamp"))
+        if was_available and deleted:
+            available = len([p for p in pods if is_active(p) and is_ready(p)])
+            self._flag(ROLLOUT_AVAILABLE, unavailable_problems(key, deployment, available, low,
+                                                               [meta(previous).get("name", "")]))
+
+    def _replicas_lately(self, deployment: dict[str, Any]) -> tuple[int, int]:
+        history = self._replicas.get(meta(deployment).get("uid"), deque())
+        now = self.cluster.world.now
+        while len(history) > 1 and history[1][0] <= now - SCALE_GRACE_TICKS:
+            history.popleft()
+        values = [replicas for _, replicas in history] or [(deployment.get("spec") or {}).get("replicas", 1)]
+        return max(values), min(values)
+
+    # ----- requests ----------------------------------------------------------------------------
+
+    def _read_calls(self) -> None:
+        calls = self.cluster.api_log.calls
+        hosts = set(self.cluster.host_ids)
+        for position in range(self._calls_read, len(calls)):
+            call = calls[position]
+            if call.client in hosts and call.request.method in WRITE_METHODS:
+                host = self.cluster.world.nodes[call.client]
+                self._pending[position] = (call, host.connection if host is not None else None)
+        self._calls_read = len(calls)
+        now = self.cluster.world.now
+        for position in sorted(self._pending):
+            call, connection = self._pending[position]
+            if call.response is None:
+                if now - call.started > self.cluster.request_timeout_ticks:
+                    del self._pending[position]
+                    if self._caller_waits(call, connection):
+                        self.fault(f"a write of {call.client} was never answered")
+                continue
+            del self._pending[position]
+            if call.response.code >= 500:
+                self.fault(f"a write of {call.client} was answered {call.response.code}")
+            if _user_agent(call) == GC_USER_AGENT and call.request.method == "DELETE" and call.response.code < 300:
+                self._gc_deleted(call)
+
+    def _caller_waits(self, call: CallRecord, connection: Any) -> bool:
+        """The process that sent ``call`` still waited for its answer when it gave up on it: it
+        had not crashed or started over (then nobody acts on the outcome, whatever it was)."""
+        host = self.cluster.world.nodes[call.client]
+        return host is not None and host.connection is connection
+
+    def _gc_deleted(self, call: CallRecord) -> None:
+        body = decoded(call.response.body)
+        body = body if isinstance(body, dict) else {}
+        deleted = body if "metadata" in body else None
+        if deleted is None:
+            return
+        what = f"{deleted.get('kind', 'object')} {meta(deleted).get('namespace', '')}/{meta(deleted).get('name')}"
+        self._flag(GC_LIVE_OWNER, gc_delete_problems(f"{what.replace(' /', ' ')} (#{call.request.request_id})",
+                                                     deleted, self.by_uid))
+
+    # ----- leaders -----------------------------------------------------------------------------
+
+    def _judge_leaders(self) -> None:
+        acting: dict[str, list[str]] = {}
+        for host_id in self.cluster.host_ids:
+            host = self.cluster.world.nodes[host_id]
+            if host is not None and getattr(host, "acting_leader", lambda: False)():
+                acting.setdefault(host.config.lease_name, []).append(host_id)
+        for lease in sorted(acting):
+            self._flag(SINGLE_LEADER, leader_problems(f"kube-system/{lease}", acting[lease]))

@@ -1,0 +1,43 @@
+"""Run the controllers state machine under a time budget, in seeded chunks, until a violation is
+found, then shrink the failing run as scenario lines (checks/search.py, checks/minimize.py).
+
+A test case is long (a few hundred ticks of a whole cluster, then the fault-free phase, and a
+twin run after perturbations): a chunk holds few of them, and the shrinker has a small budget of
+replays, enough for the 10-20 lines a test case has."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from checks.controllers.cluster import ControllersCluster
+from checks.controllers.machine import ControllersMachine
+from checks.controllers.scenario import load, run
+from checks.minimize import shrink_found
+from checks.search import MachineCounter, SearchOutcome, search_machine
+from checks.violation import InvariantViolated
+from impl.controllers.parts import ControllersParts
+
+__all__ = ["search", "shrink", "EXAMPLES_PER_CHUNK", "STEPS_PER_EXAMPLE", "REPLAYS_MAX"]
+
+EXAMPLES_PER_CHUNK = 4
+STEPS_PER_EXAMPLE = 12
+REPLAYS_MAX = 60
+
+
+def search(parts: ControllersParts, seed: int, budget_seconds: float,
+           progress: Callable[[int, float], None] | None = None, steps: int = STEPS_PER_EXAMPLE,
+           examples_max: int | None = None, controller: str = "",
+           manifests: tuple[dict[str, Any], ...] = ()) -> SearchOutcome:
+    def machine_class(counter: MachineCounter) -> type[ControllersMachine]:
+        return type("ControllersMachine", (ControllersMachine,),
+                    {"parts": parts, "counter": counter, "controller": controller, "manifests": manifests})
+
+    return search_machine(machine_class, lambda found, violation: shrink(found, parts, violation), seed,
+                          budget_seconds, examples_per_chunk=EXAMPLES_PER_CHUNK, steps=steps, progress=progress,
+                          examples_max=examples_max)
+
+
+def shrink(found: ControllersCluster, parts: ControllersParts,
+           violation: InvariantViolated) -> tuple[ControllersCluster, InvariantViolated]:
+    return shrink_found(found, violation, lambda text: run(load(text, "<minimize>"), parts, lenient=True), REPLAYS_MAX)

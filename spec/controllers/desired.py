@@ -1,0 +1,177 @@
+"""The desired state of the built-in controllers, as rules over what the store holds.
+
+Eventually Stable Reconciliation (spec/controllers/invariants.py, CTRL-CONVERGES) asks that, once
+faults and user requests stop, every object reaches the state its controller is meant to give it.
+These functions say what that state is, from plain objects (``{"metadata": ..., "spec": ...,
+"status": ...}`` dicts keyed ``namespace/name`` or ``name``) and say what is still missing, one
+sentence per thing, so a report reads as "deployment default/web: wants 3 replicas, status says
+replicas 2, ...".
+
+- ``desired_left``: Deployments, ReplicaSets (and the pods they run), Jobs, Namespaces and
+  PersistentVolumeClaims;
+- ``leaks``: what outlived its owner (CTRL-NO-LEAK): objects whose owner references all name
+  UIDs the store no longer has, Endpoints without their Service, pods bound to a Node that no
+  longer exists.
+
+Sources: Kubernetes documentation, "Deployments" (complete deployment: all replicas updated and
+available, no old replicas running; ``kubectl rollout status``), "ReplicaSet", "Jobs"
+(completions), "Namespaces" (deletion), "Persistent Volumes" (binding), "Garbage Collection"
+(owners and dependents), "Service" (Endpoints of a selector), and kube's pod GC (orphaned pods).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["desired_left", "leaks", "deployment_left", "replica_set_left", "job_left", "is_active", "is_ready",
+           "controlled_by", "template_hash_free", "meta"]
+
+Objects = Mapping[str, Mapping[str, dict[str, Any]]]  # storage resource -> key -> object
+
+HASH_LABEL = "pod-template-hash"
+
+
+def meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _key(obj: dict[str, Any]) -> str:
+    m = meta(obj)
+    return f"{m['namespace']}/{m['name']}" if m.get("namespace") else m.get("name", "")
+
+
+def is_active(pod: dict[str, Any]) -> bool:
+    """Neither finished nor being deleted (what a ReplicaSet counts)."""
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") and not meta(pod).get("deletionTimestamp")
+
+
+def is_ready(obj: dict[str, Any]) -> bool:
+    """A pod's (or a Node's) Ready condition is True."""
+    conditions = (obj.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def controlled_by(obj: dict[str, Any], uid: str | None) -> bool:
+    return any(ref.get("controller") and ref.get("uid") == uid for ref in meta(obj).get("ownerReferences") or ())
+
+
+def template_hash_free(template: dict[str, Any] | None) -> dict[str, Any]:
+    """A pod template without the ``pod-template-hash`` label the Deployment controller adds to
+    its ReplicaSets' templates: what "this ReplicaSet runs that Deployment's template" compares."""
+    template = dict(template or {})
+    template_meta = dict(template.get("metadata") or {})
+    labels = {k: v for k, v in (template_meta.get("labels") or {}).items() if k != HASH_LABEL}
+    template_meta["labels"] = labels
+    template["metadata"] = {k: v for k, v in template_meta.items() if v not in ({}, None)}
+    return template
+
+
+def deployment_left(key: str, deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]]) -> list[str]:
+    """Complete: the generation observed, every replica updated and available, exactly one
+    ReplicaSet scaled up (the one of the current template). A paused Deployment only needs its
+    generation observed."""
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    want = spec.get("replicas", 1)
+    left = []
+    if status.get("observedGeneration", 0) < meta(deployment).get("generation", 0):
+        left.append(f"deployment {key}: generation {meta(deployment).get('generation')} not observed yet")
+    if spec.get("paused"):
+        return left
+    counts = {f: status.get(f, 0) for f in ("replicas", "updatedReplicas", "availableReplicas")}
+    if any(count != want for count in counts.values()):
+        shown = ", ".join(f"{f} {c}" for f, c in counts.items())
+        left.append(f"deployment {key}: wants {want} replicas, status says {shown}")
+    uid = meta(deployment).get("uid")
+    owned = [rs for rs in replica_sets if controlled_by(rs, uid)]
+    scaled_up = [rs for rs in owned if (rs.get("spec") or {}).get("replicas", 1)]
+    current = template_hash_free(spec.get("template"))
+    if want and [template_hash_free((rs.get("spec") or {}).get("template")) for rs in scaled_up] != [current]:
+        left.append(f"deployment {key}: {len(scaled_up)} ReplicaSets scaled up, not just the one of its template")
+    return left
+
+
+def replica_set_left(key: str, replica_set: dict[str, Any], pods: Iterable[dict[str, Any]]) -> list[str]:
+    """As many active pods as ``spec.replicas``, counted in its status, each bound, Running and Ready."""
+    want = (replica_set.get("spec") or {}).get("replicas", 1)
+    reported = (replica_set.get("status") or {}).get("replicas", 0)
+    uid = meta(replica_set).get("uid")
+    active = [p for p in pods if controlled_by(p, uid) and is_active(p)]
+    left = []
+    if not reported == want == len(active):
+        left.append(f"replicaset {key}: wants {want} replicas, status says {reported}, {len(active)} active pods")
+    if meta(replica_set).get("deletionTimestamp"):
+        return left
+    for pod in active:
+        if not (pod.get("spec") or {}).get("nodeName"):
+            left.append(f"pod {_key(pod)} of replicaset {key} is not bound")
+        elif (pod.get("status") or {}).get("phase") != "Running" or not is_ready(pod):
+            left.append(f"pod {_key(pod)} of replicaset {key} is not Running and Ready")
+    return left
+
+
+def job_left(key: str, job: dict[str, Any], pods: Iterable[dict[str, Any]]) -> list[str]:
+    """Finished (a Complete or Failed condition) with no pod of it still active; a suspended Job
+    only needs no active pod."""
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    uid = meta(job).get("uid")
+    active = [p for p in pods if controlled_by(p, uid) and is_active(p)]
+    finished = [c["type"] for c in status.get("conditions") or ()
+                if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"]
+    left = []
+    if not finished and not spec.get("suspend"):
+        left.append(f"job {key}: not finished (succeeded {status.get('succeeded', 0)} of "
+                    f"{spec.get('completions', 1)}, failed {status.get('failed', 0)})")
+    if "Complete" in finished and status.get("succeeded", 0) < spec.get("completions", 1):
+        left.append(f"job {key}: Complete with {status.get('succeeded', 0)} of {spec.get('completions', 1)} succeeded")
+    if (finished or spec.get("suspend")) and active:
+        left.append(f"job {key}: {'finished' if finished else 'suspended'} with {len(active)} pods still active")
+    return left
+
+
+def _claim_left(key: str, claim: dict[str, Any]) -> list[str]:
+    phase = (claim.get("status") or {}).get("phase")
+    if meta(claim).get("deletionTimestamp") or phase == "Bound":
+        return []
+    return [f"persistentvolumeclaim {key}: {phase or 'no phase'}, not Bound"]
+
+
+def desired_left(objects: Objects) -> list[str]:
+    """What is not yet as its controller should make it (empty: converged)."""
+    pods = objects.get("pods", {})
+    replica_sets = objects.get("replicasets", {})
+    left: list[str] = []
+    for key, deployment in objects.get("deployments", {}).items():
+        left += deployment_left(key, deployment, replica_sets.values())
+    for key, replica_set in replica_sets.items():
+        left += replica_set_left(key, replica_set, pods.values())
+    for key, job in objects.get("jobs", {}).items():
+        left += job_left(key, job, pods.values())
+    for key, namespace in objects.get("namespaces", {}).items():
+        if meta(namespace).get("deletionTimestamp"):
+            left.append(f"namespace {key} is being deleted")
+    for key, claim in objects.get("persistentvolumeclaims", {}).items():
+        left += _claim_left(key, claim)
+    return left
+
+
+def leaks(objects: Objects) -> list[str]:
+    """What outlived what it belongs to (empty: nothing leaked)."""
+    uids = {meta(obj).get("uid") for by_key in objects.values() for obj in by_key.values()}
+    found = []
+    for resource in sorted(objects):
+        for key, obj in objects[resource].items():
+            refs = meta(obj).get("ownerReferences") or []
+            if refs and all(ref.get("uid") not in uids for ref in refs) and not meta(obj).get("deletionTimestamp"):
+                owners = ", ".join(f"{r.get('kind', '')} {r.get('name', '')}" for r in refs)
+                found.append(f"{resource} {key}: its owners are all gone ({owners})")
+    services = objects.get("services", {})
+    for key in objects.get("endpoints", {}):
+        if key not in services:
+            found.append(f"endpoints {key}: no Service {key}")
+    nodes = objects.get("minions", {})
+    for key, pod in objects.get("pods", {}).items():
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and node not in nodes:
+            found.append(f"pod {key}: bound to node {node}, which no longer exists")
+    return found

@@ -1,0 +1,132 @@
+"""The controllers' invariants: Eventually Stable Reconciliation and the safety rules that must
+hold while the controller manager, the scheduler, the kubelets (and the user's own controller)
+work, under crashes, stale views and lost events.
+
+Predicates take plain objects (``{storage resource: {key: object}}``); the temporal ones (a bound
+in ticks, a window of revisions, who made a request) are applied by checks/controllers/observe.py
+with the functions of spec/controllers/safety.py.
+
+Sources: Anvil (Sun et al., OSDI 2024), "Eventually Stable Reconciliation"; Sieve (Sun et al.,
+OSDI 2022), "intermediate states", "unobserved states", "stale states"; Kubernetes documentation,
+"Controllers", "Deployments", "Garbage Collection", "Leases"; client-go ``tools/leaderelection``.
+"""
+
+from __future__ import annotations
+
+from spec.controllers.desired import desired_left, leaks
+from spec.invariant import Invariant
+
+__all__ = ["INVARIANTS", "CONVERGES", "FIXPOINT_QUIET", "NO_LEAK", "LEVEL_TRIGGERED", "ROLLOUT_SURGE",
+           "ROLLOUT_AVAILABLE", "STATUS_OBSERVED", "GC_LIVE_OWNER", "SINGLE_LEADER", "CONVERGE_TICKS_MAX",
+           "QUIET_TICKS", "SCALE_GRACE_TICKS"]
+
+AREA = "controllers"
+# The bound of ESR, in fair ticks (every component ticks once a tick) after the last fault and
+# the last user request. The slowest path the reference takes: a node whose kubelet is gone
+# for good but whose Node object stays (its deletion failed) is NotReady after the 50-tick grace
+# period, its pods are evicted after the 300-tick toleration kube's DefaultTolerationSeconds
+# admission gives every pod, and replacements are scheduled, started and Ready elsewhere (about
+# 40 ticks), behind a new leader's election (a 15-tick lease) and a write every few ticks.
+CONVERGE_TICKS_MAX = 600
+QUIET_TICKS = 30  # a fixpoint stays matched, with no write, this long
+SCALE_GRACE_TICKS = 30  # a rollout bound uses the replicas asked for over this many ticks
+
+CONVERGES = Invariant(
+    "CTRL-CONVERGES", AREA,
+    f"Eventually Stable Reconciliation: after the last fault and the last user request, within "
+    f"{CONVERGE_TICKS_MAX} ticks, every Deployment is complete (its generation observed, all replicas updated "
+    f"and available, one ReplicaSet scaled up), every ReplicaSet runs exactly spec.replicas pods that are "
+    f"bound, Running and Ready, every Job has finished, no Namespace is left terminating and every "
+    f"PersistentVolumeClaim is Bound. This holds whatever happened before, in particular when a controller "
+    f"crashed between two writes of one reconcile (Sieve's intermediate states).",
+    "Anvil, \"Eventually Stable Reconciliation\" (OSDI 2024); Sieve, intermediate states; Kubernetes "
+    "documentation, \"Deployments\" (complete deployment), \"Jobs\", \"Namespaces\", \"Persistent Volumes\"",
+    "A controller that does not converge leaves the cluster short of what was asked for with no error to "
+    "see: a rollout that never completes, a namespace stuck Terminating, a claim Pending forever.",
+    desired_left)
+
+FIXPOINT_QUIET = Invariant(
+    "CTRL-FIXPOINT-QUIET", AREA,
+    f"At the fixpoint, the desired state stays matched and no controller writes: for {QUIET_TICKS} ticks "
+    f"the controllers, the scheduler and the kubelets make no write other than heartbeats (Lease renewals "
+    f"and the kubelet's node status report).",
+    "Anvil, \"Eventually Stable Reconciliation\" (stability); controller-runtime, \"reconcile is idempotent\"",
+    "A controller that writes at its fixpoint fights another writer or itself: it burns API server and "
+    "etcd capacity forever and wakes every watcher of what it touches.")
+
+NO_LEAK = Invariant(
+    "CTRL-NO-LEAK", AREA,
+    "Nothing outlives what it belongs to: at the fixpoint no object has owner references whose owners "
+    "(by UID) are all gone, no Endpoints object lacks its Service, and no pod stays bound to a Node that "
+    "no longer exists.",
+    "Kubernetes documentation, \"Garbage Collection\" (owners and dependents), \"Service\"; kube "
+    "pkg/controller/podgc (orphaned pods); Sieve, unobserved states",
+    "A leaked object costs forever and may still act: a pod of a deleted ReplicaSet keeps serving, an "
+    "Endpoints object of a deleted Service keeps routing.",
+    leaks)
+
+LEVEL_TRIGGERED = Invariant(
+    "CTRL-LEVEL-TRIGGERED", AREA,
+    "The fixpoint does not depend on which events a controller saw: the same user requests, run again "
+    "without the controller crashes, restarts and hidden or merged watch events, reach the same state "
+    "(compared on every object whose name was not generated, spec, data, labels and annotations, and "
+    "the count of pods under each owner), whenever every user request was answered the same.",
+    "controller-runtime, \"level-based, not edge-based\"; Sieve, unobserved states (an event a later one "
+    "cancels is never seen) and stale states",
+    "Watches drop, merge and replay events, and controllers restart and relist: a controller that acts on "
+    "events instead of state ends somewhere different each time, usually with something left behind.")
+
+ROLLOUT_SURGE = Invariant(
+    "CTRL-ROLLOUT-SURGE", AREA,
+    f"While nodes are healthy and no request has an unknown outcome, a Deployment using RollingUpdate never "
+    f"has more active pods (not finished, not being deleted) under its ReplicaSets than replicas + maxSurge "
+    f"(maxSurge rounded up from a percentage), replicas being the most it asked for over the last "
+    f"{SCALE_GRACE_TICKS} ticks.",
+    "Kubernetes documentation, \"Deployments\" (Max Surge); kube pkg/controller/deployment (NewRSNewReplicas) "
+    "and pkg/controller/replicaset (expectations)",
+    "Surge is capacity the user budgeted: more pods than that can exhaust a quota or a node, and means a "
+    "controller acted on a view that missed its own writes.")
+
+ROLLOUT_AVAILABLE = Invariant(
+    "CTRL-ROLLOUT-AVAILABLE", AREA,
+    f"While nodes are healthy and no request has an unknown outcome, no deletion of an available pod of a "
+    f"Deployment using RollingUpdate leaves it with fewer available pods than replicas - maxUnavailable "
+    f"(maxUnavailable rounded down from a percentage), replicas being the fewest it asked for over the last "
+    f"{SCALE_GRACE_TICKS} ticks.",
+    "Kubernetes documentation, \"Deployments\" (Max Unavailable); kube pkg/controller/deployment "
+    "(reconcileOldReplicaSets)",
+    "maxUnavailable is the availability the user kept during an upgrade: going below it is an outage the "
+    "rollout itself causes.")
+
+STATUS_OBSERVED = Invariant(
+    "CTRL-STATUS-OBSERVED", AREA,
+    "A Deployment's status that says it observed the current generation (observedGeneration >= "
+    "generation) and counts updated replicas speaks of the current template: a ReplicaSet of that "
+    "template, controlled by the Deployment, exists at that revision.",
+    "Kubernetes API conventions, \"observedGeneration\"; Kubernetes documentation, \"Deployments\" "
+    "(kubectl rollout status); kube pkg/controller/deployment (syncRolloutStatus)",
+    "kubectl rollout status, Argo and every CD pipeline read observedGeneration to decide a rollout is "
+    "done: a status ahead of the work reports an upgrade finished that has not started.")
+
+GC_LIVE_OWNER = Invariant(
+    "CTRL-GC-LIVE-OWNER", AREA,
+    "The garbage collector never deletes an object while one of its owners is alive: in the store, found "
+    "by the UID its owner reference names, and not being deleted. An owner deleted and created again "
+    "under the same name is a new owner with a new UID.",
+    "Kubernetes documentation, \"Garbage Collection\"; kube pkg/controller/garbagecollector "
+    "(attemptToDeleteItem: solid, dangling and waiting owners; the live lookup by UID)",
+    "A dependent deleted under a live owner is data loss the owner's controller has to undo, if it can: a "
+    "PersistentVolumeClaim, a Secret, a running pod.")
+
+SINGLE_LEADER = Invariant(
+    "CTRL-SINGLE-LEADER", AREA,
+    "At most one candidate of a leader-election Lease acts as its leader at any tick: a leader that cannot "
+    "renew within its renew deadline stops before another candidate may take the Lease (after the lease "
+    "duration), with one clock for all.",
+    "client-go tools/leaderelection (LeaseDuration > RenewDeadline > RetryPeriod); Kubernetes "
+    "documentation, \"Leases\"",
+    "Two controller managers acting at once race on every object: pods created twice, and deletes and "
+    "creates undoing each other.")
+
+INVARIANTS = (CONVERGES, FIXPOINT_QUIET, NO_LEAK, LEVEL_TRIGGERED, ROLLOUT_SURGE, ROLLOUT_AVAILABLE,
+              STATUS_OBSERVED, GC_LIVE_OWNER, SINGLE_LEADER)

@@ -1,0 +1,99 @@
+"""The safety rules of the controllers, as functions of plain objects: what must hold at every
+revision while the controllers work, not only at their fixpoint (spec/controllers/invariants.py
+states each one; checks/controllers/observe.py applies them to a run).
+
+Each returns one sentence per violation (empty: it holds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from spec.controllers.desired import controlled_by, is_active, is_ready, meta, template_hash_free
+
+__all__ = ["rollout_limits", "scaled", "pods_of_deployment", "surge_problems", "unavailable_problems",
+           "status_problems", "gc_delete_problems", "leader_problems"]
+
+
+def scaled(value: Any, replicas: int, round_up: bool) -> int:
+    """maxSurge / maxUnavailable as a count: an integer, or a percentage of ``replicas`` rounded
+    up (maxSurge) or down (maxUnavailable), as ``intstr.GetScaledValueFromIntOrPercent`` does."""
+    if isinstance(value, str) and value.endswith("%"):
+        share = int(value[:-1]) * replicas / 100
+        return math.ceil(share) if round_up else math.floor(share)
+    return int(value)
+
+
+def rollout_limits(deployment: dict[str, Any], replicas: int) -> tuple[int, int]:
+    """(maxSurge, maxUnavailable) of a RollingUpdate Deployment at ``replicas`` (defaults 25%
+    each); if both come to 0, maxUnavailable is 1 (``ResolveFenceposts``)."""
+    rolling = ((deployment.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {}
+    surge = scaled(rolling.get("maxSurge", "25%"), replicas, True)
+    unavailable = scaled(rolling.get("maxUnavailable", "25%"), replicas, False)
+    return surge, (1 if surge == 0 and unavailable == 0 else unavailable)
+
+
+def pods_of_deployment(deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]],
+                       pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods the Deployment's ReplicaSets control, by UID all the way."""
+    owners = {meta(rs).get("uid") for rs in replica_sets if controlled_by(rs, meta(deployment).get("uid"))}
+    return [p for p in pods if any(controlled_by(p, uid) for uid in owners)]
+
+
+def surge_problems(key: str, deployment: dict[str, Any], pods: list[dict[str, Any]], replicas_high: int) -> list[str]:
+    """At most replicas + maxSurge active pods (``replicas_high``: the most replicas the
+    Deployment asked for lately, so a scale-down still in flight is not blamed)."""
+    surge, _ = rollout_limits(deployment, replicas_high)
+    active = [p for p in pods if is_active(p)]
+    if len(active) <= replicas_high + surge:
+        return []
+    return [f"deployment {key}: {len(active)} active pods, more than {replicas_high} replicas + maxSurge {surge}"]
+
+
+def unavailable_problems(key: str, deployment: dict[str, Any], available: int, replicas_low: int,
+                         deleted: list[str]) -> list[str]:
+    """A deletion never takes the available pods below replicas - maxUnavailable (``deleted``:
+    the available pods just deleted; ``replicas_low``: the fewest replicas asked for lately)."""
+    _, unavailable = rollout_limits(deployment, replicas_low)
+    floor = replicas_low - unavailable
+    if not deleted or available >= floor:
+        return []
+    return [f"deployment {key}: deleting {', '.join(deleted)} left {available} available pods, fewer than "
+            f"{replicas_low} replicas - maxUnavailable {unavailable}"]
+
+
+def available_pods(pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p for p in pods if is_active(p) and is_ready(p)]
+
+
+def status_problems(key: str, deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]]) -> list[str]:
+    """A status that has observed the current generation and counts updated replicas speaks of
+    a ReplicaSet of the current template: that ReplicaSet exists."""
+    status = deployment.get("status") or {}
+    if status.get("observedGeneration", 0) < meta(deployment).get("generation", 0) or not status.get("updatedReplicas"):
+        return []
+    current = template_hash_free((deployment.get("spec") or {}).get("template"))
+    uid = meta(deployment).get("uid")
+    if any(controlled_by(rs, uid) and template_hash_free((rs.get("spec") or {}).get("template")) == current
+           for rs in replica_sets):
+        return []
+    return [f"deployment {key}: status says generation {status.get('observedGeneration')} is observed with "
+            f"{status.get('updatedReplicas')} updated replicas, but no ReplicaSet of that template exists"]
+
+
+def gc_delete_problems(what: str, deleted: dict[str, Any], by_uid: Mapping[str, dict[str, Any]]) -> list[str]:
+    """The garbage collector deleted ``deleted``: none of its owners may be live (in the store,
+    found by UID, and not being deleted)."""
+    live = [ref for ref in meta(deleted).get("ownerReferences") or ()
+            if ref.get("uid") in by_uid and not meta(by_uid[ref["uid"]]).get("deletionTimestamp")]
+    return [f"the garbage collector deleted {what}, whose owner {ref.get('kind')} {ref.get('name')} "
+            f"(uid {ref.get('uid')}) is alive" for ref in live]
+
+
+def leader_problems(lease: str, acting: list[str]) -> list[str]:
+    """At most one candidate of a Lease acts as its leader."""
+    if len(acting) <= 1:
+        return []
+    return [f"{' and '.join(acting)} both act as leader of Lease {lease}"]
