@@ -72,7 +72,9 @@ class ApiCluster(WorldCommands, RecordsFindings, Strictness):
         self.client_ids = tuple(f"u{i}" for i in range(1, options.clients + 1))
         self.audit_log = AuditLog()
         self.api_log = ApiLog()
-        rng = random.Random(options.seed)
+        # Not Random(seed): the world's RNG is seeded with it too, and the instances draw the UIDs
+        # of new objects from the world's, so the seed's UIDs came back on created objects.
+        rng = random.Random(f"seed objects {options.seed}")
         self.seed_objects = self._seed_objects(rng)
         self.credentials_rng = random.Random(options.seed + 1)
         nodes = (self.member_ids + self.instance_ids + self.client_ids + (SEEDER, WEBHOOK_SERVICE)
