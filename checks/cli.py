@@ -97,6 +97,12 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="where a counterexample's report.md and counterexample.scenario go (default "
                             "reports/AREA-BUG-SEED)")
     check.add_argument("--json", action="store_true", help="one JSON object per area and line, instead of text")
+    check.add_argument("--controller", metavar="MODULE:CLASS", default="",
+                       help="controllers only: check your own reconciler (impl/controllers/api.py is its interface; "
+                            "e.g. examples.settings_copier:SettingsCopier), run beside kube's controllers")
+    check.add_argument("-f", "--filename", type=Path, metavar="PATH",
+                       help="controllers only, with --controller: the objects your controller works on (a YAML file "
+                            "or a folder of them), applied at the start of every test case and touched by it")
     check.set_defaults(func=_cmd_check)
 
     explore = commands.add_parser("explore", help="explore every run of an area up to a depth, breadth first")
@@ -193,17 +199,33 @@ def _cmd_check(args: argparse.Namespace, console: Console) -> int:
     if not areas:
         areas = [bug.area]
     runners = [load_area(name) for name in areas]  # validate every name before running any
+    controller, manifests = _user_controller(args, areas)
     worst = EXIT_HELD
     for runner in runners:
         area_bug = bug if bug is not None and bug.area == runner.name else None
         with ProgressReporter(runner.name, args.budget, enabled=True) as progress:
             request = CheckRequest(bug=area_bug, budget_seconds=args.budget, seed=args.seed,
-                                   report_dir=args.report, progress=progress.update)
+                                   report_dir=args.report, progress=progress.update, controller=controller,
+                                   manifests=manifests)
             result = runner.check(request)
         _print_result(result, args.json, console)
         if result.result == "violated":
             worst = EXIT_VIOLATED
     return worst
+
+
+def _user_controller(args: argparse.Namespace, areas: list[str]) -> tuple[str, tuple[dict, ...]]:
+    """--controller and -f: checked before any search runs (a one-line error, exit 2)."""
+    if not args.controller and args.filename is None:
+        return "", ()
+    if areas != ["controllers"]:
+        raise InputError("--controller and -f check your own controller: use them with the area controllers alone")
+    if args.filename is not None and not args.controller:
+        raise InputError("-f gives the objects of your controller: use it with --controller MODULE:CLASS")
+    from checks.controllers.user import load_controller, read_manifests
+
+    load_controller(args.controller)
+    return args.controller, read_manifests(args.filename) if args.filename is not None else ()
 
 
 def _cmd_explore(args: argparse.Namespace, console: Console) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import attrs
 
-from checks.area import CheckRequest, CheckResult, InputError, default_report_dir
+from checks.area import CheckRequest, CheckResult, default_report_dir
 from checks.controllers.cluster import ControllersCluster
 from checks.controllers.scenario import load, run
 from checks.controllers.search import search
@@ -51,11 +51,6 @@ def _state_lines(cluster: ControllersCluster) -> tuple[str, ...]:
 @attrs.frozen
 class ControllersArea(SimulatedArea):
     def check(self, request: CheckRequest) -> CheckResult:
-        if request.manifests and not request.controller:
-            raise InputError("-f gives the objects of your controller: use it with --controller MODULE:CLASS")
-        if request.controller:
-            from checks.controllers.user import load_controller
-            load_controller(request.controller)  # a one-line error before the search starts
         outcome = search(self.parts(request.bug), request.seed, request.budget_seconds, request.progress,
                          controller=request.controller, manifests=request.manifests)
         folder = request.report_dir or default_report_dir(self.name, request.bug, request.seed)

@@ -80,7 +80,8 @@ class ControllersMachine(RuleBasedStateMachine):
     def setup(self, seed, managers, nodes, faults, kinds, replicas, strategy) -> None:
         options = ControllersOptions(managers=managers, nodes=nodes, seed=seed, faults=faults, controller=self.controller)
         self.cluster = new_cluster(options, self.parts)
-        self.enabled = kinds
+        # An operator's classic failure is a restart that misses an event: always in play for the user's.
+        self.enabled = kinds | {"crash"} if self.controller else kinds
         self.cluster.tick(START_TICKS)
         for manifest in self.manifests:
             self.cluster.apply_object(copy.deepcopy(manifest))
@@ -96,6 +97,11 @@ class ControllersMachine(RuleBasedStateMachine):
 
     def _hosts(self) -> tuple[str, ...]:
         return self.cluster.manager_ids + self.cluster.operator_ids
+
+    def _target(self) -> str | None:
+        """Whom the controllers' perturbations aim at: the user's controller when there is one,
+        else the leading controller manager."""
+        return self.cluster.operator_ids[0] if self.cluster.operator_ids else self._leader()
 
     # ----- time ----------------------------------------------------------------------------------
 
@@ -197,10 +203,17 @@ class ControllersMachine(RuleBasedStateMachine):
             self.cluster.delete_object(plural, key)
 
     @precondition(lambda self: bool(self.controller))
-    @rule(namespace=st.sampled_from(["team", "default"]), labelled=st.booleans())
-    def relabel_namespace(self, namespace, labelled) -> None:
+    @rule(which=st.integers(0, 9), labelled=st.booleans())
+    def relabel_namespace(self, which, labelled) -> None:
         labels = self._namespace_labels()
-        if namespace in self.cluster.stored("namespaces") and labels:
+        stored = self.cluster.stored("namespaces")
+        names = sorted({(m.get("metadata") or {}).get("name") for m in self.manifests if m.get("kind") == "Namespace"}
+                       | {"team", "default"})
+        # Label the ones without, unlabel the ones with: a change every time.
+        names = [n for n in names if n in stored and
+                 (((stored[n].get("metadata") or {}).get("labels") or {}).items() >= labels.items()) != labelled]
+        if names and labels:
+            namespace = names[which % len(names)]
             patch = {k: (v if labelled else None) for k, v in labels.items()}
             self.cluster.apply_object({"apiVersion": "v1", "kind": "Namespace",
                                        "metadata": {"name": namespace, "labels": patch}})
@@ -245,17 +258,35 @@ class ControllersMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._on("crash"))
     @rule(restart_after=st.sampled_from([0, 5, 30]))
     def crash_leader(self, restart_after) -> None:
-        leader = self._leader() or (self.cluster.operator_ids[0] if self.cluster.operator_ids else None)
-        if leader is not None:
+        leader = self._target()
+        if leader is not None and self.cluster.world.up(leader):
             self.cluster.crash(leader)
             if restart_after:
                 self.cluster.tick(restart_after)
             self.cluster.restart(leader)
 
+    @precondition(lambda self: self.controller and self._on("crash"))
+    @rule(action=st.sampled_from(["relabel", "relabel", "delete", "reapply"]), which=st.integers(0, 9),
+          labelled=st.booleans(), down_for=st.sampled_from([1, 10]))
+    def act_while_down(self, action, which, labelled, down_for) -> None:
+        """The user's controller is down (a crash, a rollout of a new version) while the user
+        changes its objects; it comes back to a fresh cache: Sieve's unobserved state."""
+        host = self.cluster.operator_ids[0]
+        if self.cluster.world.up(host):
+            self.cluster.crash(host)
+        if action == "relabel":
+            self.relabel_namespace(which, labelled)
+        elif action == "delete":
+            self.delete_manifest(which)
+        else:
+            self.reapply(which, 1 + which % 3)
+        self.cluster.tick(down_for)
+        self.cluster.restart(host)
+
     @precondition(lambda self: self._on("crash"))
     @rule(within=st.sampled_from([5, 20]))
     def crash_between_writes(self, within) -> None:
-        host = self._leader() or (self.cluster.operator_ids[0] if self.cluster.operator_ids else None)
+        host = self._target()
         if host is not None:
             self.cluster.crash_between_writes(host, within)
             if not self.cluster.world.up(host):
@@ -264,7 +295,8 @@ class ControllersMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._on("hide"))
     @rule(which=st.integers(0, 3), ticks=st.sampled_from([3, 10, 30]))
     def hide_events(self, which, ticks) -> None:
-        hosts = [h for h in self._hosts() if self.cluster.world.up(h) and h not in self.cluster.hidden]
+        hosts = [h for h in (self.cluster.operator_ids or self._hosts())
+                 if self.cluster.world.up(h) and h not in self.cluster.hidden]
         if hosts:
             self.cluster.hide_events(hosts[which % len(hosts)], ticks)
 
@@ -272,7 +304,7 @@ class ControllersMachine(RuleBasedStateMachine):
     @rule(instance=st.integers(0, 2), restart_after=st.sampled_from([0, 10]))
     def restart_against_lagging_instance(self, instance, restart_after) -> None:
         """Sieve's stale state: the leader restarts talking to an instance whose cache is behind."""
-        leader = self._leader() or (self.cluster.operator_ids[0] if self.cluster.operator_ids else None)
+        leader = self._target()
         lagging = self.cluster.instance_ids[instance % len(self.cluster.instance_ids)]
         if leader is None:
             return

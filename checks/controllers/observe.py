@@ -20,17 +20,17 @@ events do not excuse them: the controllers must stay within the bounds through t
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from impl.apiserver.client import CallRecord
 from impl.controllers.connection import decoded
 from spec.controllers.desired import is_active, is_ready, meta
 from spec.controllers.invariants import (
-    GC_LIVE_OWNER, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_GRACE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
+    GC_LIVE_OWNER, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
-    gc_delete_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
+    gc_delete_problems, leader_problems, pods_of_deployment, replicas_lately, status_problems, surge_problems,
+    unavailable_problems,
 )
 from spec.invariant import Invariant
 
@@ -59,7 +59,7 @@ class SafetyObserver:
         self._pending: dict[int, tuple[CallRecord, Any]] = {}
         self.healthy = True  # no fault yet that excuses the rollout bounds
         self.faults: list[str] = []
-        self._replicas: dict[str, deque[tuple[int, int]]] = {}  # deployment uid -> (tick, spec.replicas)
+        self._replicas: dict[str, tuple[int, int]] = {}  # deployment uid -> (most, fewest) replicas lately
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -111,8 +111,8 @@ class SafetyObserver:
             self._pod_changed(obj, previous)
 
     def _deployment_changed(self, key: str, deployment: dict[str, Any], previous: dict[str, Any] | None) -> None:
-        history = self._replicas.setdefault(meta(deployment).get("uid"), deque())
-        history.append((self.cluster.world.now, (deployment.get("spec") or {}).get("replicas", 1)))
+        self._replicas[meta(deployment).get("uid")] = replicas_lately(deployment, self._replicas.get(
+            meta(deployment).get("uid")))
         if previous is None or previous.get("status") == deployment.get("status") or self._going(deployment):
             return
         self._flag(STATUS_OBSERVED, status_problems(key, deployment, self.view.get("replicasets", {}).values()))
@@ -151,12 +151,8 @@ class SafetyObserver:
                                                                [meta(previous).get("name", "")]))
 
     def _replicas_lately(self, deployment: dict[str, Any]) -> tuple[int, int]:
-        history = self._replicas.get(meta(deployment).get("uid"), deque())
-        now = self.cluster.world.now
-        while len(history) > 1 and history[1][0] <= now - SCALE_GRACE_TICKS:
-            history.popleft()
-        values = [replicas for _, replicas in history] or [(deployment.get("spec") or {}).get("replicas", 1)]
-        return max(values), min(values)
+        replicas = (deployment.get("spec") or {}).get("replicas", 1)
+        return self._replicas.get(meta(deployment).get("uid"), (replicas, replicas))
 
     # ----- requests ----------------------------------------------------------------------------
 

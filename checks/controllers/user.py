@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ def load_controller(name: str) -> Callable[[], Any]:
     if not CONTROLLER_NAME.match(name):
         raise InputError(f"--controller wants MODULE:CLASS (e.g. examples.settings_copier:SettingsCopier), not {name!r}")
     module_name, _, class_name = name.partition(":")
+    if str(Path.cwd()) not in sys.path and "" not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # the user's package, from where kinv runs (as uvicorn does)
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # the user's module: any error importing it is theirs to see

@@ -18,7 +18,7 @@ from spec.invariant import Invariant
 
 __all__ = ["INVARIANTS", "CONVERGES", "FIXPOINT_QUIET", "NO_LEAK", "LEVEL_TRIGGERED", "ROLLOUT_SURGE",
            "ROLLOUT_AVAILABLE", "STATUS_OBSERVED", "GC_LIVE_OWNER", "SINGLE_LEADER", "CONVERGE_TICKS_MAX",
-           "QUIET_TICKS", "SCALE_GRACE_TICKS"]
+           "QUIET_TICKS"]
 
 AREA = "controllers"
 # The bound of ESR, in fair ticks (every component ticks once a tick) after the last fault and
@@ -29,7 +29,6 @@ AREA = "controllers"
 # 40 ticks), behind a new leader's election (a 15-tick lease) and a write every few ticks.
 CONVERGE_TICKS_MAX = 600
 QUIET_TICKS = 30  # a fixpoint stays matched, with no write, this long
-SCALE_GRACE_TICKS = 30  # a rollout bound uses the replicas asked for over this many ticks
 
 CONVERGES = Invariant(
     "CTRL-CONVERGES", AREA,
@@ -78,10 +77,10 @@ LEVEL_TRIGGERED = Invariant(
 
 ROLLOUT_SURGE = Invariant(
     "CTRL-ROLLOUT-SURGE", AREA,
-    f"While nodes are healthy and no request has an unknown outcome, a Deployment using RollingUpdate never "
-    f"has more active pods (not finished, not being deleted) under its ReplicaSets than replicas + maxSurge "
-    f"(maxSurge rounded up from a percentage), replicas being the most it asked for over the last "
-    f"{SCALE_GRACE_TICKS} ticks.",
+    "While nodes are healthy and no request has an unknown outcome, a Deployment using RollingUpdate never "
+    "has more active pods (not finished, not being deleted) under its ReplicaSets than replicas + maxSurge "
+    "(maxSurge rounded up from a percentage), replicas being the most it asked for since its status last "
+    "showed the controller caught up with it (its generation observed, as many replicas as asked).",
     "Kubernetes documentation, \"Deployments\" (Max Surge); kube pkg/controller/deployment (NewRSNewReplicas) "
     "and pkg/controller/replicaset (expectations)",
     "Surge is capacity the user budgeted: more pods than that can exhaust a quota or a node, and means a "
@@ -89,10 +88,10 @@ ROLLOUT_SURGE = Invariant(
 
 ROLLOUT_AVAILABLE = Invariant(
     "CTRL-ROLLOUT-AVAILABLE", AREA,
-    f"While nodes are healthy and no request has an unknown outcome, no deletion of an available pod of a "
-    f"Deployment using RollingUpdate leaves it with fewer available pods than replicas - maxUnavailable "
-    f"(maxUnavailable rounded down from a percentage), replicas being the fewest it asked for over the last "
-    f"{SCALE_GRACE_TICKS} ticks.",
+    "While nodes are healthy and no request has an unknown outcome, no deletion of an available pod of a "
+    "Deployment using RollingUpdate leaves it with fewer available pods than replicas - maxUnavailable "
+    "(maxUnavailable rounded down from a percentage), replicas being the fewest it asked for since its "
+    "status last showed the controller caught up with it.",
     "Kubernetes documentation, \"Deployments\" (Max Unavailable); kube pkg/controller/deployment "
     "(reconcileOldReplicaSets)",
     "maxUnavailable is the availability the user kept during an upgrade: going below it is an outage the "

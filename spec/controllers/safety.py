@@ -13,7 +13,7 @@ from typing import Any
 
 from spec.controllers.desired import controlled_by, is_active, is_ready, meta, template_hash_free
 
-__all__ = ["rollout_limits", "scaled", "pods_of_deployment", "surge_problems", "unavailable_problems",
+__all__ = ["rollout_limits", "scaled", "replicas_lately", "pods_of_deployment", "surge_problems", "unavailable_problems",
            "status_problems", "gc_delete_problems", "leader_problems"]
 
 
@@ -35,6 +35,19 @@ def rollout_limits(deployment: dict[str, Any], replicas: int) -> tuple[int, int]
     return surge, (1 if surge == 0 and unavailable == 0 else unavailable)
 
 
+def replicas_lately(deployment: dict[str, Any], before: tuple[int, int] | None) -> tuple[int, int]:
+    """(the most, the fewest) replicas a Deployment asked for since its status last showed the
+    controller caught up with it (the generation observed, as many replicas as asked): a scale
+    is judged against both until the pods it adds or removes are counted."""
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    replicas = spec.get("replicas", 1)
+    caught_up = status.get("observedGeneration", 0) >= meta(deployment).get("generation", 0) \
+        and status.get("replicas", 0) == replicas
+    if caught_up or before is None:
+        return replicas, replicas
+    return max(before[0], replicas), min(before[1], replicas)
+
+
 def pods_of_deployment(deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]],
                        pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The pods the Deployment's ReplicaSets control, by UID all the way."""
@@ -44,7 +57,7 @@ def pods_of_deployment(deployment: dict[str, Any], replica_sets: Iterable[dict[s
 
 def surge_problems(key: str, deployment: dict[str, Any], pods: list[dict[str, Any]], replicas_high: int) -> list[str]:
     """At most replicas + maxSurge active pods (``replicas_high``: the most replicas the
-    Deployment asked for lately, so a scale-down still in flight is not blamed)."""
+    Deployment asked for lately (``replicas_lately``), so a scale-down in flight is not blamed)."""
     surge, _ = rollout_limits(deployment, replicas_high)
     active = [p for p in pods if is_active(p)]
     if len(active) <= replicas_high + surge:
