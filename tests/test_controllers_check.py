@@ -1,0 +1,179 @@
+"""The controllers area (checks/controllers): its golden scenarios hold on the reference, the
+example operator passes and its edge-triggered variant is caught with a readable report, the
+invariants' rules say what they should on hand-made objects, the search runs, and bad input is a
+one-line error with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from checks.cli import main
+from checks.controllers.fixpoint import is_perturbation, snapshot, twin_lines
+from checks.controllers.scenario import load, run
+from checks.controllers.search import search
+from impl.controllers.parts import ControllersParts
+from spec.controllers.desired import job_left, leaks, template_hash_free
+from spec.controllers.safety import (
+    gc_delete_problems, leader_problems, replicas_lately, rollout_limits, status_problems, surge_problems,
+    unavailable_problems,
+)
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+GOLDEN = sorted(SCENARIOS.glob("controllers-*.scenario"))
+COPIER = SCENARIOS / "controllers-settings-copier-unlabelled-while-down.scenario"
+BUGGY_COPIER = "examples.settings_copier_buggy:EdgeTriggeredSettingsCopier"
+
+
+def _kinv(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ----- runs ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda path: path.name)
+def test_golden_scenarios_replay_as_they_expect(path):
+    outcome = run(load(path.read_text(), str(path)))
+    assert outcome.expectation_failure is None, outcome.violation
+
+
+def test_the_edge_triggered_copier_is_caught_with_a_readable_report(tmp_path, capsys):
+    text = COPIER.read_text().replace("examples.settings_copier:SettingsCopier", BUGGY_COPIER)
+    text = text.replace("expect held", "expect violated CTRL-LEVEL-TRIGGERED")
+    scenario = tmp_path / "buggy.scenario"
+    scenario.write_text(text)
+    code, out, _ = _kinv(capsys, "replay", str(scenario), "--report", str(tmp_path / "report"), "--json")
+    result = json.loads(out)
+    assert (code, result["result"], result["invariant"]) == (1, "violated", "CTRL-LEVEL-TRIGGERED")
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "configmaps team-a/settings" in report and "without the perturbations" in report
+    assert "crash op1" in (tmp_path / "report" / "counterexample.scenario").read_text()
+
+
+def test_a_short_search_of_the_reference_holds():
+    outcome = search(ControllersParts(), seed=3, budget_seconds=600, examples_max=1)
+    assert outcome.violation is None and outcome.examples >= 1
+
+
+# ----- the rules -------------------------------------------------------------------------------------
+
+def _deployment(replicas=4, surge=None, unavailable=None, **status):
+    rolling = {k: v for k, v in (("maxSurge", surge), ("maxUnavailable", unavailable)) if v is not None}
+    return {"metadata": {"uid": "d", "generation": status.pop("generation", 1)},
+            "spec": {"replicas": replicas, "strategy": {"type": "RollingUpdate", "rollingUpdate": rolling},
+                     "template": {"metadata": {"labels": {"app": "web"}}}},
+            "status": status}
+
+
+def test_percentages_round_as_kube_does_and_both_zero_means_one_unavailable():
+    assert rollout_limits(_deployment(), 3) == (1, 0)  # 25% of 3: surge up to 1, unavailable down to 0
+    assert rollout_limits(_deployment(surge="50%", unavailable="50%"), 3) == (2, 1)
+    assert rollout_limits(_deployment(surge=0, unavailable="10%"), 3) == (0, 1)  # ResolveFenceposts
+
+
+def test_a_scale_is_judged_against_the_replicas_asked_for_until_the_status_catches_up():
+    asked = replicas_lately(_deployment(replicas=3, observedGeneration=1), None)
+    assert asked == (3, 3)
+    scaled_down = _deployment(replicas=1, generation=2, observedGeneration=1)
+    assert replicas_lately(scaled_down, asked) == (3, 1)
+    caught_up = _deployment(replicas=1, generation=2, observedGeneration=2)
+    caught_up["status"]["replicas"] = 1
+    assert replicas_lately(caught_up, (3, 1)) == (1, 1)
+
+
+def test_surge_and_unavailable_bounds():
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Running"}}
+    assert surge_problems("default/web", _deployment(), [pod] * 5, 4) == []
+    assert surge_problems("default/web", _deployment(), [pod] * 6, 4) == [
+        "deployment default/web: 6 active pods, more than 4 replicas + maxSurge 1"]
+    assert unavailable_problems("default/web", _deployment(), 3, 4, ["p"]) == []  # 4 - 1
+    assert unavailable_problems("default/web", _deployment(), 2, 4, ["p"]) == [
+        "deployment default/web: deleting p left 2 available pods, fewer than 4 replicas - maxUnavailable 1"]
+
+
+def test_a_status_that_observed_the_generation_needs_a_replica_set_of_its_template():
+    deployment = _deployment(generation=2, observedGeneration=2, updatedReplicas=4)
+    owned = {"metadata": {"ownerReferences": [{"uid": "d", "controller": True}]},
+             "spec": {"template": {"metadata": {"labels": {"app": "web", "pod-template-hash": "abc"}}}}}
+    assert status_problems("default/web", deployment, [owned]) == []
+    other = json.loads(json.dumps(owned).replace('"web"', '"old"'))
+    assert status_problems("default/web", deployment, [other]) == [
+        "deployment default/web: status says generation 2 is observed with 4 updated replicas, but no "
+        "ReplicaSet of that template exists"]
+    assert template_hash_free(owned["spec"]["template"]) == {"metadata": {"labels": {"app": "web"}}}
+
+
+def test_the_garbage_collector_may_not_delete_under_a_live_owner():
+    child = {"metadata": {"ownerReferences": [{"kind": "ReplicaSet", "name": "rs", "uid": "u1"}]}}
+    live, going = {"metadata": {}}, {"metadata": {"deletionTimestamp": "t"}}
+    assert gc_delete_problems("Pod default/p", child, {"u1": going}) == []
+    assert gc_delete_problems("Pod default/p", child, {}) == []
+    assert gc_delete_problems("Pod default/p", child, {"u1": live}) == [
+        "the garbage collector deleted Pod default/p, whose owner ReplicaSet rs (uid u1) is alive"]
+    assert leader_problems("kube-system/x", ["cm1"]) == []
+    assert leader_problems("kube-system/x", ["cm1", "cm2"]) == ["cm1 and cm2 both act as leader of Lease kube-system/x"]
+
+
+def test_leaks_and_unfinished_jobs_are_explained():
+    objects = {"configmaps": {"default/c": {"metadata": {"uid": "c", "ownerReferences": [{"uid": "gone", "kind": "X",
+                                                                                            "name": "x"}]}}},
+               "endpoints": {"default/web": {"metadata": {"uid": "e"}}},
+               "pods": {"default/p": {"metadata": {"uid": "p"}, "spec": {"nodeName": "node-9"}}}}
+    assert leaks(objects) == ["configmaps default/c: its owners are all gone (X x)",
+                              "endpoints default/web: no Service default/web",
+                              "pod default/p: bound to node node-9, which no longer exists"]
+    job = {"metadata": {"uid": "j"}, "spec": {"completions": 2}, "status": {"succeeded": 1}}
+    assert job_left("default/j", job, []) == ["job default/j: not finished (succeeded 1 of 2, failed 0)"]
+
+
+def test_the_twin_drops_only_the_perturbations_and_masks_uids():
+    lines = ["cluster seed=1", "apply '{}'", "crash cm1", "crash k1", "restart cm1", "maybe hide-events cm2 3",
+             "crash-between-writes op1 within=5", "lag a1", "restart cm2 via a2", "remove-node k2", "converge"]
+    assert twin_lines(lines) == ["cluster seed=1", "apply '{}'", "crash k1", "remove-node k2", "converge"]
+    assert is_perturbation("maybe crash sched") and not is_perturbation("crash n1")
+    objects = {"configmaps": {"a/c": {"metadata": {"uid": "u", "labels": {"owner": "u"}}, "data": {"k": "v"}}},
+               "pods": {"a/p": {"metadata": {"namespace": "a", "ownerReferences": [
+                   {"controller": True, "kind": "ReplicaSet", "name": "rs"}]}, "status": {"phase": "Running"}}}}
+    assert snapshot(objects) == {
+        "configmaps a/c": {"labels": {"owner": "<uid>"}, "annotations": {}, "deleting": False, "spec": {},
+                           "data": {"k": "v"}},
+        "pods of ReplicaSet a/rs": 1}
+
+
+# ----- bad input -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv,message", [
+    (["check", "controllers", "--controller", "nope"], "--controller wants MODULE:CLASS"),
+    (["check", "controllers", "--controller", "no_such_module:X"], "cannot import no_such_module"),
+    (["check", "controllers", "--controller", "examples.settings_copier:Missing"], "has no Missing"),
+    (["check", "controllers", "--controller", "json:JSONDecoder"], "is not a reconciler"),
+    (["check", "controllers", "-f", "examples/settings-copier"], "use it with --controller"),
+    (["check", "raft", "--controller", "examples.settings_copier:SettingsCopier"], "the area controllers alone"),
+    (["check", "controllers", "--controller", "examples.settings_copier:SettingsCopier", "-f", "no/such/dir"],
+     "no such file or folder"),
+])
+def test_bad_user_controller_input_is_one_line_and_exit_2(capsys, argv, message):
+    code, out, err = _kinv(capsys, *argv)
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("line,message", [
+    ("apply '{not json'", "apply: not JSON"),
+    ("apply '{\"apiVersion\":\"v1\",\"kind\":\"Gizmo\",\"metadata\":{\"name\":\"g\"}}'", "apply:"),
+    ("delete pods Bad_Name", "is not NAME or NAMESPACE/NAME"),
+    ("delete pods default/p propagation=Sometimes", "usage: delete"),
+    ("scale deployment web 3", "usage: scale deployment NS/NAME N"),
+    ("hide-events n1 3", "unknown node 'n1'"),
+    ("restart cm1 via n1", "unknown node 'n1'"),
+    ("crash-between-writes cm1 within=x", "within must be an integer"),
+    ("frobnicate", "unknown command 'frobnicate'"),
+])
+def test_a_malformed_scenario_line_is_refused_at_its_line(tmp_path, capsys, line, message):
+    scenario = tmp_path / "bad.scenario"
+    scenario.write_text(f"area controllers\ncluster members=1 apiservers=2 managers=2 nodes=3 seed=1\n{line}\n")
+    code, out, err = _kinv(capsys, "replay", str(scenario))
+    assert code == 2 and "bad.scenario:3: " in err and message in err, err
