@@ -17,7 +17,7 @@ from checks.controllers.search import search
 from impl.controllers.parts import ControllersParts
 from spec.controllers.desired import job_left, leaks, template_hash_free
 from spec.controllers.safety import (
-    gc_delete_problems, leader_problems, replicas_lately, rollout_limits, status_problems, surge_problems,
+    gc_delete_problems, leader_problems, rollout_limits, status_problems, surge_problems,
     unavailable_problems,
 )
 
@@ -75,23 +75,13 @@ def test_percentages_round_as_kube_does_and_both_zero_means_one_unavailable():
     assert rollout_limits(_deployment(surge=0, unavailable="10%"), 3) == (0, 1)  # ResolveFenceposts
 
 
-def test_a_scale_is_judged_against_the_replicas_asked_for_until_the_status_catches_up():
-    asked = replicas_lately(_deployment(replicas=3, observedGeneration=1), None)
-    assert asked == (3, 3)
-    scaled_down = _deployment(replicas=1, generation=2, observedGeneration=1)
-    assert replicas_lately(scaled_down, asked) == (3, 1)
-    caught_up = _deployment(replicas=1, generation=2, observedGeneration=2)
-    caught_up["status"]["replicas"] = 1
-    assert replicas_lately(caught_up, (3, 1)) == (1, 1)
-
-
 def test_surge_and_unavailable_bounds():
     pod = {"metadata": {"name": "p"}, "status": {"phase": "Running"}}
-    assert surge_problems("default/web", _deployment(), [pod] * 5, 4) == []
-    assert surge_problems("default/web", _deployment(), [pod] * 6, 4) == [
+    assert surge_problems("default/web", _deployment(), [pod] * 5) == []
+    assert surge_problems("default/web", _deployment(), [pod] * 6) == [
         "deployment default/web: 6 active pods, more than 4 replicas + maxSurge 1"]
-    assert unavailable_problems("default/web", _deployment(), 3, 4, ["p"]) == []  # 4 - 1
-    assert unavailable_problems("default/web", _deployment(), 2, 4, ["p"]) == [
+    assert unavailable_problems("default/web", _deployment(), 3, ["p"]) == []  # 4 - 1
+    assert unavailable_problems("default/web", _deployment(), 2, ["p"]) == [
         "deployment default/web: deleting p left 2 available pods, fewer than 4 replicas - maxUnavailable 1"]
 
 

@@ -26,11 +26,10 @@ from impl.apiserver.client import CallRecord
 from impl.controllers.connection import decoded
 from spec.controllers.desired import is_active, is_ready, meta
 from spec.controllers.invariants import (
-    GC_LIVE_OWNER, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SINGLE_LEADER, STATUS_OBSERVED,
+    GC_LIVE_OWNER, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
-    gc_delete_problems, leader_problems, pods_of_deployment, replicas_lately, status_problems, surge_problems,
-    unavailable_problems,
+    gc_delete_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
 )
 from spec.invariant import Invariant
 
@@ -59,7 +58,7 @@ class SafetyObserver:
         self._pending: dict[int, tuple[CallRecord, Any]] = {}
         self.healthy = True  # no fault yet that excuses the rollout bounds
         self.faults: list[str] = []
-        self._replicas: dict[str, tuple[int, int]] = {}  # deployment uid -> (most, fewest) replicas lately
+        self._scaled: dict[str, tuple[int, int]] = {}  # deployment uid -> (spec.replicas, the tick it was set)
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -111,8 +110,11 @@ class SafetyObserver:
             self._pod_changed(obj, previous)
 
     def _deployment_changed(self, key: str, deployment: dict[str, Any], previous: dict[str, Any] | None) -> None:
-        self._replicas[meta(deployment).get("uid")] = replicas_lately(deployment, self._replicas.get(
-            meta(deployment).get("uid")))
+        replicas, uid = (deployment.get("spec") or {}).get("replicas", 1), meta(deployment).get("uid")
+        if previous is not None and self._scaled.get(uid, (replicas, 0))[0] != replicas:
+            self._scaled[uid] = (replicas, self.cluster.world.now)
+        else:
+            self._scaled.setdefault(uid, (replicas, -SCALE_SETTLE_TICKS))  # created: not a scale
         if previous is None or previous.get("status") == deployment.get("status") or self._going(deployment):
             return
         self._flag(STATUS_OBSERVED, status_problems(key, deployment, self.view.get("replicasets", {}).values()))
@@ -139,20 +141,17 @@ class SafetyObserver:
         if found is None:
             return
         key, deployment = found
-        high, low = self._replicas_lately(deployment)
+        if self.cluster.world.now - self._scaled.get(meta(deployment).get("uid"), (0, 0))[1] < SCALE_SETTLE_TICKS:
+            return
         pods = pods_of_deployment(deployment, self.view.get("replicasets", {}).values(),
                                   self.view.get("pods", {}).values())
-        self._flag(ROLLOUT_SURGE, surge_problems(key, deployment, pods, high))
+        self._flag(ROLLOUT_SURGE, surge_problems(key, deployment, pods))
         was_available = previous is not None and is_active(previous) and is_ready(previous)
         deleted = pod is None or bool(meta(pod).get("deletionTimestamp"))
         if was_available and deleted:
             available = len([p for p in pods if is_active(p) and is_ready(p)])
-            self._flag(ROLLOUT_AVAILABLE, unavailable_problems(key, deployment, available, low,
+            self._flag(ROLLOUT_AVAILABLE, unavailable_problems(key, deployment, available,
                                                                [meta(previous).get("name", "")]))
-
-    def _replicas_lately(self, deployment: dict[str, Any]) -> tuple[int, int]:
-        replicas = (deployment.get("spec") or {}).get("replicas", 1)
-        return self._replicas.get(meta(deployment).get("uid"), (replicas, replicas))
 
     # ----- requests ----------------------------------------------------------------------------
 

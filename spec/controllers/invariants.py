@@ -18,7 +18,7 @@ from spec.invariant import Invariant
 
 __all__ = ["INVARIANTS", "CONVERGES", "FIXPOINT_QUIET", "NO_LEAK", "LEVEL_TRIGGERED", "ROLLOUT_SURGE",
            "ROLLOUT_AVAILABLE", "STATUS_OBSERVED", "GC_LIVE_OWNER", "SINGLE_LEADER", "CONVERGE_TICKS_MAX",
-           "QUIET_TICKS"]
+           "QUIET_TICKS", "SCALE_SETTLE_TICKS"]
 
 AREA = "controllers"
 # The bound of ESR, in fair ticks (every component ticks once a tick) after the last fault and
@@ -29,6 +29,10 @@ AREA = "controllers"
 # 40 ticks), behind a new leader's election (a 15-tick lease) and a write every few ticks.
 CONVERGE_TICKS_MAX = 600
 QUIET_TICKS = 30  # a fixpoint stays matched, with no write, this long
+# The rollout bounds judge a Deployment whose replicas have not changed for this long: by then a
+# create or delete sent before the scale has landed or timed out (a request's 120-tick timeout),
+# and the controllers have acted on the scale. During a scale kube promises no bound.
+SCALE_SETTLE_TICKS = 120
 
 CONVERGES = Invariant(
     "CTRL-CONVERGES", AREA,
@@ -79,8 +83,8 @@ ROLLOUT_SURGE = Invariant(
     "CTRL-ROLLOUT-SURGE", AREA,
     "While nodes are healthy and no request has an unknown outcome, a Deployment using RollingUpdate never "
     "has more active pods (not finished, not being deleted) under its ReplicaSets than replicas + maxSurge "
-    "(maxSurge rounded up from a percentage), replicas being the most it asked for since its status last "
-    "showed the controller caught up with it (its generation observed, as many replicas as asked).",
+    f"(maxSurge rounded up from a percentage), once its replicas have not changed for {SCALE_SETTLE_TICKS} "
+    f"ticks (a scale is not a rollout: creates and deletes sent before it may still land).",
     "Kubernetes documentation, \"Deployments\" (Max Surge); kube pkg/controller/deployment (NewRSNewReplicas) "
     "and pkg/controller/replicaset (expectations)",
     "Surge is capacity the user budgeted: more pods than that can exhaust a quota or a node, and means a "
@@ -90,8 +94,8 @@ ROLLOUT_AVAILABLE = Invariant(
     "CTRL-ROLLOUT-AVAILABLE", AREA,
     "While nodes are healthy and no request has an unknown outcome, no deletion of an available pod of a "
     "Deployment using RollingUpdate leaves it with fewer available pods than replicas - maxUnavailable "
-    "(maxUnavailable rounded down from a percentage), replicas being the fewest it asked for since its "
-    "status last showed the controller caught up with it.",
+    f"(maxUnavailable rounded down from a percentage), once its replicas have not changed for "
+    f"{SCALE_SETTLE_TICKS} ticks.",
     "Kubernetes documentation, \"Deployments\" (Max Unavailable); kube pkg/controller/deployment "
     "(reconcileOldReplicaSets)",
     "maxUnavailable is the availability the user kept during an upgrade: going below it is an outage the "

@@ -13,7 +13,7 @@ from typing import Any
 
 from spec.controllers.desired import controlled_by, is_active, is_ready, meta, template_hash_free
 
-__all__ = ["rollout_limits", "scaled", "replicas_lately", "pods_of_deployment", "surge_problems", "unavailable_problems",
+__all__ = ["rollout_limits", "scaled", "pods_of_deployment", "surge_problems", "unavailable_problems",
            "status_problems", "gc_delete_problems", "leader_problems"]
 
 
@@ -35,19 +35,6 @@ def rollout_limits(deployment: dict[str, Any], replicas: int) -> tuple[int, int]
     return surge, (1 if surge == 0 and unavailable == 0 else unavailable)
 
 
-def replicas_lately(deployment: dict[str, Any], before: tuple[int, int] | None) -> tuple[int, int]:
-    """(the most, the fewest) replicas a Deployment asked for since its status last showed the
-    controller caught up with it (the generation observed, as many replicas as asked): a scale
-    is judged against both until the pods it adds or removes are counted."""
-    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
-    replicas = spec.get("replicas", 1)
-    caught_up = status.get("observedGeneration", 0) >= meta(deployment).get("generation", 0) \
-        and status.get("replicas", 0) == replicas
-    if caught_up or before is None:
-        return replicas, replicas
-    return max(before[0], replicas), min(before[1], replicas)
-
-
 def pods_of_deployment(deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]],
                        pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The pods the Deployment's ReplicaSets control, by UID all the way."""
@@ -55,26 +42,26 @@ def pods_of_deployment(deployment: dict[str, Any], replica_sets: Iterable[dict[s
     return [p for p in pods if any(controlled_by(p, uid) for uid in owners)]
 
 
-def surge_problems(key: str, deployment: dict[str, Any], pods: list[dict[str, Any]], replicas_high: int) -> list[str]:
-    """At most replicas + maxSurge active pods (``replicas_high``: the most replicas the
-    Deployment asked for lately (``replicas_lately``), so a scale-down in flight is not blamed)."""
-    surge, _ = rollout_limits(deployment, replicas_high)
+def surge_problems(key: str, deployment: dict[str, Any], pods: list[dict[str, Any]]) -> list[str]:
+    """At most replicas + maxSurge active pods."""
+    replicas = (deployment.get("spec") or {}).get("replicas", 1)
+    surge, _ = rollout_limits(deployment, replicas)
     active = [p for p in pods if is_active(p)]
-    if len(active) <= replicas_high + surge:
+    if len(active) <= replicas + surge:
         return []
-    return [f"deployment {key}: {len(active)} active pods, more than {replicas_high} replicas + maxSurge {surge}"]
+    return [f"deployment {key}: {len(active)} active pods, more than {replicas} replicas + maxSurge {surge}"]
 
 
-def unavailable_problems(key: str, deployment: dict[str, Any], available: int, replicas_low: int,
-                         deleted: list[str]) -> list[str]:
+def unavailable_problems(key: str, deployment: dict[str, Any], available: int, deleted: list[str]) -> list[str]:
     """A deletion never takes the available pods below replicas - maxUnavailable (``deleted``:
-    the available pods just deleted; ``replicas_low``: the fewest replicas asked for lately)."""
-    _, unavailable = rollout_limits(deployment, replicas_low)
-    floor = replicas_low - unavailable
+    the available pods just deleted)."""
+    replicas = (deployment.get("spec") or {}).get("replicas", 1)
+    _, unavailable = rollout_limits(deployment, replicas)
+    floor = replicas - unavailable
     if not deleted or available >= floor:
         return []
     return [f"deployment {key}: deleting {', '.join(deleted)} left {available} available pods, fewer than "
-            f"{replicas_low} replicas - maxUnavailable {unavailable}"]
+            f"{replicas} replicas - maxUnavailable {unavailable}"]
 
 
 def available_pods(pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
