@@ -84,13 +84,16 @@ def _mermaid_text(detail: str) -> str:
 
 def render_mermaid(trace: tuple[TraceEvent, ...], participants: tuple[str, ...], hides: tuple[str, ...] = ()) -> str:
     """Deliveries as arrows, drops as crossed arrows, crashes, restarts and role changes as notes;
-    messages matching ``hides`` left out, and the diagram says how many."""
+    messages matching ``hides`` left out, and the diagram says how many. Only ``participants`` are
+    drawn: an area leaves out the nodes whose traffic is another area's (the controllers, the store)."""
     everyone = f"{participants[0]},{participants[-1]}"
     lines = ["sequenceDiagram"] + [f"    participant {p}" for p in participants]
     hidden = _hidden(trace, hides)
+    drawn = set(participants)
     body = []
     for position, event in enumerate(trace):
-        if position in hidden:
+        if position in hidden or (event.node is not None and event.node not in drawn) \
+                or (event.peer is not None and event.peer not in drawn):
             continue
         text = _mermaid_text(event.detail)
         if event.kind == "deliver":

@@ -147,7 +147,8 @@ class ApiCluster(WorldCommands, RecordsFindings, Strictness):
 
     @property
     def ids(self) -> tuple[str, ...]:
-        return self.member_ids + self.instance_ids + self.client_ids
+        """Who a counterexample's diagram draws."""
+        return self.member_ids + self.instance_ids + self.client_ids + (WEBHOOK_SERVICE,)
 
     # ----- recording and checking ---------------------------------------------------------
 

@@ -25,8 +25,8 @@ LEGEND = (
     "Routine traffic is left out of the diagram (Raft, the store's progress notifications, watch events, "
     "Lease renewals); the trace has every event, grouped by the scenario step that caused it.",
 )
-DIAGRAM_HIDES = (r"^AppendEntries", r"^AppendEntriesReply", r"progress @\d+", r"^Leader\? ", r"^ReadIndex",
-                 r"/leases/", r"^watch ", r"^event ", r"^w\d+ \[")
+DIAGRAM_HIDES = (r"/leases/", r" Lease ", r" BOOKMARK ", r"^#\d+ (ADDED|MODIFIED|DELETED) ", r"^watch ", r" GET ",
+                 r"^#\d+ 200 \S+List\b", r"closed", r"leases\.coordination", r"/nodes/[^/ ]+/status", r" Node node-\d+ rv=")
 
 
 def _state_lines(cluster: ControllersCluster) -> tuple[str, ...]:

@@ -216,6 +216,12 @@ class ControllersCluster(ControllersCommands, ApiCluster):
         return parts.host(node_id, self.instance_ids, self.api_log, ADMIN, parts.manager_reconcilers(clock), config,
                           disk=disk, clock=clock)
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Who a counterexample's diagram draws: kubectl, the instances and every component (the
+        store's traffic with the instances is the apiserver area's to draw)."""
+        return self.client_ids + self.instance_ids + self.host_ids
+
     def host(self, node_id: str) -> ControllerHost | None:
         return self.world.nodes[node_id]
 
