@@ -20,7 +20,7 @@ from impl.controllers.parts import ControllersParts
 
 __all__ = ["search", "shrink", "EXAMPLES_PER_CHUNK", "STEPS_PER_EXAMPLE", "REPLAYS_MAX"]
 
-EXAMPLES_PER_CHUNK = 4
+EXAMPLES_PER_CHUNK = 2
 STEPS_PER_EXAMPLE = 12
 REPLAYS_MAX = 60
 
