@@ -3,6 +3,8 @@ an exception raised inside impl/ becomes one (IMPL-EXCEPTION: a finding, not a c
 
 from __future__ import annotations
 
+import sys
+import sysconfig
 import traceback
 from pathlib import Path
 
@@ -38,23 +40,39 @@ def _inside(path: Path, folder: Path) -> bool:
     return folder == path or folder in path.parents
 
 
+_INSTALLED = tuple({Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sysconfig.get_paths()["stdlib"])})
+
+
+def _user_code(path: Path) -> bool:
+    """The code checked that is not ours: a user's controller (``--controller``) outside this
+    project, or one of ``examples/``; neither the suite, nor Python and the installed packages."""
+    if _inside(path, PROJECT_ROOT):
+        return _inside(path, PROJECT_ROOT / "examples")
+    return not any(_inside(path, folder) for folder in _INSTALLED) and not path.name.startswith("<")
+
+
 def _project_frames(error: BaseException) -> list[traceback.FrameSummary]:
+    """The frames of the code checked (impl/ and the user's) and of the suite."""
     return [frame for frame in traceback.extract_tb(error.__traceback__)
-            if any(_inside(Path(frame.filename).resolve(), ours) for ours in _OURS)]
+            if any(_inside(Path(frame.filename).resolve(), ours) for ours in _OURS)
+            or _user_code(Path(frame.filename).resolve())]
 
 
 def _relative(frame: traceback.FrameSummary) -> str:
-    return Path(frame.filename).resolve().relative_to(PROJECT_ROOT).as_posix()
+    path = Path(frame.filename).resolve()
+    return path.relative_to(PROJECT_ROOT).as_posix() if _inside(path, PROJECT_ROOT) else path.as_posix()
 
 
 def impl_exception(error: Exception) -> InvariantViolated | None:
     """The IMPL-EXCEPTION finding for ``error`` if the innermost frame of ours that it passed
-    through is in impl/ (a stdlib call made from impl/ counts as impl/); None if it came from
-    checks/ or spec/: a defect of the suite itself, which must crash loudly instead.
+    through is in impl/ or in the user's code checked (a stdlib call made from there counts as
+    theirs); None if it came from checks/ or spec/: a defect of the suite itself, which must
+    crash loudly instead.
 
     Paths are relative to the project, so the report is the same on every checkout."""
     frames = _project_frames(error)
-    if not frames or not _inside(Path(frames[-1].filename).resolve(), _IMPL):
+    innermost = Path(frames[-1].filename).resolve() if frames else None
+    if innermost is None or not (_inside(innermost, _IMPL) or _user_code(innermost)):
         return None
     where = frames[-1]
     raised_at = f"{_relative(where)}:{where.lineno}"

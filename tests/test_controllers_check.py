@@ -167,3 +167,28 @@ def test_a_malformed_scenario_line_is_refused_at_its_line(tmp_path, capsys, line
     scenario.write_text(f"area controllers\ncluster members=1 apiservers=2 managers=2 nodes=3 seed=1\n{line}\n")
     code, out, err = _kinv(capsys, "replay", str(scenario))
     assert code == 2 and "bad.scenario:3: " in err and message in err, err
+
+
+def test_an_exception_in_the_users_reconciler_is_a_finding_that_names_their_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "crashy.py").write_text(
+        "from impl.controllers.api import Result, Watch\n"
+        "class Crashy:\n"
+        "    name = 'crashy'\n"
+        "    watches = (Watch('namespaces'),)\n"
+        "    def reconcile(self, request, cache, client):\n"
+        "        if request.name == 'kinv-system':\n"
+        "            raise KeyError('spec')\n"
+        "        return Result()\n"
+        "        yield\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scenario = tmp_path / "crash.scenario"
+    scenario.write_text("area controllers\ncluster members=1 apiservers=2 managers=2 nodes=3 seed=1 "
+                        "controller=crashy:Crashy\ntick 20\n"
+                        "apply '{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"kinv-system\"}}'\n"
+                        "tick 10\n")
+    code, out, _ = _kinv(capsys, "replay", str(scenario), "--report", str(tmp_path / "report"), "--json")
+    result = json.loads(out)
+    assert (code, result["invariant"]) == (1, "IMPL-EXCEPTION")
+    assert f"KeyError: 'spec' (raised at {(tmp_path / 'crashy.py').resolve().as_posix()}:7 in reconcile)" in (
+        tmp_path / "report" / "report.md").read_text()
