@@ -15,14 +15,15 @@ Service Accounts"; kube-apiserver ``AllOrderedPlugins`` (pkg/kubeapiserver/optio
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from spec.apiserver import rbac_oracle
 from spec.apiserver.observations import ApiView, AuditRecord, Call, Change, Identity, WatchStream
-from spec.apiserver.rbac_oracle import AccessRequest, policy_at
+from spec.apiserver.rbac_oracle import RBAC_KINDS, AccessRequest, policy_at
 from spec.invariant import Invariant
 from spec.rbac.identity import (
     AUTHENTICATED, SERVICE_ACCOUNTS, UNAUTHENTICATED, expected_identity, impersonation_checks,
@@ -783,8 +784,14 @@ def _impersonation_problems(record: AuditRecord, policy, user: str, groups: froz
     return problems
 
 
-def _authz_problems(view: ApiView, record: AuditRecord) -> list[str]:
-    policy = policy_at(view.changes, record.policy_revision, view.base_policy)
+def _policies(view: ApiView) -> Callable[[int], tuple[dict, ...]]:
+    """``policy_at`` for the many revisions one view's records name: the RBAC changes picked out
+    once, each revision's policy made once (per record, it made the check quadratic)."""
+    rbac = [change for change in view.changes if change.resource in RBAC_KINDS]
+    return functools.lru_cache(maxsize=None)(lambda revision: policy_at(rbac, revision, view.base_policy))
+
+
+def _authz_problems(view: ApiView, record: AuditRecord, policy: tuple[dict, ...]) -> list[str]:
     authenticated = _authenticated(view, record)
     impersonating = any(s.name == "impersonation" and s.outcome == "ok" for s in record.steps)
     problems = []
@@ -803,9 +810,10 @@ def _authz_problems(view: ApiView, record: AuditRecord) -> list[str]:
 
 def authz_sound(view: ApiView) -> list[str]:
     found = []
+    policies = _policies(view)
     for record in view.audits:
         if any(s.name == "authorization" and s.outcome == "ok" for s in record.steps):
-            found += [f"{_who(record)}: {p}" for p in _authz_problems(view, record)]
+            found += [f"{_who(record)}: {p}" for p in _authz_problems(view, record, policies(record.policy_revision))]
     return found
 
 
@@ -883,8 +891,9 @@ def _persisted_rbac_writes(view: ApiView) -> Iterable[tuple[AuditRecord, Change]
 
 def api_no_escalation(view: ApiView) -> list[str]:
     found = []
+    policies = _policies(view)
     for record, change in _persisted_rbac_writes(view):
-        policy = policy_at(view.changes, record.policy_revision, view.base_policy)
+        policy = policies(record.policy_revision)
         judge = _binding_problem if record.resource.endswith("bindings") else _role_problem
         problem = judge(policy, record, change)
         if problem:
