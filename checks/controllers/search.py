@@ -3,7 +3,7 @@ found, then shrink the failing run as scenario lines (checks/search.py, checks/m
 
 A test case is long (a few hundred ticks of a whole cluster, then the fault-free phase, and a
 twin run after perturbations): a chunk holds few of them, and the shrinker has a small budget of
-replays, enough for the 10-20 lines a test case has."""
+replays (each costs seconds): enough to halve the 10-20 lines a test case has a few times."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ __all__ = ["search", "shrink", "EXAMPLES_PER_CHUNK", "STEPS_PER_EXAMPLE", "REPLA
 
 EXAMPLES_PER_CHUNK = 2
 STEPS_PER_EXAMPLE = 12
-REPLAYS_MAX = 60
+REPLAYS_MAX = 16
 
 
 def search(parts: ControllersParts, seed: int, budget_seconds: float,
