@@ -76,8 +76,8 @@ RUN_TICKS_MAX = 600
 # kube's 15 s lease, 10 s renew deadline and 2 s retry assume a renewal takes milliseconds. Here a
 # tick is a second and a write through the simulated API server takes 4 to 14 ticks (a tick a
 # hop, and admission's lookups in the store), so with 10 a leader whose renewals are slow loses
-# its lease over and over in a healthy cluster. The deadline is doubled to keep kube's margin.
-ELECTION = ElectionConfig(lease_duration_ticks=30, renew_deadline_ticks=20, retry_period_ticks=2)
+# its lease over and over in a healthy cluster. All three are doubled, to keep kube's margins.
+ELECTION = ElectionConfig(lease_duration_ticks=30, renew_deadline_ticks=20, retry_period_ticks=4)
 KUBECTL_TICKS_MAX = 200  # an answer, or the client's own timeout (120 ticks), comes before this
 
 
