@@ -15,7 +15,8 @@ replicas 2, ...".
 
 Sources: Kubernetes documentation, "Deployments" (complete deployment: all replicas updated and
 available, no old replicas running; ``kubectl rollout status``), "ReplicaSet", "Jobs"
-(completions), "Namespaces" (deletion), "Persistent Volumes" (binding), "Garbage Collection"
+(completions), "Namespaces" (deletion), "Finalizers" (an object being deleted goes once its finalizers are
+done), "Persistent Volumes" (binding), "Garbage Collection"
 (owners and dependents), "Service" (Endpoints of a selector), and kube's pod GC (orphaned pods).
 """
 
@@ -136,6 +137,10 @@ def _claim_left(key: str, claim: dict[str, Any]) -> list[str]:
     return [f"persistentvolumeclaim {key}: {phase or 'no phase'}, not Bound"]
 
 
+_KIND_OF = {"namespaces": "namespace", "pods": "pod", "deployments": "deployment", "replicasets": "replicaset",
+            "jobs": "job", "minions": "node"}
+
+
 def desired_left(objects: Objects) -> list[str]:
     """What is not yet as its controller should make it (empty: converged)."""
     pods = objects.get("pods", {})
@@ -147,9 +152,15 @@ def desired_left(objects: Objects) -> list[str]:
         left += replica_set_left(key, replica_set, pods.values())
     for key, job in objects.get("jobs", {}).items():
         left += job_left(key, job, pods.values())
-    for key, namespace in objects.get("namespaces", {}).items():
-        if meta(namespace).get("deletionTimestamp"):
-            left.append(f"namespace {key} is being deleted")
+    nodes = objects.get("minions", {})
+    for resource in sorted(objects):
+        for key, obj in objects[resource].items():
+            node = nodes.get((obj.get("spec") or {}).get("nodeName") or "") if resource == "pods" else None
+            if node is not None and not is_ready(node):
+                continue  # a pod's end is its kubelet's to confirm: kube waits for the node to come back
+            if meta(obj).get("deletionTimestamp"):
+                finalizers = ", ".join(meta(obj).get("finalizers") or ()) or "no finalizer"
+                left.append(f"{_KIND_OF.get(resource, resource)} {key} is still being deleted ({finalizers})")
     for key, claim in objects.get("persistentvolumeclaims", {}).items():
         left += _claim_left(key, claim)
     return left
