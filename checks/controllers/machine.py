@@ -203,18 +203,19 @@ class ControllersMachine(RuleBasedStateMachine):
             self.cluster.delete_object(plural, key)
 
     @precondition(lambda self: bool(self.controller))
-    @rule(which=st.integers(0, 9), labelled=st.booleans())
-    def relabel_namespace(self, which, labelled) -> None:
+    @rule(which=st.integers(0, 9))
+    def relabel_namespace(self, which) -> None:
+        """Toggle the labels the user's objects put on namespaces (what their controller selects
+        by) on one namespace: labelled ones lose them, the others get them."""
         labels = self._namespace_labels()
         stored = self.cluster.stored("namespaces")
         names = sorted({(m.get("metadata") or {}).get("name") for m in self.manifests if m.get("kind") == "Namespace"}
                        | {"team", "default"})
-        # Label the ones without, unlabel the ones with: a change every time.
-        names = [n for n in names if n in stored and
-                 (((stored[n].get("metadata") or {}).get("labels") or {}).items() >= labels.items()) != labelled]
+        names = [n for n in names if n in stored]
         if names and labels:
             namespace = names[which % len(names)]
-            patch = {k: (v if labelled else None) for k, v in labels.items()}
+            labelled = ((stored[namespace].get("metadata") or {}).get("labels") or {}).items() >= labels.items()
+            patch = {k: (None if labelled else v) for k, v in labels.items()}
             self.cluster.apply_object({"apiVersion": "v1", "kind": "Namespace",
                                        "metadata": {"name": namespace, "labels": patch}})
 
@@ -267,15 +268,15 @@ class ControllersMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.controller and self._on("crash"))
     @rule(action=st.sampled_from(["relabel", "relabel", "delete", "reapply"]), which=st.integers(0, 9),
-          labelled=st.booleans(), down_for=st.sampled_from([1, 10]))
-    def act_while_down(self, action, which, labelled, down_for) -> None:
+          down_for=st.sampled_from([1, 10]))
+    def act_while_down(self, action, which, down_for) -> None:
         """The user's controller is down (a crash, a rollout of a new version) while the user
         changes its objects; it comes back to a fresh cache: Sieve's unobserved state."""
         host = self.cluster.operator_ids[0]
         if self.cluster.world.up(host):
             self.cluster.crash(host)
         if action == "relabel":
-            self.relabel_namespace(which, labelled)
+            self.relabel_namespace(which)
         elif action == "delete":
             self.delete_manifest(which)
         else:
