@@ -11,7 +11,7 @@ __all__ = ["Bug", "BUG_MODULES", "all_bugs", "bug_by_name", "UnknownBug"]
 
 # One bugs.py beside the code each changes; each exposes BUGS, a tuple of Bug.
 BUG_MODULES: tuple[str, ...] = ("impl.raft.bugs", "impl.etcd.bugs", "impl.apiserver.authz.bugs",
-                                 "impl.apiserver.bugs")
+                                 "impl.apiserver.bugs", "impl.controllers.bugs")
 
 
 class UnknownBug(KeyError):

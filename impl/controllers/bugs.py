@@ -1,0 +1,282 @@
+"""The controllers bug catalog: each bug a small override of one method of the reference (or of
+one strategy attribute), plugged into the simulated cluster through ``ControllersParts``
+(impl/controllers/parts.py): ``attrs.evolve(ControllersParts(), replicaset=SubClass)``.
+
+Read each broken method beside the reference one it replaces (named in its docstring). Most are
+bugs real controllers shipped, and most stay hidden until something perturbs the controller: a
+restart, a cache that lags, a lost event, a crash between two writes (Sieve's three
+perturbations), or a rollout under way.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import attrs
+
+from impl.apiserver.objectmeta import timestamp
+from impl.catalog import Bug
+from impl.controllers.api import Answer, Watch
+from impl.controllers.deployment import (
+    REVISION, DeploymentController, _status, replicas, revision, value_from_int_or_percent,
+)
+from impl.controllers.endpoints import EndpointsController, _services_of_pod
+from impl.controllers.garbagecollector import (
+    FOREGROUND, INVALID, ORPHAN, GarbageCollector, _being_deleted, _has_finalizer, _refs, deleting_dependents,
+    request_of,
+)
+from impl.controllers.host import ControllerHost
+from impl.controllers.leaderelection import LeaderElector
+from impl.controllers.parts import ControllersParts
+from impl.controllers.podtemplate import WriteRefused, meta, normalized
+from impl.controllers.replicaset import ReplicaSetController
+
+__all__ = ["BUGS"]
+
+REFERENCE = ControllersParts()
+
+
+# ----- the ReplicaSet controller ------------------------------------------------------------------
+
+class NoExpectations(ReplicaSetController):
+    """``ReplicaSetController.expectations_satisfied``: always satisfied, so a reconcile that runs
+    before the pod cache has seen the previous reconcile's creates counts too few pods and
+    creates them again (kube's ControllerExpectations exist for exactly this)."""
+
+    def expectations_satisfied(self, key):
+        return True
+
+
+# ----- the controller host -----------------------------------------------------------------------
+
+class WorkBeforeCacheSync(ControllerHost):
+    """``ControllerHost._work``: workers take keys as soon as they are queued, without waiting
+    for every informer their reconciler reads to have listed (client-go's WaitForCacheSync). A
+    new leader whose ReplicaSet informer has listed before its pod informer sees every
+    ReplicaSet with no pods, and creates a full set again."""
+
+    def _work(self):
+        if not self.running:
+            return
+        for controller in self.controllers:
+            controller.queue.tick(self.now)
+            if not len(controller.queue):  # the reference: or an informer it reads has not synced
+                continue
+            for worker in controller.workers:
+                if worker.request is None:
+                    self._take(controller, worker)
+
+
+# ----- the garbage collector ------------------------------------------------------------------------
+
+class OwnerByName(GarbageCollector):
+    """``GarbageCollector.owner_state``: the live owner is matched by name only, not by the UID
+    the reference names, so the dependents of an owner deleted and created again under its name
+    are taken for the new owner's and kept for ever."""
+
+    def owner_state(self, ref, dependent, client):
+        kind = self.owner_resource(ref)
+        namespace = meta(dependent).get("namespace") or ""
+        if kind is None:
+            return None
+        if kind.namespaced and not namespace:
+            return INVALID
+        owner = yield from self.live_owner(kind, ref, namespace, client)
+        if owner is None:
+            return None
+        if owner == "absent":  # the reference: or another UID
+            return "dangling"
+        return "waiting" if deleting_dependents(owner) else "solid"
+
+
+class CollectsOnOwnerDeleteOnly(GarbageCollector):
+    """``GarbageCollector.affected``: an object is never queued for its own owner references, only
+    as a dependent of an owner whose delete event arrives (kube's graph builder also queues an
+    object whose owner it has never seen, as a virtual node). The dependents of an owner deleted
+    while no controller manager led, or created after their owner's delete event, stay for ever."""
+
+    def affected(self, resource, obj, cache):
+        requests = []
+        if _being_deleted(obj) and (_has_finalizer(obj, ORPHAN) or _has_finalizer(obj, FOREGROUND)):
+            requests.append(request_of(resource, obj))
+        if self.gone(resource, obj, cache) or deleting_dependents(obj):
+            requests += [request_of(kind, dep) for kind, dep in self.dependents(meta(obj).get("uid", ""), cache)]
+        for ref in _refs(obj):
+            owner_kind, owner = self.cached_owner(ref, meta(obj).get("namespace") or "", cache)
+            if owner is not None and deleting_dependents(owner):
+                requests.append(request_of(owner_kind, owner))
+        return requests
+
+
+class OwnerGoneFromCache(GarbageCollector):
+    """``GarbageCollector.attempt_to_delete``: an owner its cache does not show is taken for gone,
+    without the live GET by UID. Whatever the cache has not seen yet loses its dependents: after a
+    relist (leases are listed before nodes) the Lease of a node that has just registered again is
+    deleted under its live Node."""
+
+    def attempt_to_delete(self, resource, obj, cache, client):
+        namespace = meta(obj).get("namespace") or ""
+        if any(self.cached_owner(ref, namespace, cache)[1] is not None for ref in _refs(obj)):
+            return True
+        return (yield from self.delete_object(resource, obj, self.own_policy(obj), client))
+
+
+# ----- the Endpoints controller ---------------------------------------------------------------
+
+class EndpointsNeverRechecked(EndpointsController):
+    """``EndpointsController.watches``: Endpoints events queue nothing, so Endpoints are looked at
+    only when an event of their Service (or of a pod it selects) arrives. A reconcile whose cache
+    still shows a Service the user has just deleted creates its Endpoints after the delete event
+    has come and gone: nothing ever names them again (kube deletes them by name whatever its
+    cache says, and lists the leftovers at start: checkLeftoverEndpoints)."""
+
+    watches = (Watch("services"), Watch("pods", enqueue=_services_of_pod), Watch("endpoints", enqueue=None))
+
+
+# ----- the Deployment controller --------------------------------------------------------------
+
+class WaitsForAnotherWorker(DeploymentController):
+    """``DeploymentController.sync_existing_new``: a new ReplicaSet newer than the Deployment's
+    revision, while its status has not observed the generation, is taken for a rollout another
+    worker has begun (kube's create path writes the revision right after the create): the
+    reconcile steps back and waits. After a crash between the two writes nobody ever writes it,
+    and the rollout never goes on."""
+
+    def sync_existing_new(self, d, rs, new_revision, client):
+        ours = int((meta(d).get("annotations") or {}).get(REVISION) or 0)
+        observed = int(_status(d).get("observedGeneration") or 0) >= int(meta(d).get("generation") or 0)
+        if (revision(rs) or 0) > ours and not observed:
+            raise WriteRefused(f"replicaset {meta(rs)['name']} is another worker's rollout", Answer(409))
+        return (yield from super().sync_existing_new(d, rs, new_revision, client))
+
+
+class UnavailableRoundedUp(DeploymentController):
+    """``DeploymentController.scale_down_old_for_rolling_update``: maxUnavailable as a
+    percentage is rounded up (kube rounds it down, and maxSurge up: ResolveFenceposts), so a
+    rolling update of 3 replicas at 25% scales an old ReplicaSet down by an available pod more
+    than the user allowed."""
+
+    def scale_down_old_for_rolling_update(self, all_rss, old_rss, d, client):
+        rolling = ((d.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {}
+        rounded_up = value_from_int_or_percent(rolling.get("maxUnavailable"), replicas(d), round_up=True)
+        d = copy.deepcopy(d)
+        d["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {**rolling, "maxUnavailable": rounded_up}}
+        return (yield from super().scale_down_old_for_rolling_update(all_rss, old_rss, d, client))
+
+
+class ConditionStampedEverySync(DeploymentController):
+    """``DeploymentController.calculate_status``: the Available condition's lastUpdateTime is
+    stamped with the time of every sync (kube's SetDeploymentCondition keeps a condition as it is
+    while its status and reason stay), so every sync writes a new status, whose event queues the
+    next sync: the controller writes for ever at its fixpoint."""
+
+    def calculate_status(self, all_rss, new_rs, d):
+        status = super().calculate_status(all_rss, new_rs, d)
+        for condition in status["conditions"]:
+            if condition["type"] == "Available":
+                condition["lastUpdateTime"] = timestamp(self.clock())
+        return status
+
+
+class StatusBeforeNewReplicaSet(DeploymentController):
+    """``DeploymentController.rollout_rolling``: the status is written first, from the
+    ReplicaSets as they are, the newest one's pods counted as updated and the generation as
+    observed, before the new template's ReplicaSet is created: ``kubectl rollout status`` reads
+    a finished rollout that has not begun."""
+
+    def rollout_rolling(self, d, rs_list, cache, client):
+        newest = max(rs_list, key=lambda rs: revision(rs) or 0, default=None)
+        status = self.calculate_status(rs_list, newest, d)
+        if normalized(status) != normalized(_status(d)):
+            d = yield from self.write_status(d, status, client)
+        return (yield from super().rollout_rolling(d, rs_list, cache, client))
+
+
+# ----- leader election ---------------------------------------------------------------------------
+
+class LeadsWhileRenewHangs(LeaderElector):
+    """``LeaderElector.is_leader``: leading is the flag alone, not the renew deadline; the flag
+    is cleared when the elector next checks its deadline, which waits for the renew request in
+    flight. A leader cut off from the API servers acts until that request times out, long after
+    another candidate has taken the Lease (client-go's renew without a timeout context)."""
+
+    def is_leader(self, now):
+        return self._leading
+
+
+class HostLeadsWhileRenewHangs(ControllerHost):
+    """``ControllerHost.elector_class``: the elector above."""
+
+    elector_class = LeadsWhileRenewHangs
+
+
+BUGS = (
+    Bug("no-expectations-overshoot", "controllers", "CTRL-ROLLOUT-SURGE",
+        "The ReplicaSet controller keeps no expectations: a reconcile on a cache that has not yet seen the "
+        "previous reconcile's creates creates the pods again, beyond replicas + maxSurge.",
+        "kube pkg/controller/controller_utils.go (ControllerExpectations: a sync waits until the informer "
+        "has seen the creates and deletes of the last one); pkg/controller/replicaset/replica_set.go",
+        attrs.evolve(REFERENCE, replicaset=NoExpectations)),
+    Bug("reconcile-before-cache-sync", "controllers", "CTRL-ROLLOUT-SURGE",
+        "A controller manager's workers start before every informer they read has synced: a new leader's "
+        "ReplicaSet controller sees its ReplicaSets before their pods and creates full sets again.",
+        "client-go tools/cache WaitForCacheSync (every kube controller's Run waits on it before starting "
+        "its workers); Sieve (OSDI 2022), a controller restart",
+        attrs.evolve(REFERENCE, host=WorkBeforeCacheSync)),
+    Bug("owner-by-name-not-uid", "controllers", "CTRL-NO-LEAK",
+        "The garbage collector matches a dependent's owner by name instead of UID: the ReplicaSet and pods "
+        "of a Deployment deleted and created again under the same name are kept for ever.",
+        "Kubernetes documentation, \"Garbage Collection\" (owner references name the owner's UID); kube "
+        "pkg/controller/garbagecollector (isDangling compares the UID of the live owner)",
+        attrs.evolve(REFERENCE, garbage_collector=OwnerByName)),
+    Bug("cleanup-only-on-delete-event", "controllers", "CTRL-NO-LEAK",
+        "The garbage collector collects dependents only when it sees their owner's delete event: the "
+        "ReplicaSet and pods of a Deployment deleted while no controller manager led are never collected.",
+        "Sieve (OSDI 2022), unobserved states; controller-runtime, \"level-based, not edge-based\"; kube "
+        "pkg/controller/garbagecollector/graph_builder.go (processGraphChanges queues an object whose owner "
+        "is not in the graph: a virtual node, checked by attemptToDeleteItem)",
+        attrs.evolve(REFERENCE, garbage_collector=CollectsOnOwnerDeleteOnly)),
+    Bug("crash-between-writes-stuck", "controllers", "CTRL-CONVERGES",
+        "The Deployment controller takes a new ReplicaSet the Deployment's revision does not yet name for "
+        "another worker's rollout in progress and waits: after a crash between creating it and writing "
+        "the revision, it waits for ever.",
+        "Sieve (OSDI 2022), intermediate states (a crash between two writes of one reconcile leaves a state "
+        "the restarted controller misreads and never repairs: rabbitmq-operator, cass-operator)",
+        attrs.evolve(REFERENCE, deployment=WaitsForAnotherWorker)),
+    Bug("rolling-update-rounding", "controllers", "CTRL-ROLLOUT-AVAILABLE",
+        "A rolling update rounds maxUnavailable up from a percentage (kube rounds it down): 3 replicas at "
+        "25% lose an available pod the user did not allow.",
+        "kube pkg/controller/deployment/util (ResolveFenceposts: maxSurge rounds up, maxUnavailable down); "
+        "Kubernetes documentation, \"Deployments\" (Max Unavailable)",
+        attrs.evolve(REFERENCE, deployment=UnavailableRoundedUp)),
+    Bug("gc-deletes-with-live-owner", "controllers", "CTRL-GC-LIVE-OWNER",
+        "The garbage collector takes an owner its cache does not show for gone, without a live GET by UID: "
+        "the Lease of a node that registered again is deleted when its informers list leases before nodes.",
+        "kube pkg/controller/garbagecollector (attemptToDeleteItem, isDangling: the owner is read live, "
+        "by the UID the reference names, not from the graph)",
+        attrs.evolve(REFERENCE, garbage_collector=OwnerGoneFromCache)),
+    Bug("two-leaders-both-act", "controllers", "CTRL-SINGLE-LEADER",
+        "A leader whose renew request hangs keeps acting past its renew deadline, while another candidate "
+        "takes the Lease once it expires.",
+        "client-go tools/leaderelection (RenewDeadline; the renew runs under a timeout context)",
+        attrs.evolve(REFERENCE, host=HostLeadsWhileRenewHangs)),
+    Bug("condition-stamped-every-sync", "controllers", "CTRL-FIXPOINT-QUIET",
+        "The Deployment controller stamps its Available condition with the time of every sync: each status "
+        "write's event queues another sync, which writes again, for ever.",
+        "kube pkg/controller/deployment/util (SetDeploymentCondition returns early when the status and reason "
+        "are unchanged); controller-runtime, \"reconcile is idempotent\"",
+        attrs.evolve(REFERENCE, deployment=ConditionStampedEverySync)),
+    Bug("stale-cache-recreates-deleted", "controllers", "CTRL-NO-LEAK",
+        "The Endpoints controller, on a cache that still shows a Service the user has just deleted, creates "
+        "its Endpoints after the delete event has passed, and never looks at them again: Endpoints events "
+        "queue nothing.",
+        "Sieve (OSDI 2022), stale states; kube pkg/controller/endpoint (syncService deletes the Endpoints of a "
+        "missing Service by name, whatever the cache holds; checkLeftoverEndpoints)",
+        attrs.evolve(REFERENCE, endpoints=EndpointsNeverRechecked)),
+    Bug("status-from-stale-generation", "controllers", "CTRL-STATUS-OBSERVED",
+        "The Deployment controller writes status first: it stamps observedGeneration and counts the last "
+        "rollout's pods as updated before the new template's ReplicaSet exists.",
+        "Kubernetes API conventions, \"observedGeneration\"; kubectl rollout status; kube "
+        "pkg/controller/deployment (syncRolloutStatus runs after the new ReplicaSet is created)",
+        attrs.evolve(REFERENCE, deployment=StatusBeforeNewReplicaSet)),
+)
