@@ -192,3 +192,23 @@ def test_an_exception_in_the_users_reconciler_is_a_finding_that_names_their_line
     assert (code, result["invariant"]) == (1, "IMPL-EXCEPTION")
     assert f"KeyError: 'spec' (raised at {(tmp_path / 'crashy.py').resolve().as_posix()}:7 in reconcile)" in (
         tmp_path / "report" / "report.md").read_text()
+
+
+def test_endpoints_list_the_selected_pods_by_readiness_and_namespaces_keep_their_default_account():
+    from spec.controllers.desired import desired_left, endpoints_left
+
+    def pod(name, ready, deleting=False):
+        return {"metadata": {"name": name, "namespace": "default", "labels": {"app": "web"},
+                             **({"deletionTimestamp": "t"} if deleting else {})},
+                "status": {"phase": "Running", "podIP": "10.0.0.1",
+                           "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    service = {"metadata": {"name": "web", "namespace": "default"}, "spec": {"selector": {"app": "web"}}}
+    endpoints = {"subsets": [{"addresses": [{"targetRef": {"name": "a"}}], "notReadyAddresses": [
+        {"targetRef": {"name": "b"}}]}]}
+    pods = [pod("a", True), pod("b", False), pod("c", True, deleting=True)]
+    assert endpoints_left("default/web", service, endpoints, pods) == []
+    assert endpoints_left("default/web", service, endpoints, pods + [pod("d", True)]) == [
+        "endpoints default/web: addresses a, not a, d"]
+    assert endpoints_left("default/web", service, None, pods) == ["service default/web: no Endpoints"]
+    namespaces = {"namespaces": {"team": {"metadata": {"name": "team"}, "status": {"phase": "Active"}}}}
+    assert desired_left(namespaces) == ["namespace team: no ServiceAccount default"]

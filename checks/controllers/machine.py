@@ -40,7 +40,8 @@ MIN_NODES = 2
 network_faults = st.sampled_from([NetworkFaults(), NetworkFaults(), NetworkFaults(1, 2)])
 
 
-def deployment(key: str, replicas: int, strategy: dict | None, image: str = IMAGES[0]) -> dict[str, Any]:
+def deployment(key: str, replicas: int, strategy: dict | None, image: str = IMAGES[0],
+               min_ready_seconds: int = 0) -> dict[str, Any]:
     """A Deployment of ``app: NAME`` pods; ``strategy`` None: Recreate, else RollingUpdate with
     those maxSurge / maxUnavailable (empty: the defaults, 25% each)."""
     namespace, _, name = key.partition("/")
@@ -49,6 +50,8 @@ def deployment(key: str, replicas: int, strategy: dict | None, image: str = IMAG
                                          "spec": {"containers": [{"name": name, "image": image}]}}}
     spec["strategy"] = {"type": "Recreate"} if strategy is None else \
         {"type": "RollingUpdate", **({"rollingUpdate": strategy} if strategy else {})}
+    if min_ready_seconds:
+        spec["minReadySeconds"] = min_ready_seconds
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
             "spec": spec}
 
@@ -76,8 +79,8 @@ class ControllersMachine(RuleBasedStateMachine):
 
     @initialize(seed=st.integers(0, 2**16), managers=st.sampled_from([2, 2, 3]), nodes=st.sampled_from([3, 3, 4]),
                 faults=network_faults, kinds=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=1),
-                replicas=st.integers(2, 4), strategy=st.sampled_from(STRATEGIES))
-    def setup(self, seed, managers, nodes, faults, kinds, replicas, strategy) -> None:
+                replicas=st.integers(2, 4), strategy=st.sampled_from(STRATEGIES), min_ready=st.sampled_from([0, 0, 5]))
+    def setup(self, seed, managers, nodes, faults, kinds, replicas, strategy, min_ready) -> None:
         options = ControllersOptions(managers=managers, nodes=nodes, seed=seed, faults=faults, controller=self.controller)
         self.cluster = new_cluster(options, self.parts)
         # An operator's classic failure is a restart that misses an event: always in play for the user's.
@@ -86,7 +89,7 @@ class ControllersMachine(RuleBasedStateMachine):
         for manifest in self.manifests:
             self.cluster.apply_object(copy.deepcopy(manifest))
         if not self.controller:
-            self.cluster.apply_object(deployment("default/web", replicas, strategy))
+            self.cluster.apply_object(deployment("default/web", replicas, strategy, min_ready_seconds=min_ready))
 
     def _on(self, kind: str) -> bool:
         return kind in self.enabled
@@ -183,6 +186,13 @@ class ControllersMachine(RuleBasedStateMachine):
                                        "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}})
         elif f"default/{name}" in self.cluster.stored("services"):
             self.cluster.delete_object("services", f"default/{name}")
+
+    @precondition(lambda self: self._on("namespace") or self._on("service"))
+    @rule(namespace=st.sampled_from(["default", "team"]))
+    def delete_default_account(self, namespace) -> None:
+        """Someone deletes a namespace's default ServiceAccount: the controller puts it back."""
+        if f"{namespace}/default" in self.cluster.stored("serviceaccounts"):
+            self.cluster.delete_object("serviceaccounts", f"{namespace}/default")
 
     # ----- the user's own objects --------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from impl.apiserver.client import CallRecord
 from impl.controllers.connection import decoded
-from spec.controllers.desired import is_active, is_ready, meta
+from spec.controllers.desired import is_available, meta
 from spec.controllers.invariants import (
     GC_LIVE_OWNER, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
@@ -146,10 +146,11 @@ class SafetyObserver:
         pods = pods_of_deployment(deployment, self.view.get("replicasets", {}).values(),
                                   self.view.get("pods", {}).values())
         self._flag(ROLLOUT_SURGE, surge_problems(key, deployment, pods))
-        was_available = previous is not None and is_active(previous) and is_ready(previous)
+        min_ready, now = int((deployment.get("spec") or {}).get("minReadySeconds") or 0), self.cluster.world.now
+        was_available = previous is not None and is_available(previous, min_ready, now)
         deleted = pod is None or bool(meta(pod).get("deletionTimestamp"))
         if was_available and deleted:
-            available = len([p for p in pods if is_active(p) and is_ready(p)])
+            available = len([p for p in pods if is_available(p, min_ready, now)])
             self._flag(ROLLOUT_AVAILABLE, unavailable_problems(key, deployment, available,
                                                                [meta(previous).get("name", "")]))
 

@@ -7,8 +7,9 @@ These functions say what that state is, from plain objects (``{"metadata": ..., 
 sentence per thing, so a report reads as "deployment default/web: wants 3 replicas, status says
 replicas 2, ...".
 
-- ``desired_left``: Deployments, ReplicaSets (and the pods they run), Jobs, Namespaces and
-  PersistentVolumeClaims;
+- ``desired_left``: Deployments, ReplicaSets (and the pods they run), Jobs, Namespaces (each
+  active one with its ``default`` ServiceAccount), PersistentVolumeClaims, and the Endpoints of
+  every Service with a selector; nothing left half-deleted;
 - ``leaks``: what outlived its owner (CTRL-NO-LEAK): objects whose owner references all name
   UIDs the store no longer has, Endpoints without their Service, pods bound to a Node that no
   longer exists.
@@ -22,15 +23,17 @@ done), "Persistent Volumes" (binding), "Garbage Collection"
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["desired_left", "leaks", "deployment_left", "replica_set_left", "job_left", "is_active", "is_ready",
-           "controlled_by", "template_hash_free", "meta"]
+__all__ = ["desired_left", "leaks", "deployment_left", "replica_set_left", "job_left", "endpoints_left", "is_active",
+           "is_ready", "is_available", "controlled_by", "template_hash_free", "meta"]
 
 Objects = Mapping[str, Mapping[str, dict[str, Any]]]  # storage resource -> key -> object
 
 HASH_LABEL = "pod-template-hash"
+EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)  # tick 0 of the simulated cluster
 
 
 def meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +54,22 @@ def is_ready(obj: dict[str, Any]) -> bool:
     """A pod's (or a Node's) Ready condition is True."""
     conditions = (obj.get("status") or {}).get("conditions") or ()
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def is_available(pod: dict[str, Any], min_ready_seconds: int, now: int) -> bool:
+    """Active, and Ready for more than minReadySeconds by ``now`` (a tick: one second after
+    2026-01-01T00:00:00Z, as the simulated cluster writes its times)."""
+    if not (is_active(pod) and is_ready(pod)):
+        return False
+    if not min_ready_seconds:
+        return True
+    since = next((c.get("lastTransitionTime") for c in (pod.get("status") or {}).get("conditions") or ()
+                  if c.get("type") == "Ready"), None)
+    try:
+        moment = datetime.datetime.strptime(since or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return False
+    return now - int((moment - EPOCH).total_seconds()) > min_ready_seconds
 
 
 def controlled_by(obj: dict[str, Any], uid: str | None) -> bool:
@@ -130,6 +149,33 @@ def job_left(key: str, job: dict[str, Any], pods: Iterable[dict[str, Any]]) -> l
     return left
 
 
+def _selected(pod: dict[str, Any], selector: dict[str, str]) -> bool:
+    labels = meta(pod).get("labels") or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def endpoints_left(key: str, service: dict[str, Any], endpoints: dict[str, Any] | None,
+                   pods: Iterable[dict[str, Any]]) -> list[str]:
+    """A Service with a selector has an Endpoints object of its name listing, by pod, every pod
+    it selects that has an IP and is not being deleted: the Ready ones as addresses, the others
+    as notReadyAddresses."""
+    selector = (service.get("spec") or {}).get("selector") or {}
+    if not selector:
+        return []
+    if endpoints is None:
+        return [f"service {key}: no Endpoints"]
+    namespace = meta(service).get("namespace")
+    chosen = [p for p in pods if meta(p).get("namespace") == namespace and _selected(p, selector)
+              and not meta(p).get("deletionTimestamp") and (p.get("status") or {}).get("podIP")
+              and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    wanted = {"addresses": sorted(meta(p)["name"] for p in chosen if is_ready(p)),
+              "notReadyAddresses": sorted(meta(p)["name"] for p in chosen if not is_ready(p))}
+    found = {field: sorted((a.get("targetRef") or {}).get("name", "") for subset in endpoints.get("subsets") or ()
+                           for a in subset.get(field) or ()) for field in wanted}
+    return [f"endpoints {key}: {field} {', '.join(found[field]) or 'none'}, not {', '.join(wanted[field]) or 'none'}"
+            for field in wanted if found[field] != wanted[field]]
+
+
 def _claim_left(key: str, claim: dict[str, Any]) -> list[str]:
     phase = (claim.get("status") or {}).get("phase")
     if meta(claim).get("deletionTimestamp") or phase == "Bound":
@@ -163,6 +209,13 @@ def desired_left(objects: Objects) -> list[str]:
                 left.append(f"{_KIND_OF.get(resource, resource)} {key} is still being deleted ({finalizers})")
     for key, claim in objects.get("persistentvolumeclaims", {}).items():
         left += _claim_left(key, claim)
+    endpoints = objects.get("endpoints", {})
+    for key, service in objects.get("services", {}).items():
+        left += endpoints_left(key, service, endpoints.get(key), pods.values())
+    accounts = objects.get("serviceaccounts", {})
+    for key, namespace in objects.get("namespaces", {}).items():
+        if (namespace.get("status") or {}).get("phase", "Active") == "Active" and f"{key}/default" not in accounts:
+            left.append(f"namespace {key}: no ServiceAccount default")
     return left
 
 

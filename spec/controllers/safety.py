@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from spec.controllers.desired import controlled_by, is_active, is_ready, meta, template_hash_free
+from spec.controllers.desired import controlled_by, is_active, meta, template_hash_free
 
 __all__ = ["rollout_limits", "scaled", "pods_of_deployment", "surge_problems", "unavailable_problems",
            "status_problems", "gc_delete_problems", "leader_problems"]
@@ -62,10 +62,6 @@ def unavailable_problems(key: str, deployment: dict[str, Any], available: int, d
         return []
     return [f"deployment {key}: deleting {', '.join(deleted)} left {available} available pods, fewer than "
             f"{replicas} replicas - maxUnavailable {unavailable}"]
-
-
-def available_pods(pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [p for p in pods if is_active(p) and is_ready(p)]
 
 
 def status_problems(key: str, deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]]) -> list[str]:
