@@ -21,31 +21,12 @@ SCENARIOS = Path(__file__).parent / "scenarios" / "controllers"
 BUGS = all_bugs("controllers")
 SCENARIO_LINES_MAX = 30
 
-# The harness cannot yet judge these two (the catalog keeps them: they are real bugs, and the
-# scenarios show them in their traces):
-# - gc-deletes-with-live-owner: CTRL-GC-LIVE-OWNER reads what the garbage collector deleted from the
-#   DELETE's answer, and a Lease (like anything deleted at once) answers a Status, not the object.
-# - reconcile-before-cache-sync: a new leader lists pods before ReplicaSets (sorted order) unless
-#   the network reorders the answers (delay=1..2), and in such runs a kubelet write times out early
-#   (its client gives up after 10 ticks), which excuses the rollout bounds for the rest of the run.
-NOT_JUDGED_YET = {
-    "gc-deletes-with-live-owner": "CTRL-GC-LIVE-OWNER is judged from the DELETE's answer, a Status for a Lease",
-    "reconcile-before-cache-sync": "no scenario found whose list reordering comes before a kubelet timeout "
-                                   "excuses the rollout bounds",
-}
-
-
 def _scenario(bug) -> tuple[Path, str]:
     path = SCENARIOS / f"{bug.name}.scenario"
     return path, path.read_text()
 
 
-def _marked(bug):
-    reason = NOT_JUDGED_YET.get(bug.name)
-    return pytest.param(bug, id=bug.name, marks=pytest.mark.xfail(strict=True, reason=reason) if reason else ())
-
-
-@pytest.mark.parametrize("bug", [_marked(bug) for bug in BUGS])
+@pytest.mark.parametrize("bug", BUGS, ids=lambda bug: bug.name)
 def test_the_scenario_breaks_the_bugs_invariant(bug):
     path, text = _scenario(bug)
     broken = run(load(text, str(path)), bug.override)

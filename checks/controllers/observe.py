@@ -23,6 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from impl.apiserver.client import CallRecord
+from impl.apiserver.requestinfo import request_info
+from impl.apiserver.status import ApiError
 from impl.controllers.connection import decoded
 from spec.controllers.desired import is_available, meta
 from spec.controllers.invariants import (
@@ -52,6 +54,7 @@ class SafetyObserver:
         self.cluster = cluster
         self.view: dict[str, dict[str, dict[str, Any]]] = {}  # storage resource -> key -> object
         self.by_uid: dict[str, dict[str, Any]] = {}
+        self.gone: dict[tuple[str, str], dict[str, Any]] = {}  # (storage resource, key) -> the object deleted last
         self._changes_read = 0
         self._calls_read = 0
         # Controller writes not answered yet, by position in the log, with the connection that sent them.
@@ -101,6 +104,8 @@ class SafetyObserver:
             self.by_uid.pop(meta(previous).get("uid"), None)
         if obj is None:
             by_key.pop(short, None)
+            if previous is not None:
+                self.gone[(storage, short)] = previous
         else:
             by_key[short] = obj
             self.by_uid[meta(obj).get("uid")] = obj
@@ -158,10 +163,12 @@ class SafetyObserver:
 
     def _read_calls(self) -> None:
         calls = self.cluster.api_log.calls
-        hosts = set(self.cluster.host_ids)
+        # A kubelet's writes (pod status, its node) create nothing a rollout counts: their unknown
+        # outcomes excuse nothing, and its client gives up sooner than the controllers'.
+        hosts, kubelets = set(self.cluster.host_ids), set(self.cluster.kubelet_ids)
         for position in range(self._calls_read, len(calls)):
             call = calls[position]
-            if call.client in hosts and call.request.method in WRITE_METHODS:
+            if call.client in hosts and call.request.method in WRITE_METHODS and call.client not in kubelets:
                 host = self.cluster.world.nodes[call.client]
                 self._pending[position] = (call, host.connection if host is not None else None)
         self._calls_read = len(calls)
@@ -187,14 +194,23 @@ class SafetyObserver:
         return host is not None and host.connection is connection
 
     def _gc_deleted(self, call: CallRecord) -> None:
+        """What the garbage collector deleted: the answer's object (marked for deletion), or, when
+        it went at once and the answer is a Status, the object as the store last held it."""
+        try:
+            info = request_info(call.request)
+        except ApiError:
+            return
+        if info.resource is None or not info.name:
+            return
+        key = f"{info.namespace}/{info.name}" if info.namespace else info.name
+        storage = info.resource.storage_resource
         body = decoded(call.response.body)
-        body = body if isinstance(body, dict) else {}
-        deleted = body if "metadata" in body else None
+        deleted = body if isinstance(body, dict) and "metadata" in body and body.get("kind") != "Status" else \
+            self.gone.get((storage, key)) or self.view.get(storage, {}).get(key)
         if deleted is None:
             return
-        what = f"{deleted.get('kind', 'object')} {meta(deleted).get('namespace', '')}/{meta(deleted).get('name')}"
-        self._flag(GC_LIVE_OWNER, gc_delete_problems(f"{what.replace(' /', ' ')} (#{call.request.request_id})",
-                                                     deleted, self.by_uid))
+        what = f"{info.resource.kind} {key} (#{call.request.request_id})"
+        self._flag(GC_LIVE_OWNER, gc_delete_problems(what, deleted, self.by_uid))
 
     # ----- leaders -----------------------------------------------------------------------------
 
