@@ -52,8 +52,10 @@ class NoExpectations(ReplicaSetController):
 class WorkBeforeCacheSync(ControllerHost):
     """``ControllerHost._work``: workers take keys as soon as they are queued, without waiting
     for every informer their reconciler reads to have listed (client-go's WaitForCacheSync). A
-    new leader whose ReplicaSet informer has listed before its pod informer sees every
-    ReplicaSet with no pods, and creates a full set again."""
+    new leader lists Deployments before ReplicaSets: its Deployment controller sees a Deployment
+    whose template changed and no ReplicaSet at all, and creates the new one at full size while
+    the old ones still run their pods (and a ReplicaSet listed before its pods is given a full
+    set again)."""
 
     def _work(self):
         if not self.running:
@@ -219,7 +221,7 @@ BUGS = (
         attrs.evolve(REFERENCE, replicaset=NoExpectations)),
     Bug("reconcile-before-cache-sync", "controllers", "CTRL-ROLLOUT-SURGE",
         "A controller manager's workers start before every informer they read has synced: a new leader's "
-        "ReplicaSet controller sees its ReplicaSets before their pods and creates full sets again.",
+        "Deployment controller sees no ReplicaSet and creates the new template's at full size beside the old.",
         "client-go tools/cache WaitForCacheSync (every kube controller's Run waits on it before starting "
         "its workers); Sieve (OSDI 2022), a controller restart",
         attrs.evolve(REFERENCE, host=WorkBeforeCacheSync)),
