@@ -111,16 +111,16 @@ class CollectsOnOwnerDeleteOnly(GarbageCollector):
 
 
 class OwnerGoneFromCache(GarbageCollector):
-    """``GarbageCollector.attempt_to_delete``: an owner its cache does not show is taken for gone,
-    without the live GET by UID. Whatever the cache has not seen yet loses its dependents: after a
-    relist (leases are listed before nodes) the Lease of a node that has just registered again is
-    deleted under its live Node."""
+    """``GarbageCollector.attempt_to_delete``: an object none of whose owners its cache shows is
+    deleted at once, without the live GET by UID (a shortcut: "the informer would have seen them").
+    Whatever the cache has not seen yet loses its dependents: after a relist (leases are listed
+    before nodes) the Lease of a node that has just registered again is deleted under its Node."""
 
     def attempt_to_delete(self, resource, obj, cache, client):
         namespace = meta(obj).get("namespace") or ""
-        if any(self.cached_owner(ref, namespace, cache)[1] is not None for ref in _refs(obj)):
-            return True
-        return (yield from self.delete_object(resource, obj, self.own_policy(obj), client))
+        if all(self.cached_owner(ref, namespace, cache)[1] is None for ref in _refs(obj)):
+            return (yield from self.delete_object(resource, obj, self.own_policy(obj), client))
+        return (yield from super().attempt_to_delete(resource, obj, cache, client))
 
 
 # ----- the Endpoints controller ---------------------------------------------------------------
