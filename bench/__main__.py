@@ -3,7 +3,7 @@ import sys
 
 from rich.console import Console
 
-AREAS = ("bench.raft", "bench.etcd", "bench.kv", "bench.rbac", "bench.apiserver")
+AREAS = ("bench.raft", "bench.etcd", "bench.kv", "bench.rbac", "bench.apiserver", "bench.controllers")
 
 
 def main() -> int:

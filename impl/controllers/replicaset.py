@@ -353,8 +353,9 @@ class ReplicaSetController:
         namespace, seen, related = meta(rs)["namespace"], set(), []
         siblings = sorted((r for r in cache.list("replicasets", namespace) if controlled_by(r, ref.get("uid", ""))),
                           key=lambda r: meta(r)["name"])
+        pods = cache.list("pods", namespace)  # once: the cache cannot change while this runs
         for sibling in siblings:
-            for pod in cache.list("pods", namespace):
+            for pod in pods:
                 if meta(pod)["uid"] not in seen and selector_matches(self.selector(sibling), meta(pod).get("labels")):
                     seen.add(meta(pod)["uid"])
                     related.append(pod)

@@ -161,18 +161,21 @@ class _Placed:
     assumed: bool
 
 
-def _pending_pods(node: dict[str, Any], cache: Cache) -> list[Request]:
-    """Node events move every pod still waiting back into the queue."""
-    return [request_for(pod) for pod in cache.list("pods") if not _node_name(pod)]
-
-
 class Scheduler:
     name = "scheduler"
-    watches = (Watch("pods", field_selector=UNFINISHED_PODS), Watch("nodes", enqueue=_pending_pods))
 
     def __init__(self, scheduler_name: str = SCHEDULER_NAME) -> None:
         self.scheduler_name = scheduler_name
         self.placed: dict[str, _Placed] = {}  # pod uid -> where the cache counts it
+        # The cached pods without a node, kept from the same informer events as the cache: a
+        # node event re-queues them without copying every pod of the cache (with 1,000 pods on
+        # 50 nodes, those copies were most of a run's time).
+        self.unbound: set[Request] = set()
+        self.watches = (Watch("pods", field_selector=UNFINISHED_PODS), Watch("nodes", enqueue=self._pending_pods))
+
+    def _pending_pods(self, node: dict[str, Any], cache: Cache) -> list[Request]:
+        """Node events move every pod still waiting back into the queue (the host orders them)."""
+        return list(self.unbound)
 
     # ----- the scheduler's cache, fed by informer events ---------------------------------------
 
@@ -181,6 +184,10 @@ class Scheduler:
             return
         if isinstance(old, DeletedFinalStateUnknown):
             old = old.object
+        if old is not None:
+            self.unbound.discard(request_for(old))
+        if new is not None and not _node_name(new):
+            self.unbound.add(request_for(new))
         if old is not None and (new is None or _uid(old) != _uid(new)):
             self.placed.pop(_uid(old), None)  # RemovePod (a re-created pod is another pod)
         if new is not None and _node_name(new):
