@@ -247,12 +247,13 @@ def execute(cluster: ControllersCluster, command: Command) -> None:
         getattr(cluster, name)()
 
 
-def new_cluster(options: ControllersOptions, parts: ControllersParts) -> ControllersCluster:
-    """A cluster for these options, with the user's controller loaded when they name one, and a
-    twin runner for CTRL-LEVEL-TRIGGERED."""
+def new_cluster(options: ControllersOptions, parts: ControllersParts, twin: bool = True) -> ControllersCluster:
+    """A cluster for these options, with the user's controller loaded when they name one, and
+    (``twin``) a twin runner for CTRL-LEVEL-TRIGGERED."""
     operator = load_controller(options.controller) if options.controller else None
     cluster = ControllersCluster(options, parts, operator)
-    cluster.twin = lambda lines: run_lines(lines, parts)
+    if twin:
+        cluster.twin = lambda lines: run_lines(lines, parts)
     return cluster
 
 
@@ -263,8 +264,7 @@ def run_lines(lines: list[str], parts: ControllersParts) -> ControllersCluster |
         scenario = load("\n".join(lines), "<twin>")
     except ScenarioError:
         return None
-    cluster = ControllersCluster(scenario.options, parts,
-                                 load_controller(scenario.options.controller) if scenario.options.controller else None)
+    cluster = new_cluster(scenario.options, parts, twin=False)
     play(cluster, list(scenario.steps), "<twin>", True, execute)
     return cluster
 

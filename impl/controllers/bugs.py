@@ -22,7 +22,7 @@ from impl.controllers.deployment import (
 )
 from impl.controllers.endpoints import EndpointsController, _services_of_pod
 from impl.controllers.garbagecollector import (
-    FOREGROUND, INVALID, ORPHAN, GarbageCollector, _being_deleted, _has_finalizer, _refs, deleting_dependents,
+    FOREGROUND, ORPHAN, GarbageCollector, _being_deleted, _has_finalizer, _refs, deleting_dependents,
     request_of,
 )
 from impl.controllers.host import ControllerHost
@@ -50,45 +50,27 @@ class NoExpectations(ReplicaSetController):
 # ----- the controller host -----------------------------------------------------------------------
 
 class WorkBeforeCacheSync(ControllerHost):
-    """``ControllerHost._work``: workers take keys as soon as they are queued, without waiting
-    for every informer their reconciler reads to have listed (client-go's WaitForCacheSync). A
-    new leader lists Deployments before ReplicaSets: its Deployment controller sees a Deployment
-    whose template changed and no ReplicaSet at all, and creates the new one at full size while
-    the old ones still run their pods (and a ReplicaSet listed before its pods is given a full
-    set again)."""
+    """``ControllerHost.caches_synced``: workers take keys as soon as they are queued, without
+    waiting for every informer their reconciler reads to have listed (client-go's
+    WaitForCacheSync). A new leader lists Deployments before ReplicaSets: its Deployment
+    controller sees a Deployment whose template changed and no ReplicaSet at all, and creates the
+    new one at full size while the old ones still run their pods (and a ReplicaSet listed before
+    its pods is given a full set again)."""
 
-    def _work(self):
-        if not self.running:
-            return
-        for controller in self.controllers:
-            controller.queue.tick(self.now)
-            if not len(controller.queue):  # the reference: or an informer it reads has not synced
-                continue
-            for worker in controller.workers:
-                if worker.request is None:
-                    self._take(controller, worker)
+    def caches_synced(self, controller):
+        return True
 
 
 # ----- the garbage collector ------------------------------------------------------------------------
 
 class OwnerByName(GarbageCollector):
-    """``GarbageCollector.owner_state``: the live owner is matched by name only, not by the UID
+    """``GarbageCollector.same_owner``: the live owner is matched by name only, not by the UID
     the reference names, so the dependents of an owner deleted and created again under its name
     are taken for the new owner's and kept for ever."""
 
-    def owner_state(self, ref, dependent, client):
-        kind = self.owner_resource(ref)
-        namespace = meta(dependent).get("namespace") or ""
-        if kind is None:
-            return None
-        if kind.namespaced and not namespace:
-            return INVALID
-        owner = yield from self.live_owner(kind, ref, namespace, client)
-        if owner is None:
-            return None
-        if owner == "absent":  # the reference: or another UID
-            return "dangling"
-        return "waiting" if deleting_dependents(owner) else "solid"
+    @staticmethod
+    def same_owner(owner, ref):
+        return True
 
 
 class CollectsOnOwnerDeleteOnly(GarbageCollector):

@@ -247,9 +247,15 @@ class GarbageCollector:
         owner = yield from self.live_owner(kind, ref, namespace, client)
         if owner is None:
             return None
-        if owner == "absent" or _meta(owner).get("uid") != ref.get("uid"):
+        if owner == "absent" or not self.same_owner(owner, ref):
             return "dangling"
         return "waiting" if deleting_dependents(owner) else "solid"
+
+    @staticmethod
+    def same_owner(owner: dict[str, Any], ref: dict[str, Any]) -> bool:
+        """The object of the owner's name is the one the reference names: owners are compared by
+        UID (one deleted and created again under its name is another owner)."""
+        return _meta(owner).get("uid") == ref.get("uid")
 
     def live_owner(self, kind: ResourceType, ref: dict[str, Any], namespace: str, client: Any) -> Steps:
         """The owner as the store holds it now (a quorum GET): the object, "absent", or None."""

@@ -355,11 +355,15 @@ class ControllerHost:
             return
         for controller in self.controllers:
             controller.queue.tick(self.now)
-            if not len(controller.queue) or not all(self.informers[key].has_synced for key in controller.resources):
+            if not len(controller.queue) or not self.caches_synced(controller):
                 continue
             for worker in controller.workers:
                 if worker.request is None:
                     self._take(controller, worker)
+
+    def caches_synced(self, controller: _Controller) -> bool:
+        """client-go's WaitForCacheSync: every informer the reconciler reads has listed."""
+        return all(self.informers[key].has_synced for key in controller.resources)
 
     def _take(self, controller: _Controller, worker: Worker) -> None:
         request = controller.queue.get()
