@@ -2,7 +2,8 @@
 
 Every fault ends (``heal_everything``), then the world ticks, at most ``CONVERGE_TICKS_MAX``
 ticks, until it has settled: the desired state is reached (spec/controllers/desired.py), nothing
-leaked, and for ``QUIET_TICKS`` no host has made a write other than a heartbeat. What is left at
+leaked, for ``QUIET_TICKS`` no host has made a write other than a heartbeat, and every Lease has a
+leader that has listed everything and has nothing queued (so has the user's controller). What is left at
 the bound names the invariant: CTRL-CONVERGES (the desired state is not reached), CTRL-NO-LEAK
 (reached, but something outlived its owner), CTRL-FIXPOINT-QUIET (reached, but a controller keeps
 writing).
@@ -74,7 +75,7 @@ def converge(cluster: Any, twin: Callable[[list[str]], Any] | None) -> None:
         first_call = len(cluster.api_log.calls)
         if writes:
             last_write = cluster.world.now
-        if cluster.world.now - last_write >= QUIET_TICKS and not cluster.converged():
+        if cluster.world.now - last_write >= QUIET_TICKS and _controllers_idle(cluster) and not cluster.converged():
             break
     else:
         _not_settled(cluster, started)
@@ -83,6 +84,18 @@ def converge(cluster: Any, twin: Callable[[list[str]], Any] | None) -> None:
     lines = [line.removeprefix("maybe ") for line in cluster.lines[1:]]
     if twin is not None and any(map(is_perturbation, lines)) and not any(map(_TIMING_DEPENDENT.match, lines)):
         _compare_with_twin(cluster, twin)
+
+
+def _controllers_idle(cluster: Any) -> bool:
+    """Each Lease has a leader that has listed everything and has nothing left to do, and so has
+    the user's controller: a quiet spell while a new leader is still being elected is no fixpoint."""
+    leaders: dict[str, list[Any]] = {}
+    for host_id in cluster.manager_ids + (cluster.scheduler_id,) + cluster.operator_ids:
+        host = cluster.world.nodes[host_id]
+        if host is not None and (host.acting_leader() or host.elector is None):
+            leaders.setdefault(host.config.lease_name if host.elector else host_id, []).append(host)
+    wanted = 2 + len(cluster.operator_ids)  # the controller manager's Lease, the scheduler's, the user's
+    return len(leaders) == wanted and all(host.idle() for hosts in leaders.values() for host in hosts)
 
 
 def _not_settled(cluster: Any, started: int) -> None:

@@ -107,6 +107,28 @@ class OwnerGoneFromCache(GarbageCollector):
 
 # ----- the Endpoints controller ---------------------------------------------------------------
 
+class LabelsCopiedOnUpdateEvent(EndpointsController):
+    """``EndpointsController.wanted_labels``: the Service's labels are copied onto its Endpoints
+    when they are created, and afterwards only when a Service update event shows the labels
+    changing (remembered by ``observe``). A label change no running leader saw as an event (it
+    came while the leader was down, and the next one listed the Service already changed) never
+    reaches the Endpoints: the classic edge-triggered operator."""
+
+    def __init__(self):
+        super().__init__()
+        self.relabelled: set[tuple[str, str]] = set()
+
+    def observe(self, resource, change, old, new):
+        if resource == "services" and change == "update" and meta(old).get("labels") != meta(new).get("labels"):
+            self.relabelled.add((meta(new).get("namespace", ""), meta(new).get("name", "")))
+
+    def wanted_labels(self, service, current):
+        key = (meta(service).get("namespace", ""), meta(service).get("name", ""))
+        if current is None or key in self.relabelled:
+            return self.labels_for(service)
+        return dict(meta(current).get("labels") or {})
+
+
 class EndpointsNeverRechecked(EndpointsController):
     """``EndpointsController.watches``: Endpoints events queue nothing, so Endpoints are looked at
     only when an event of their Service (or of a pod it selects) arrives. A reconcile whose cache
@@ -257,6 +279,12 @@ BUGS = (
         "Sieve (OSDI 2022), stale states; kube pkg/controller/endpoint (syncService deletes the Endpoints of a "
         "missing Service by name, whatever the cache holds; checkLeftoverEndpoints)",
         attrs.evolve(REFERENCE, endpoints=EndpointsNeverRechecked)),
+    Bug("labels-copied-on-update-event", "controllers", "CTRL-LEVEL-TRIGGERED",
+        "The Endpoints controller copies a Service's labels onto its Endpoints only when it sees an update "
+        "event change them: a relabel made while no leader watched never reaches the Endpoints.",
+        "controller-runtime, \"level-based, not edge-based\"; Sieve (OSDI 2022), unobserved states; kube "
+        "pkg/controller/endpoint (syncService sets the Endpoints' labels from the Service on every sync)",
+        attrs.evolve(REFERENCE, endpoints=LabelsCopiedOnUpdateEvent)),
     Bug("status-from-stale-generation", "controllers", "CTRL-STATUS-OBSERVED",
         "The Deployment controller writes status first: it stamps observedGeneration and counts the last "
         "rollout's pods as updated before the new template's ReplicaSet exists.",

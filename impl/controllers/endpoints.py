@@ -182,6 +182,7 @@ class EndpointsController:
             return Result()
         pods = cache.list("pods", request.namespace, {"matchLabels": _selector(service)})
         wanted = self.endpoints_for(service, sorted(pods, key=lambda pod: _meta(pod).get("name", "")))
+        wanted["metadata"]["labels"] = self.wanted_labels(service, current)
         if current is not None and self.unchanged(current, wanted):
             return Result()
         if current is None:
@@ -190,6 +191,11 @@ class EndpointsController:
             wanted["metadata"] = {**_meta(current), "labels": wanted["metadata"]["labels"]}
             answer = yield client.update("endpoints", wanted)
         return Result() if answer.ok else Result(requeue=True)
+
+    def wanted_labels(self, service: dict[str, Any], current: dict[str, Any] | None) -> dict[str, str]:
+        """The Endpoints' labels: the Service's, whatever the Endpoints carry now (syncService
+        sets them on every sync)."""
+        return self.labels_for(service)
 
     @staticmethod
     def labels_for(service: dict[str, Any]) -> dict[str, str]:

@@ -433,7 +433,12 @@ class ControllerHost:
 
     def quiet(self) -> bool:
         """Nothing queued, waiting or in progress, and every informer synced."""
+        return self.idle() and all(not c.queue.waiting() for c in self.controllers)
+
+    def idle(self) -> bool:
+        """Running, every informer synced, and nothing queued or in progress (a key waiting for a
+        later tick, a periodic check, may be)."""
         if not self.running:
             return False
-        return all(not c.queue.queued() and not c.queue.waiting() and all(w.request is None for w in c.workers)
+        return all(not c.queue.queued() and all(w.request is None for w in c.workers)
                    for c in self.controllers) and all(i.has_synced for i in self.informers.values())
