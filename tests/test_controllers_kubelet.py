@@ -14,9 +14,10 @@ from typing import Any
 
 from checks.apiserver.cluster import ApiCluster, ApiOptions
 from impl.apiserver.objectmeta import tick_of
+from impl.apiserver.patch import strategic_merge_patch
 from impl.controllers.host import ControllerHost
 from impl.controllers.kubelet import (EXIT_AFTER_ANNOTATION, EXIT_CODE_ANNOTATION, ContainerRun, KubeletConfig,
-                                      KubeletHost, run_at)
+                                      KubeletHost, run_at, status_patch)
 from impl.controllers.scheduler import Scheduler
 from tests.controllers_world import admin_write, run_hosted_until, stored
 
@@ -116,6 +117,16 @@ def test_run_at_follows_startup_exit_and_restart_policy():
     assert backing_off.last.exit_code == 2
     assert run_at(5, 3, 0, "OnFailure", 100).state == "terminated"  # success ends OnFailure
     assert run_at(5, 3, 0, "Always", 8).restarts == 1  # Always restarts even after success
+
+
+def test_a_status_patch_deletes_the_pod_ips_the_pod_no_longer_has():
+    # podIPs merge by ip: without the delete directive the old address would stay beside the new.
+    current = {"phase": "Running", "podIP": "10.244.1.2", "podIPs": [{"ip": "10.244.1.2"}]}
+    wanted = {"phase": "Running", "podIP": "10.244.1.3", "podIPs": [{"ip": "10.244.1.3"}]}
+    pod = {"metadata": {"name": "p"}, "status": current}
+    patched = strategic_merge_patch(pod, {"status": status_patch(current, wanted)}, "Pod")
+    assert patched["status"] == wanted
+    assert status_patch(wanted, wanted) == wanted  # nothing gone: the wanted status as it is
 
 
 # ----- the kubelet on the world -------------------------------------------------------------------

@@ -73,7 +73,7 @@ from impl.controllers.leaderelection import LEASE_API_VERSION, micro_timestamp
 from impl.sim.disk import Disk
 
 __all__ = ["NodeStatus", "NodeLease", "PodWorkers", "KubeletConfig", "KubeletHost", "KUBELET_HOST_CONFIG",
-           "ContainerRun", "run_at", "stopped", "EXIT_AFTER_ANNOTATION", "EXIT_CODE_ANNOTATION", "NODE_LEASE_NAMESPACE"]
+           "ContainerRun", "run_at", "stopped", "status_patch", "EXIT_AFTER_ANNOTATION", "EXIT_CODE_ANNOTATION", "NODE_LEASE_NAMESPACE"]
 
 EXIT_AFTER_ANNOTATION = "kinv.dev/exit-after"
 EXIT_CODE_ANNOTATION = "kinv.dev/exit-code"
@@ -445,7 +445,8 @@ class PodWorkers:
             return True
         meta = _meta(pod)
         answer = yield client.patch("pods", meta["namespace"], meta["name"],
-                                    {"metadata": {"uid": meta.get("uid", "")}, "status": wanted},
+                                    {"metadata": {"uid": meta.get("uid", "")},
+                                     "status": status_patch(pod.get("status") or {}, wanted)},
                                     "strategic", subresource="status")
         if answer.object is not None:
             sandbox.written = answer.object
@@ -503,6 +504,23 @@ class PodWorkers:
         if run.started_at is not None or run.last is not None:
             status["containerID"] = f"kinv://{uid}/{name}"
         return status
+
+
+def status_patch(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """The status part of the kubelet's patch from ``current`` to ``wanted``: ``wanted``, plus a
+    ``$patch: delete`` for each pod IP ``current`` names and ``wanted`` does not. podIPs merge by
+    ``ip``, so a patch listing only the new IPs keeps the old ones: a pod whose sandbox came back
+    with another address would never match and would be patched forever. kube's status manager
+    sends ``strategicpatch.CreateTwoWayMergePatch(old status, new status)``
+    (``pkg/util/pod/pod.go``, ``PatchPodStatus``), which writes exactly those delete directives;
+    the conditions need none, since the kubelet's wanted status keeps every condition type it does
+    not own (``mergePodStatus``) and this one sends only its own, which merge by type."""
+    wanted_ips = [entry.get("ip") for entry in wanted.get("podIPs") or ()]
+    current_ips = [entry.get("ip") for entry in current.get("podIPs") or () if isinstance(entry, dict)]
+    gone = [{"$patch": "delete", "ip": ip} for ip in dict.fromkeys(current_ips) if ip not in wanted_ips]
+    if not gone:
+        return wanted
+    return {**wanted, "podIPs": [*(wanted.get("podIPs") or ()), *gone]}
 
 
 def _state(run: ContainerRun) -> dict[str, Any]:
