@@ -54,6 +54,20 @@ def test_the_edge_triggered_copier_is_caught_with_a_readable_report(tmp_path, ca
     assert "crash op1" in (tmp_path / "report" / "counterexample.scenario").read_text()
 
 
+def test_a_host_restarted_via_a_lagging_instance_leads_on_its_stale_cache():
+    text = (SCENARIOS / "controllers-restart-via-a-lagging-instance.scenario").read_text()
+    before_heal = text[:text.index("heal\n")].replace("expect held", "")
+    cluster = run(load(before_heal, "<lag>")).cluster
+    host = cluster.host("cm1")
+    assert host is not None and host.acting_leader() and host.connection.instance == "a1"
+    assert cluster.instance("a1").cache_revision() < cluster.instance("a2").cache_revision()
+    assert cluster.world.network.held and not cluster.world.network.blocked
+    pods = [p for p in cluster.stored("pods") if p.startswith("default/web-")]
+    assert len(pods) == 2  # the scale to 3 is not seen through a1's cache
+    cluster.heal()
+    assert cluster.lagging == set() and not cluster.world.network.held
+
+
 def test_a_short_search_of_the_reference_holds():
     outcome = search(ControllersParts(), seed=3, budget_seconds=600, examples_max=1)
     assert outcome.violation is None and outcome.examples >= 1
@@ -83,6 +97,27 @@ def test_surge_and_unavailable_bounds():
     assert unavailable_problems("default/web", _deployment(), 3, ["p"]) == []  # 4 - 1
     assert unavailable_problems("default/web", _deployment(), 2, ["p"]) == [
         "deployment default/web: deleting p left 2 available pods, fewer than 4 replicas - maxUnavailable 1"]
+
+
+def test_two_replica_sets_of_one_template_running_excuse_the_surge_bound():
+    # kube's own race: a second "new" ReplicaSet named after a collisionCount bump its cache missed.
+    def replica_set(uid, pod_template_hash, replicas):
+        labels = {"app": "web", "pod-template-hash": pod_template_hash}
+        return {"metadata": {"uid": uid, "ownerReferences": [{"uid": "d", "controller": True}]},
+                "spec": {"replicas": replicas, "template": {"metadata": {"labels": labels}}}}
+
+    def pod(owner):
+        return {"metadata": {"name": "p", "ownerReferences": [{"uid": owner, "controller": True}]},
+                "status": {"phase": "Running"}}
+    pods = [pod("a")] * 4 + [pod("b")] * 3
+    first, second = replica_set("a", "h0", 4), replica_set("b", "h1", 0)
+    assert surge_problems("default/web", _deployment(), pods, [first, second]) == []  # b's pods still run
+    assert surge_problems("default/web", _deployment(), pods[:4] + [pod("a")] * 2, [first, second]) == [
+        "deployment default/web: 6 active pods, more than 4 replicas + maxSurge 1"]  # b runs nothing
+    other = replica_set("b", "h1", 3)
+    other["spec"]["template"]["metadata"]["labels"]["app"] = "api"
+    assert surge_problems("default/web", _deployment(), pods, [first, other]) == [
+        "deployment default/web: 7 active pods, more than 4 replicas + maxSurge 1"]  # two templates
 
 
 def test_a_status_that_observed_the_generation_needs_a_replica_set_of_its_template():
@@ -161,6 +196,9 @@ def test_bad_user_controller_input_is_one_line_and_exit_2(capsys, argv, message)
     ("restart cm1 via n1", "unknown node 'n1'"),
     ("crash-between-writes cm1 within=x", "within must be an integer"),
     ("frobnicate", "unknown command 'frobnicate'"),
+    ("rollout-status deployment web", "usage: rollout-status deployment NS/NAME [within=K]"),
+    ("rollout-status deployment default/web soon", "usage: rollout-status deployment NS/NAME [within=K]"),
+    ("rollout-status deployment default/web within=0", "within"),
 ])
 def test_a_malformed_scenario_line_is_refused_at_its_line(tmp_path, capsys, line, message):
     scenario = tmp_path / "bad.scenario"

@@ -148,9 +148,9 @@ class SafetyObserver:
         key, deployment = found
         if self.cluster.world.now - self._scaled.get(meta(deployment).get("uid"), (0, 0))[1] < SCALE_SETTLE_TICKS:
             return
-        pods = pods_of_deployment(deployment, self.view.get("replicasets", {}).values(),
-                                  self.view.get("pods", {}).values())
-        self._flag(ROLLOUT_SURGE, surge_problems(key, deployment, pods))
+        replica_sets = self.view.get("replicasets", {}).values()
+        pods = pods_of_deployment(deployment, replica_sets, self.view.get("pods", {}).values())
+        self._flag(ROLLOUT_SURGE, surge_problems(key, deployment, pods, replica_sets))
         min_ready, now = int((deployment.get("spec") or {}).get("minReadySeconds") or 0), self.cluster.world.now
         was_available = previous is not None and is_available(previous, min_ready, now)
         deleted = pod is None or bool(meta(pod).get("deletionTimestamp"))

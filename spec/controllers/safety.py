@@ -13,7 +13,7 @@ from typing import Any
 
 from spec.controllers.desired import controlled_by, is_active, meta, template_hash_free
 
-__all__ = ["rollout_limits", "scaled", "pods_of_deployment", "surge_problems", "unavailable_problems",
+__all__ = ["rollout_limits", "scaled", "pods_of_deployment", "template_running_twice", "surge_problems", "unavailable_problems",
            "status_problems", "gc_delete_problems", "leader_problems"]
 
 
@@ -42,8 +42,43 @@ def pods_of_deployment(deployment: dict[str, Any], replica_sets: Iterable[dict[s
     return [p for p in pods if any(controlled_by(p, uid) for uid in owners)]
 
 
-def surge_problems(key: str, deployment: dict[str, Any], pods: list[dict[str, Any]]) -> list[str]:
-    """At most replicas + maxSurge active pods."""
+def template_running_twice(deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]],
+                           pods: Iterable[dict[str, Any]]) -> bool:
+    """Two ReplicaSets of the Deployment (by UID) with one template (ignoring the hash label) both
+    run: scaled up, or with active pods left. That is a second "new" ReplicaSet, which kube's
+    Deployment controller creates, then scales down as an old one, when its pod-template-hash name
+    stops being idempotent.
+
+    kube names the new ReplicaSet from the template and ``status.collisionCount``, both read from
+    its informer cache (pkg/controller/deployment/sync.go, getNewReplicaSet), so a create repeated
+    on a cache that has not seen the last one answers AlreadyExists and changes nothing. A hash
+    collision (a Deployment deleted and created again under its name while its predecessor's
+    ReplicaSet is still being collected) bumps collisionCount; a sync on a cache that has not seen
+    the bump yet names the ReplicaSet without it, which succeeds once the collected one is gone,
+    and the next sync, seeing the bump but not that ReplicaSet, creates the other name, with its
+    full share of replicas computed without the first (NewRSNewReplicas over the ReplicaSets the
+    cache shows). kube keeps no expectations for ReplicaSet creates, so its pods can exceed
+    replicas + maxSurge until the older duplicate (FindNewReplicaSet takes the oldest) has scaled
+    the other down and its pods are gone."""
+    uid = meta(deployment).get("uid")
+    owners_of_active = {_controller_uid(p) for p in pods if is_active(p)}
+    templates = [template_hash_free((rs.get("spec") or {}).get("template")) for rs in replica_sets
+                 if controlled_by(rs, uid) and (int((rs.get("spec") or {}).get("replicas", 1) or 0) > 0
+                                                 or meta(rs).get("uid") in owners_of_active)]
+    return any(template in templates[:index] for index, template in enumerate(templates))
+
+
+def _controller_uid(obj: dict[str, Any]) -> str | None:
+    return next((ref.get("uid") for ref in meta(obj).get("ownerReferences") or () if ref.get("controller")), None)
+
+
+def surge_problems(key: str, deployment: dict[str, Any], pods: list[dict[str, Any]],
+                   replica_sets: Iterable[dict[str, Any]] = ()) -> list[str]:
+    """At most replicas + maxSurge active pods (``pods``: those of its ReplicaSets), except while
+    two of its ReplicaSets of one template run (``template_running_twice``: kube's own race, not
+    a bound it keeps)."""
+    if template_running_twice(deployment, replica_sets, pods):
+        return []
     replicas = (deployment.get("spec") or {}).get("replicas", 1)
     surge, _ = rollout_limits(deployment, replicas)
     active = [p for p in pods if is_active(p)]
