@@ -120,6 +120,20 @@ def test_two_replica_sets_of_one_template_running_excuse_the_surge_bound():
         "deployment default/web: 7 active pods, more than 4 replicas + maxSurge 1"]  # two templates
 
 
+def test_pods_an_old_replica_set_is_yet_to_delete_after_its_scale_down_do_not_count():
+    # kube bounds the ReplicaSets' spec.replicas; the old one's controller deletes its surplus later.
+    def pod(uid, owner):
+        return {"metadata": {"uid": uid, "ownerReferences": [{"uid": owner, "controller": True}]},
+                "status": {"phase": "Running"}}
+    old = {"metadata": {"uid": "old"}, "spec": {"replicas": 1}}
+    new = {"metadata": {"uid": "new"}, "spec": {"replicas": 1}}
+    pods = [pod("p1", "old"), pod("p2", "old"), pod("p3", "new")]
+    deployment = _deployment(replicas=2, surge=0, unavailable=1)
+    assert surge_problems("default/web", deployment, pods, [old, new], {"p1", "p2"}) == []
+    assert surge_problems("default/web", deployment, pods, [old, new], set()) == [  # created beyond spec
+        "deployment default/web: 3 active pods, more than 2 replicas + maxSurge 0"]
+
+
 def test_a_status_that_observed_the_generation_needs_a_replica_set_of_its_template():
     deployment = _deployment(generation=2, observedGeneration=2, updatedReplicas=4)
     owned = {"metadata": {"ownerReferences": [{"uid": "d", "controller": True}]},

@@ -45,6 +45,10 @@ def _user_agent(call: CallRecord) -> str:
     return next((value for key, value in call.request.headers if key == "User-Agent"), "")
 
 
+def _replicas(obj: dict[str, Any]) -> int:
+    return int((obj.get("spec") or {}).get("replicas", 1) or 0)
+
+
 def _owner_uid(obj: dict[str, Any]) -> str | None:
     return next((ref.get("uid") for ref in meta(obj).get("ownerReferences") or () if ref.get("controller")), None)
 
@@ -62,6 +66,11 @@ class SafetyObserver:
         self.healthy = True  # no fault yet that excuses the rollout bounds
         self.faults: list[str] = []
         self._scaled: dict[str, tuple[int, int]] = {}  # deployment uid -> (spec.replicas, the tick it was set)
+        # For the surge bound: when each pod appeared and each ReplicaSet was last scaled down, by
+        # position in the store's changes (pods older than their ReplicaSet's scale-down are its
+        # controller's to delete, not a surge).
+        self._born: dict[str, int] = {}  # pod uid -> position
+        self._scaled_down: dict[str, int] = {}  # ReplicaSet uid -> position
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -109,6 +118,11 @@ class SafetyObserver:
         else:
             by_key[short] = obj
             self.by_uid[meta(obj).get("uid")] = obj
+        if storage == "pods" and obj is not None and previous is None:
+            self._born[meta(obj).get("uid")] = self._changes_read
+        if storage == "replicasets" and obj is not None and previous is not None and \
+                _replicas(obj) < _replicas(previous):
+            self._scaled_down[meta(obj).get("uid")] = self._changes_read
         if storage == "deployments" and obj is not None:
             self._deployment_changed(short, obj, previous)
         elif storage == "pods":
@@ -150,7 +164,7 @@ class SafetyObserver:
             return
         replica_sets = self.view.get("replicasets", {}).values()
         pods = pods_of_deployment(deployment, replica_sets, self.view.get("pods", {}).values())
-        self._flag(ROLLOUT_SURGE, surge_problems(key, deployment, pods, replica_sets))
+        self._flag(ROLLOUT_SURGE, surge_problems(key, deployment, pods, replica_sets, self._predate_scale_down(pods)))
         min_ready, now = int((deployment.get("spec") or {}).get("minReadySeconds") or 0), self.cluster.world.now
         was_available = previous is not None and is_available(previous, min_ready, now)
         deleted = pod is None or bool(meta(pod).get("deletionTimestamp"))
@@ -158,6 +172,15 @@ class SafetyObserver:
             available = len([p for p in pods if is_available(p, min_ready, now)])
             self._flag(ROLLOUT_AVAILABLE, unavailable_problems(key, deployment, available,
                                                                [meta(previous).get("name", "")]))
+
+    def _predate_scale_down(self, pods: list[dict[str, Any]]) -> set[str]:
+        """The UIDs of ``pods`` that appeared before their ReplicaSet was last scaled down."""
+        older = set()
+        for pod in pods:
+            scaled_down = self._scaled_down.get(_owner_uid(pod) or "")
+            if scaled_down is not None and self._born.get(meta(pod).get("uid"), -1) < scaled_down:
+                older.add(meta(pod).get("uid"))
+        return older
 
     # ----- requests ----------------------------------------------------------------------------
 

@@ -8,12 +8,12 @@ Each returns one sentence per violation (empty: it holds).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from spec.controllers.desired import controlled_by, is_active, meta, template_hash_free
 
-__all__ = ["rollout_limits", "scaled", "pods_of_deployment", "template_running_twice", "surge_problems", "unavailable_problems",
+__all__ = ["rollout_limits", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "surge_problems", "unavailable_problems",
            "status_problems", "gc_delete_problems", "leader_problems"]
 
 
@@ -72,19 +72,49 @@ def _controller_uid(obj: dict[str, Any]) -> str | None:
     return next((ref.get("uid") for ref in meta(obj).get("ownerReferences") or () if ref.get("controller")), None)
 
 
+def awaiting_scale_down(replica_sets: Iterable[dict[str, Any]], pods: Iterable[dict[str, Any]],
+                        predate_scale_down: Collection[str]) -> int:
+    """How many active pods are a scale-down their ReplicaSet's controller has not carried out
+    yet: per ReplicaSet, its active pods beyond spec.replicas, as far as they are pods that
+    existed before its spec.replicas was last lowered (``predate_scale_down``: their UIDs).
+
+    kube's rolling update bounds the ReplicaSets' spec.replicas, not the pods: NewRSNewReplicas
+    scales the new ReplicaSet up to replicas + maxSurge minus GetReplicaCountForReplicaSets (the
+    sum of every ReplicaSet's spec.replicas; pkg/controller/deployment/util/deployment_util.go),
+    as soon as its cache shows an old ReplicaSet scaled down, and each ReplicaSet's controller
+    then creates or deletes its pods in its own sync (pkg/controller/replicaset/replica_set.go,
+    manageReplicas). The new ReplicaSet's pods can come before the old one's controller, still
+    busy with that ReplicaSet's last sync (the workqueue gives a key to one worker at a time),
+    deletes its surplus. Pods created beyond a ReplicaSet's spec are never excused: that is a
+    ReplicaSet controller acting on a view that missed its own creates."""
+    by_owner: dict[str, list[dict[str, Any]]] = {}
+    for pod in pods:
+        if is_active(pod):
+            by_owner.setdefault(_controller_uid(pod) or "", []).append(pod)
+    excused = 0
+    for rs in replica_sets:
+        owned = by_owner.get(meta(rs).get("uid") or "", [])
+        surplus = len(owned) - int((rs.get("spec") or {}).get("replicas", 1) or 0)
+        older = len([p for p in owned if meta(p).get("uid") in predate_scale_down])
+        excused += max(0, min(surplus, older))
+    return excused
+
+
 def surge_problems(key: str, deployment: dict[str, Any], pods: list[dict[str, Any]],
-                   replica_sets: Iterable[dict[str, Any]] = ()) -> list[str]:
-    """At most replicas + maxSurge active pods (``pods``: those of its ReplicaSets), except while
-    two of its ReplicaSets of one template run (``template_running_twice``: kube's own race, not
-    a bound it keeps)."""
+                   replica_sets: Iterable[dict[str, Any]] = (), predate_scale_down: Collection[str] = ()) -> list[str]:
+    """At most replicas + maxSurge active pods (``pods``: those of its ReplicaSets), not counting
+    those an old ReplicaSet's controller is yet to delete after a scale-down
+    (``awaiting_scale_down``), and not judged while two of its ReplicaSets of one template run
+    (``template_running_twice``): kube keeps neither."""
+    replica_sets = list(replica_sets)
     if template_running_twice(deployment, replica_sets, pods):
         return []
     replicas = (deployment.get("spec") or {}).get("replicas", 1)
     surge, _ = rollout_limits(deployment, replicas)
-    active = [p for p in pods if is_active(p)]
-    if len(active) <= replicas + surge:
+    active = len([p for p in pods if is_active(p)]) - awaiting_scale_down(replica_sets, pods, predate_scale_down)
+    if active <= replicas + surge:
         return []
-    return [f"deployment {key}: {len(active)} active pods, more than {replicas} replicas + maxSurge {surge}"]
+    return [f"deployment {key}: {active} active pods, more than {replicas} replicas + maxSurge {surge}"]
 
 
 def unavailable_problems(key: str, deployment: dict[str, Any], available: int, deleted: list[str]) -> list[str]:
