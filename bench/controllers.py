@@ -26,13 +26,6 @@ Left out: the API server invariants' judgement of the whole run, which the harne
 ``run_until`` makes when a run ends (over the 100,000-odd requests of this run it takes longer
 than the run), so the phases tick here until ``converged()``, bounded, as ``run_until`` does.
 
-One change from the checks' cluster, stated in the output: the store member's watch streams send
-every committed revision each tick (``MemberConfig.watch_batch_revisions``). The default, one
-revision a tick, models a watch catching up on history; but a live stream is capped by it too,
-and 50 kubelets' heartbeats alone commit about 5 revisions a tick, so every watch (the API
-servers' watch caches, hence every informer) falls further behind each tick and the cluster
-never converges. etcd sends a synced watcher its events as they commit.
-
 The wall clock is read here only.
 """
 
@@ -58,7 +51,6 @@ NODES = 50
 PODS = 1_000
 NEW_IMAGE = "nginx:1.28"
 PHASE_TICKS_MAX = 20_000  # far above what either phase takes; a run that needs more is a finding
-STORE_WATCH_REVISIONS_PER_TICK = 1_000_000  # every committed revision: more than the cluster ever writes in a tick
 RECONCILE_NOTE = " reconciles "  # host.py's note when a worker takes a key: "<controller> reconciles <key>"
 PODS_PREFIX = "/registry/pods/"
 
@@ -97,12 +89,6 @@ class BenchCluster(ControllersCluster):
             finally:
                 self.harness_seconds += time.perf_counter() - started
         return timed
-
-    def _build(self, node_id: str, ids: tuple[str, ...], disk, rng):
-        node = super()._build(node_id, ids, disk, rng)
-        if node_id in self.member_ids:
-            node.config = attrs.evolve(node.config, watch_batch_revisions=STORE_WATCH_REVISIONS_PER_TICK)
-        return node
 
     @property
     def reconciles(self) -> Counter[str]:

@@ -62,7 +62,7 @@ from spec.controllers.desired import desired_left, is_ready, leaks
 
 __all__ = ["ControllersOptions", "ControllersCluster", "ADMIN", "KUBECTL", "SCHEDULER", "OPERATOR",
            "SYSTEM_NAMESPACES", "manager_reconcilers", "RUN_TICKS_MAX", "MERGE_PATCH", "MANAGER_LEASE",
-           "SCHEDULER_LEASE"]
+           "SCHEDULER_LEASE", "STORE_WATCH_REVISIONS_PER_TICK"]
 
 ADMIN = Credentials("admin", (("Authorization", "Bearer admin-token"),))  # seed.py's static token
 KUBECTL = "u1"
@@ -78,6 +78,11 @@ RUN_TICKS_MAX = 600
 # hop, and admission's lookups in the store), so with 10 a leader whose renewals are slow loses
 # its lease over and over in a healthy cluster. All three are doubled, to keep kube's margins.
 ELECTION = ElectionConfig(lease_duration_ticks=30, renew_deadline_ticks=20, retry_period_ticks=4)
+# Here a tick is a second. etcd sends a synced watcher each revision as it commits, and an
+# unsynced one catches up in batches of up to 1,000 revisions (watchBatchMaxRevs) every 100 ms;
+# the store member's default, one revision a tick, would leave every watch cache (hence every
+# informer) behind a cluster whose kubelets alone commit several revisions a tick.
+STORE_WATCH_REVISIONS_PER_TICK = 1_000
 KUBECTL_TICKS_MAX = 200  # an answer, or the client's own timeout (120 ticks), comes before this
 
 
@@ -192,6 +197,10 @@ class ControllersCluster(ControllersCommands, ApiCluster):
                                                     self.world.rng)
 
     def _build(self, node_id: str, ids: tuple[str, ...], disk, rng):
+        if node_id in self.member_ids:
+            member = super()._build(node_id, ids, disk, rng)
+            member.config = attrs.evolve(member.config, watch_batch_revisions=STORE_WATCH_REVISIONS_PER_TICK)
+            return member
         if node_id not in self.host_ids:
             return super()._build(node_id, ids, disk, rng)
         if not self._hosts_started:
