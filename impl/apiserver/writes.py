@@ -13,9 +13,13 @@ A refusal at any step ends the request with its Status; nothing was written. The
 data (``write_steps``), and each runs in ``run_step``, which records it in the audit event:
 the record shows the order they really ran in.
 
-Updates and patches follow ``GuaranteedUpdate``: read the stored object, run the steps on it,
-write only if the object is still at the revision read; if someone wrote in between, a request
-that named a resourceVersion gets 409 Conflict, one that did not starts over. Deleting an object
+Updates and patches follow ``GuaranteedUpdate`` as the watch cache's ``Cacher`` calls it: take
+the instance's cached copy of the object (a read of the store only when the cache lacks it), run
+the steps on it, write only if the object is still at that revision; if someone wrote in between,
+a request that named a resourceVersion gets 409 Conflict, one that did not reads the store and
+starts over. A refusal, or a resourceVersion that does not match, reached on a cached copy that
+may be stale is tried again on a fresh read (etcd3 ``store.GuaranteedUpdate``: "It's possible we
+were working with stale data"). Deleting an object
 with finalizers only marks it (``deletionTimestamp``); the update that removes its last finalizer
 deletes it.
 """
@@ -34,7 +38,7 @@ from impl.apiserver.pipeline import Context, Reply
 from impl.apiserver.resources import ResourceType
 from impl.apiserver.schema import check_delete_options, check_types
 from impl.apiserver.status import ApiError, success_status
-from impl.apiserver.storage import UPDATE_ATTEMPTS_MAX, Deleted, Effects, ObjectStore
+from impl.apiserver.storage import UPDATE_ATTEMPTS_MAX, Deleted, Effects, ObjectStore, key_of
 from impl.apiserver.validation import validate_create, validate_update
 
 __all__ = ["Writes", "decode_body", "Persist"]
@@ -277,25 +281,55 @@ class Writes:
         return _rv({"metadata": meta}) if isinstance(meta, dict) else 0
 
     def guaranteed_update(self, ctx: Context, precondition: int, transform) -> Effects:
+        """kube's Cacher.GuaranteedUpdate: start from the instance's watch-cache copy (no read of
+        the store), and read the store only when that copy may be why the request failed: a
+        resourceVersion that does not match, a step that refused, or a write that lost its race."""
         info = ctx.info
         store = ObjectStore(info.resource)
+        current, is_current = self.cached_copy(info), False
+        if current is None:
+            current, is_current = (yield from store.get(info.namespace, info.name))[0], True
         for _ in range(UPDATE_ATTEMPTS_MAX):
-            current, _ = yield from store.get(info.namespace, info.name)
             if current is None:
                 raise ApiError.not_found(info.plural, info.name, info.group)
             if precondition and _rv(current) != precondition:
-                raise store.conflict(info.name)
-            new = transform(current)
-            attributes = self.attributes(ctx, "UPDATE", new, current)
-            written = yield from self.run_steps(ctx, attributes, Persist(
-                lambda a, current=current: self.persist_update(ctx, a, current)))
+                if is_current:
+                    raise store.conflict(info.name)
+                current, is_current = (yield from store.get(info.namespace, info.name))[0], True
+                continue
+            try:
+                written = yield from self.update_once(ctx, current, transform)
+            except ApiError:
+                if is_current:
+                    raise
+                stale_rv = _rv(current)
+                current, is_current = (yield from store.get(info.namespace, info.name))[0], True
+                if current is not None and _rv(current) == stale_rv:
+                    raise  # the copy was not stale: its refusal stands
+                ctx.audit.step("retry", "stale", "refused on a cached copy that was stale; starting over",
+                               self.server.now)
+                continue
             if written is not None:
                 return Reply(200, written.last if isinstance(written, Deleted) else written)
             if precondition:
                 raise store.conflict(info.name)
             ctx.audit.step("retry", "conflict", "the object changed since it was read; starting over",
                            self.server.now)
+            current, is_current = (yield from store.get(info.namespace, info.name))[0], True
         raise ApiError.conflict(info.plural, info.name, "too many concurrent writers; try again", info.group)
+
+    def cached_copy(self, info: Any) -> dict[str, Any] | None:
+        """The watch cache's copy of the object, if the cache has synced and holds it."""
+        cache = self.server.cache(info.resource)
+        cached = cache.get(key_of(info.resource, info.namespace, info.name)) if cache.ready else None
+        return clone(cached) if cached is not None else None
+
+    def update_once(self, ctx: Context, current: dict[str, Any], transform) -> Effects:
+        """The steps on ``current`` transformed; what was written, or None if it moved on."""
+        new = transform(current)
+        attributes = self.attributes(ctx, "UPDATE", new, current)
+        return (yield from self.run_steps(ctx, attributes, Persist(
+            lambda a: self.persist_update(ctx, a, current))))
 
     def persist_update(self, ctx: Context, attributes: AdmissionAttributes, current: dict[str, Any]) -> Effects:
         """Write if the object is still at the revision read; None when it moved on. An object
