@@ -15,7 +15,8 @@ without them (a *twin*: the same scenario lines less those) must reach the same 
 are compared only when kubectl's requests were answered alike in both (otherwise the user asked
 different things of them, e.g. a create that found its namespace still terminating in one), on
 ``snapshot``: every object whose name was not generated, by spec, data, labels and annotations
-(UIDs masked), and the number of active pods under each owner.
+(UIDs masked), and the number of active pods under each owner (a Deployment's, not its
+ReplicaSet's: a hash collision, which depends on timing, renames the ReplicaSet).
 """
 
 from __future__ import annotations
@@ -159,12 +160,19 @@ def snapshot(objects: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
             if meta(obj).get("generateName"):
                 continue
             found[f"{resource} {key}"] = _masked(_compared_fields(resource, obj), uids)
+    ancestors = {meta(rs).get("uid"): _controller_ref(rs) for rs in objects.get("replicasets", {}).values()}
     for pod in objects.get("pods", {}).values():
-        ref = next((r for r in meta(pod).get("ownerReferences") or () if r.get("controller")), None)
+        ref = _controller_ref(pod)
+        if ref is not None and ref.get("kind") == "ReplicaSet" and ancestors.get(ref.get("uid")) is not None:
+            ref = ancestors[ref.get("uid")]  # a ReplicaSet's name is the template's hash and a collision count
         if ref is not None and is_active(pod):
             owner = f"pods of {ref.get('kind')} {meta(pod).get('namespace')}/{ref.get('name')}"
             found[owner] = found.get(owner, 0) + 1
     return found
+
+
+def _controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
+    return next((r for r in meta(obj).get("ownerReferences") or () if r.get("controller")), None)
 
 
 def _compared_fields(resource: str, obj: dict[str, Any]) -> dict[str, Any]:
