@@ -8,7 +8,8 @@ sentence per thing, so a report reads as "deployment default/web: wants 3 replic
 replicas 2, ...".
 
 - ``desired_left``: Deployments, ReplicaSets (and the pods they run), Jobs, Namespaces (each
-  active one with its ``default`` ServiceAccount), PersistentVolumeClaims, and the Endpoints of
+  active one with its ``default`` ServiceAccount), PersistentVolumeClaims (Bound, to a volume
+  that names the claim back and is at least as large as its request), and the Endpoints of
   every Service with a selector; nothing left half-deleted;
 - ``leaks``: what outlived its owner (CTRL-NO-LEAK): objects whose owner references all name
   UIDs the store no longer has, Endpoints without their Service, pods bound to a Node that no
@@ -176,11 +177,38 @@ def endpoints_left(key: str, service: dict[str, Any], endpoints: dict[str, Any] 
             for field in wanted if found[field] != wanted[field]]
 
 
-def _claim_left(key: str, claim: dict[str, Any]) -> list[str]:
+_STORAGE_SUFFIXES = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+                     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def storage_bytes(text: Any) -> int | None:
+    """A whole storage quantity ("5Gi", "500M", "1024") in bytes; None for any other form (the
+    fractions and exponents the Quantity format also has are not judged here)."""
+    digits = str(text).rstrip("kMGTi")
+    suffix = str(text)[len(digits):]
+    if not digits.isdigit() or suffix not in _STORAGE_SUFFIXES:
+        return None
+    return int(digits) * _STORAGE_SUFFIXES[suffix]
+
+
+def _claim_left(key: str, claim: dict[str, Any], volumes: Mapping[str, dict[str, Any]]) -> list[str]:
+    """Bound, to a volume that names the claim back and holds at least what it requests."""
     phase = (claim.get("status") or {}).get("phase")
-    if meta(claim).get("deletionTimestamp") or phase == "Bound":
+    if meta(claim).get("deletionTimestamp"):
         return []
-    return [f"persistentvolumeclaim {key}: {phase or 'no phase'}, not Bound"]
+    if phase != "Bound":
+        return [f"persistentvolumeclaim {key}: {phase or 'no phase'}, not Bound"]
+    name = (claim.get("spec") or {}).get("volumeName") or ""
+    volume = volumes.get(name)
+    if volume is None:
+        return [f"persistentvolumeclaim {key}: Bound to volume {name or '(none)'}, which does not exist"]
+    if ((volume.get("spec") or {}).get("claimRef") or {}).get("uid") != meta(claim).get("uid"):
+        return [f"persistentvolumeclaim {key}: Bound to volume {name}, which is bound to another claim"]
+    requested = storage_bytes((((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage"))
+    capacity = storage_bytes(((volume.get("spec") or {}).get("capacity") or {}).get("storage"))
+    if requested is not None and capacity is not None and capacity < requested:
+        return [f"persistentvolumeclaim {key}: Bound to volume {name}, smaller than the claim's request"]
+    return []
 
 
 _KIND_OF = {"namespaces": "namespace", "pods": "pod", "deployments": "deployment", "replicasets": "replicaset",
@@ -207,8 +235,9 @@ def desired_left(objects: Objects) -> list[str]:
             if meta(obj).get("deletionTimestamp"):
                 finalizers = ", ".join(meta(obj).get("finalizers") or ()) or "no finalizer"
                 left.append(f"{_KIND_OF.get(resource, resource)} {key} is still being deleted ({finalizers})")
+    volumes = objects.get("persistentvolumes", {})
     for key, claim in objects.get("persistentvolumeclaims", {}).items():
-        left += _claim_left(key, claim)
+        left += _claim_left(key, claim, volumes)
     endpoints = objects.get("endpoints", {})
     for key, service in objects.get("services", {}).items():
         left += endpoints_left(key, service, endpoints.get(key), pods.values())
