@@ -146,6 +146,7 @@ class ControllersCluster(ControllersCommands, ApiCluster):
         self.scheduler_id = SCHEDULER
         self.removed: set[str] = set()  # kubelets whose node left for good
         self.hidden: dict[str, int] = {}  # host -> the tick its watch events flow again
+        self.lagging: set[str] = set()  # instances whose watch responses from the store are held back
         # Runs the given scenario lines as a new cluster (CTRL-LEVEL-TRIGGERED's twin); the
         # scenario module sets it, so that a cluster built elsewhere has none.
         self.twin: Callable[[list[str]], Any] | None = None

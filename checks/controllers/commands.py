@@ -21,8 +21,12 @@ Faults and perturbations:
 - ``hide-events HOST K``: for K ticks no watch event reaches HOST; then its informers list again,
   so what happened meanwhile arrives merged, and an object created and deleted in between is
   never seen (Sieve's unobserved state);
-- ``lag aN``: cut instance aN from every store member: its watch cache stops where it is and it
-  serves lists from it at resourceVersion 0 (``heal`` ends it);
+- ``lag aN``: the store's watch responses to instance aN are held back (its requests to the
+  store are answered as before): its watch cache stops where it is and it serves lists from it at
+  resourceVersion 0, while a host talking to it can still write and lead; ``heal`` ends it and
+  the held responses arrive, in order;
+- ``rollout-status deployment NS/NAME [within=K]``: as ``kubectl rollout status``, tick (at most
+  K ticks) until the Deployment's rollout is complete;
 - ``partition ...``, ``heal``, ``tick [K]`` as everywhere.
 """
 
@@ -36,12 +40,16 @@ import attrs
 
 from impl.apiserver.messages import WatchEvent
 from impl.apiserver.resources import resource_for_kind, resource_named
-from spec.controllers.desired import template_hash_free
+from impl.etcd.messages import WatchResponse
+from spec.controllers.desired import deployment_left, template_hash_free
 
-__all__ = ["ControllersCommands", "PROPAGATIONS", "CRASH_WITHIN_TICKS"]
+__all__ = ["ControllersCommands", "PROPAGATIONS", "CRASH_WITHIN_TICKS", "ROLLOUT_WITHIN_TICKS"]
 
 PROPAGATIONS = ("Background", "Foreground", "Orphan")
 CRASH_WITHIN_TICKS = 20
+# A rollout of 4 replicas with maxSurge 0 takes about 90 ticks a step at our write latency
+# (spec/controllers/invariants.py); kubectl rollout status's own default waits far longer.
+ROLLOUT_WITHIN_TICKS = 300
 
 
 def object_line(obj: dict[str, Any]) -> str:
@@ -156,15 +164,58 @@ class ControllersCommands:
 
     def lag(self, instance: str) -> None:
         def run() -> None:
-            if all(not self.world.network.link_open(instance, m) for m in self.member_ids):
+            if instance in self.lagging:
                 self.no_effect(f"{instance} lags already")
                 return
             self.safety.fault(f"{instance} made to lag")
-            for member in self.member_ids:
-                self.world.network.block(instance, member)
-                self.world.network.block(member, instance)
-            self.world.trace.record(self.world.now, "partition", None, f"{instance} cut from the store: it lags")
+            self.lagging.add(instance)
+            self.world.trace.record(self.world.now, "partition", None,
+                                    f"the store's watch responses to {instance} are held back: it lags")
+            self._hold_lagging_watches()
         self._run(f"lag {instance}", run)
+
+    def heal(self) -> None:
+        """Every cut link restored, and every lagging instance's held watch responses delivered."""
+        def run() -> None:
+            if not self.world.network.blocked and not self.lagging:
+                self.no_effect("no link is cut and no instance lags")
+                return
+            if self.world.network.blocked:
+                self.world.network.heal()
+                self.world.trace.record(self.world.now, "heal", None, "every link restored")
+            self._end_lag()
+        self._run("heal", run)
+
+    def _hold_lagging_watches(self) -> None:
+        for envelope in self._in_flight_to(self.lagging, WatchResponse):
+            self.world.hold(envelope)
+
+    def _end_lag(self) -> None:
+        """The held watch responses arrive now, in the order they were sent."""
+        if not self.lagging:
+            return
+        self.lagging.clear()
+        self.world.trace.record(self.world.now, "heal", None, "no instance lags")
+        for envelope in sorted(self.world.network.held, key=lambda e: e.id):
+            if isinstance(envelope.message, WatchResponse):
+                self.world.deliver(envelope)
+
+    def rollout_status(self, key: str, within: int = ROLLOUT_WITHIN_TICKS) -> None:
+        """``kubectl rollout status``: tick until the Deployment's generation is observed and every
+        replica is updated and available (``deployment_left`` finds nothing), at most ``within``."""
+        def complete() -> bool:
+            deployment = self.stored("deployments").get(key)
+            return deployment is not None and not deployment_left(key, deployment,
+                                                                  self.stored("replicasets").values())
+
+        def run() -> None:
+            for _ in range(within):
+                if complete() or key not in self.stored("deployments"):
+                    break
+                self.world.tick()
+            if not complete():
+                self.no_effect(f"the rollout of deployment {key} is not complete after {within} ticks")
+        self._run(f"rollout-status deployment {key} within={within}", run)
 
     def crash_between_writes(self, host_id: str, within: int = CRASH_WITHIN_TICKS) -> None:
         def run() -> None:
@@ -192,16 +243,20 @@ class ControllersCommands:
 
     def each_tick(self) -> None:
         self._drop_watch_events()
+        self._hold_lagging_watches()
         for host_id in sorted(self.hidden):
             if self.world.now >= self.hidden[host_id]:
                 self._stop_hiding(host_id)
 
     def _drop_watch_events(self) -> None:
-        if not self.hidden:
-            return
-        for envelope in list(self.world.network.in_flight):
-            if envelope.dst in self.hidden and isinstance(envelope.message, WatchEvent):
-                self.world.drop(envelope)
+        for envelope in self._in_flight_to(self.hidden, WatchEvent):
+            self.world.drop(envelope)
+
+    def _in_flight_to(self, destinations, message_type: type) -> list:
+        """The messages of ``message_type`` in flight to any of ``destinations``, in send order."""
+        if not destinations:
+            return []
+        return [e for e in self.world.network.in_flight if e.dst in destinations and isinstance(e.message, message_type)]
 
     def _stop_hiding(self, host_id: str) -> None:
         del self.hidden[host_id]
@@ -213,6 +268,7 @@ class ControllersCommands:
         """The fault-free phase begins: links restored, every crashed node (but a removed one)
         restarted, no event hidden, no message dropped."""
         self.world.network.heal()
+        self._end_lag()
         self.world.network.faults = attrs.evolve(self.world.network.faults, drop_rate=0.0, duplicate_rate=0.0)
         for host_id in sorted(self.hidden):
             self._stop_hiding(host_id)

@@ -7,6 +7,7 @@ before anything runs, so a malformed file changes nothing and answers `file:line
     delete RESOURCE [NS/]NAME [propagation=Background|Foreground|Orphan]
     scale deployment NS/NAME N | set-image deployment NS/NAME IMAGE | rollout-undo deployment NS/NAME
     pause deployment NS/NAME | resume deployment NS/NAME
+    rollout-status deployment NS/NAME [within=K]   (tick until its rollout is complete)
     add-node kN | remove-node kN
     tick [K] | crash X | restart X [via aN] | partition A B | C D | heal | lag aN
     crash-between-writes HOST [within=K] | hide-events HOST K
@@ -28,7 +29,7 @@ from typing import Any
 import attrs
 
 from checks.controllers.cluster import ControllersCluster, ControllersOptions
-from checks.controllers.commands import CRASH_WITHIN_TICKS, PROPAGATIONS
+from checks.controllers.commands import CRASH_WITHIN_TICKS, PROPAGATIONS, ROLLOUT_WITHIN_TICKS
 from checks.controllers.user import CONTROLLER_NAME, load_controller
 from checks.scenario import (
     Command, ScenarioError, cluster_words, expectation_failure, integer_word, partition_groups, play, scenario_body,
@@ -158,6 +159,14 @@ class _Checker:
         self.node(command, command.args[0], self.hosts)
         integer_word(self.filename, command, command.args[1], "ticks", 1, HIDE_TICKS_MAX)
 
+    def check_rollout_status(self, command: Command) -> None:
+        args = command.args
+        usage = "rollout-status deployment NS/NAME [within=K]"
+        self.usage(command, len(args) in (2, 3) and args[0] == "deployment" and "/" in args[1]
+                   and bool(_KEY.match(args[1])) and (len(args) == 2 or args[2].startswith("within=")), usage)
+        if len(args) == 3:
+            integer_word(self.filename, command, args[2][len("within="):], "within", 1, TICKS_PER_LINE_MAX)
+
     def check_add_node(self, command: Command) -> None:
         self.usage(command, len(command.args) == 1, f"{command.name} kN")
         self.node(command, command.args[0], self.kubelets)
@@ -231,6 +240,8 @@ def execute(cluster: ControllersCluster, command: Command) -> None:
         cluster.rollout_undo(args[1])
     elif name in ("pause", "resume"):
         cluster.pause(args[1], name == "pause")
+    elif name == "rollout-status":
+        cluster.rollout_status(args[1], int(args[2][len("within="):]) if len(args) == 3 else ROLLOUT_WITHIN_TICKS)
     elif name == "tick":
         cluster.tick(int(args[0]) if args else 1)
     elif name == "restart":
