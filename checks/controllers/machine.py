@@ -6,6 +6,11 @@ a restart pointed at a lagging API server instance), crashes of the leader, kube
 partitions; every test case ends with ``converge``, the fault-free phase that judges Eventually
 Stable Reconciliation and, after perturbations, compares the fixpoint with a run without them.
 
+The user also acts while the leader is down or misses its watch events (Sieve's unobserved
+states: relabel or delete a Service, delete or replace a Deployment, roll it out, scale it), and
+sometimes waits for a rollout to complete (and for the rollout bounds to judge it) before the
+next; the leader may be partitioned from the API servers until its Lease expires.
+
 Each test case starts with a Deployment ``default/web`` of a drawn strategy and its Service, so
 that rollouts come early and the Endpoints have pods to follow. Swarm testing: each test case draws which kinds of fault and action it uses. With
 the user's controller (``--controller``), the user's objects (``-f``) are applied at the start
@@ -27,16 +32,34 @@ from checks.controllers.scenario import new_cluster
 from checks.search import MachineCounter
 from impl.controllers.parts import ControllersParts
 from impl.sim.network import NetworkFaults
+from spec.controllers.invariants import SCALE_SETTLE_TICKS
 
 __all__ = ["ControllersMachine", "SWARM_KINDS", "START_TICKS", "deployment"]
 
-SWARM_KINDS = ("crash", "hide", "lag", "kubelet", "partition", "jobs", "namespace", "service", "user")
+# "timing": the user's requests whose effect depends on how far the controllers got (pause,
+# rollout undo, an orphaning delete); a test case with one is not compared with its twin
+# (CTRL-LEVEL-TRIGGERED), so they are a kind of their own, not in every test case.
+SWARM_KINDS = ("crash", "hide", "lag", "kubelet", "partition", "jobs", "namespace", "service", "timing", "user")
 START_TICKS = 20  # the elections are won and every node is Ready (11 ticks on the reference)
 DEPLOYMENTS = ("default/web", "default/api", "team/web")
-STRATEGIES = ({}, {"maxSurge": 1, "maxUnavailable": 0}, {"maxSurge": 0, "maxUnavailable": 1},
+# The default (25% each, rounded up for surge and down for unavailable) is what most users run.
+STRATEGIES = ({}, {}, {"maxSurge": 1, "maxUnavailable": 0}, {"maxSurge": 0, "maxUnavailable": 1},
               {"maxSurge": "50%", "maxUnavailable": "50%"}, {"maxSurge": 2, "maxUnavailable": "25%"}, None)
 IMAGES = ("nginx:1.27", "nginx:1.28", "nginx:1.29")
 MIN_NODES = 2
+# What the user does while the leader is down or misses its watch events (Sieve's unobserved
+# states): relabel or delete the Service, delete the Deployment (or delete it and create it again
+# under its name at once), roll it out, scale it (up by several pods, so that the ReplicaSet
+# controller creates them in more than one batch).
+UNSEEN_ACTIONS = ("relabel", "relabel", "delete-service", "delete", "replace", "set-image", "scale", "scale")
+UNSEEN_REPLICAS = (1, 3, 6, 8)
+ROLLOUT_WAIT_TICKS = 200  # a rollout-status wait before a new rollout, at most this long
+# How long the user waits before a new rollout: not at all, until the last one is complete, or
+# also until the rollout bounds judge the Deployment (SCALE_SETTLE_TICKS after its last scale).
+WAITS = ("none", "complete", "settled", "settled")
+# Each test case uses a few kinds (swarm testing): with all of them, nearly every test case had a
+# fault that excuses the rollout bounds (a node outage, a partition, a lagging instance) early on.
+KINDS_MAX = 3
 
 network_faults = st.sampled_from([NetworkFaults(), NetworkFaults(), NetworkFaults(1, 2)])
 
@@ -57,6 +80,12 @@ def deployment(key: str, replicas: int, strategy: dict | None, image: str = IMAG
             "spec": spec}
 
 
+def _service(name: str, tier: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default", "labels": {"tier": tier}},
+            "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}}
+
+
 def _job(name: str, completions: int, parallelism: int, backoff: int, exit_code: int) -> dict[str, Any]:
     annotations = {"kinv.dev/exit-after": "5", "kinv.dev/exit-code": str(exit_code)}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
@@ -75,13 +104,15 @@ class ControllersMachine(RuleBasedStateMachine):
         super().__init__()
         self.cluster: ControllersCluster | None = None
         self.enabled: frozenset[str] = frozenset()
+        self.scaled_at: dict[str, int] = {}  # Deployment -> the tick the user last set its replicas
         if self.counter is not None:
             self.counter.saw(self)
 
     @initialize(seed=st.integers(0, 2**16), managers=st.sampled_from([2, 2, 3]), nodes=st.sampled_from([3, 3, 4]),
-                faults=network_faults, kinds=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=1),
-                replicas=st.integers(2, 4), strategy=st.sampled_from(STRATEGIES), min_ready=st.sampled_from([0, 0, 5]))
-    def setup(self, seed, managers, nodes, faults, kinds, replicas, strategy, min_ready) -> None:
+                faults=network_faults, kinds=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=1, max_size=KINDS_MAX),
+                replicas=st.integers(2, 4), strategy=st.sampled_from(STRATEGIES), min_ready=st.sampled_from([0, 0, 5]),
+                settled=st.booleans())
+    def setup(self, seed, managers, nodes, faults, kinds, replicas, strategy, min_ready, settled) -> None:
         # Each chunk starts with Hypothesis' simplest test case, the same every time (all draws
         # zero): measured, it was half of a search's test cases. One of them is enough.
         assume(seed != 0)
@@ -93,8 +124,10 @@ class ControllersMachine(RuleBasedStateMachine):
         for manifest in self.manifests:
             self.cluster.apply_object(copy.deepcopy(manifest))
         if not self.controller:
-            self.cluster.apply_object(deployment("default/web", replicas, strategy, min_ready_seconds=min_ready))
+            self._create("default/web", replicas, strategy, min_ready)
             self.service("web", True, "a")
+            if settled:  # what comes next starts from a complete rollout, under the rollout bounds
+                self._wait("default/web", "settled")
 
     def _on(self, kind: str) -> bool:
         return kind in self.enabled
@@ -123,24 +156,40 @@ class ControllersMachine(RuleBasedStateMachine):
     @rule(key=st.sampled_from(DEPLOYMENTS), replicas=st.integers(1, 4), strategy=st.sampled_from(STRATEGIES))
     def create_deployment(self, key, replicas, strategy) -> None:
         if key not in self.cluster.stored("deployments"):
-            self.cluster.apply_object(deployment(key, replicas, strategy))
+            self._create(key, replicas, strategy)
 
     @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
     @rule(which=st.integers(0, 2), replicas=st.integers(0, 5))
     def scale(self, which, replicas) -> None:
-        self.cluster.scale(self._deployment(which), replicas)
+        self._scale(self._deployment(which), replicas)
 
     @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
-    @rule(which=st.integers(0, 2), image=st.sampled_from(IMAGES))
-    def set_image(self, which, image) -> None:
-        self.cluster.set_image(self._deployment(which), image)
+    @rule(which=st.integers(0, 2), image=st.integers(0, 1), wait=st.sampled_from(WAITS))
+    def set_image(self, which, image, wait) -> None:
+        """A new rollout (an image the Deployment does not run now), after a wait (WAITS)."""
+        key = self._deployment(which)
+        if self._wait(key, wait):
+            self.cluster.set_image(key, self._other_image(key, image))
 
-    @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
-    @rule(which=st.integers(0, 2))
-    def rollout_undo(self, which) -> None:
-        self.cluster.rollout_undo(self._deployment(which))
+    @precondition(lambda self: self._on("timing") and not self.controller and self.cluster.stored("deployments"))
+    @rule(which=st.integers(0, 2), wait=st.sampled_from(WAITS))
+    def rollout_undo(self, which, wait) -> None:
+        key = self._deployment(which)
+        if self._wait(key, wait):
+            self.cluster.rollout_undo(key)
 
-    @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
+    def _wait(self, key: str, wait: str) -> bool:
+        """Wait as a user does before a new rollout (WAITS): a rollout that starts from a complete
+        one, and one that the rollout bounds judge, as a careful user's does. False: the
+        Deployment is gone meanwhile."""
+        if wait != "none":
+            self.cluster.rollout_status(key, ROLLOUT_WAIT_TICKS)
+        settle = self.scaled_at.get(key, 0) + SCALE_SETTLE_TICKS - self.cluster.world.now
+        if wait == "settled" and settle > 0 and key in self.cluster.stored("deployments"):
+            self.cluster.tick(settle)
+        return key in self.cluster.stored("deployments")
+
+    @precondition(lambda self: self._on("timing") and not self.controller and self.cluster.stored("deployments"))
     @rule(which=st.integers(0, 2), paused=st.booleans())
     def pause(self, which, paused) -> None:
         self.cluster.pause(self._deployment(which), paused)
@@ -148,11 +197,59 @@ class ControllersMachine(RuleBasedStateMachine):
     @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
     @rule(which=st.integers(0, 2), propagation=st.sampled_from(("",) + PROPAGATIONS))
     def delete_deployment(self, which, propagation) -> None:
+        if propagation == "Orphan" and not self._on("timing"):
+            propagation = "Background"
         self.cluster.delete_object("deployments", self._deployment(which), propagation)
+
+    @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
+    @rule(which=st.integers(0, 2), replicas=st.integers(1, 4), strategy=st.sampled_from(STRATEGIES))
+    def replace_deployment(self, which, replicas, strategy) -> None:
+        """Delete a Deployment and at once create it again under its name: a new UID, and the
+        old one's ReplicaSets still name the old UID."""
+        self._replace(self._deployment(which), replicas, strategy)
+
+    def _replace(self, key: str, replicas: int, strategy: dict | None) -> None:
+        self.cluster.delete_object("deployments", key)
+        self._create(key, replicas, strategy)
+
+    def _create(self, key: str, replicas: int, strategy: dict | None, min_ready: int = 0) -> None:
+        self.cluster.apply_object(deployment(key, replicas, strategy, min_ready_seconds=min_ready))
+        self.scaled_at[key] = self.cluster.world.now
+
+    def _scale(self, key: str, replicas: int) -> None:
+        self.cluster.scale(key, replicas)
+        self.scaled_at[key] = self.cluster.world.now
 
     def _deployment(self, which: int) -> str:
         keys = sorted(self.cluster.stored("deployments"))
         return keys[which % len(keys)]
+
+    def _act_unseen(self, action: str, which: int) -> None:
+        """One of UNSEEN_ACTIONS, on one of the Deployments (or Services)."""
+        if action == "relabel":  # the Service there is (web, unless the user deleted it)
+            self._touch_service("web" if "default/web" in self.cluster.stored("services") else "api", delete=False)
+            return
+        if action == "delete-service":
+            self._touch_service(("web", "api")[which % 2], delete=True)
+            return
+        if not self.cluster.stored("deployments"):
+            return
+        key = self._deployment(which)
+        if action == "delete":
+            self.cluster.delete_object("deployments", key)
+        elif action == "replace":
+            self._replace(key, 1 + which % 4, STRATEGIES[which % len(STRATEGIES)])
+        elif action == "set-image":
+            self.cluster.set_image(key, self._other_image(key, which))
+        else:
+            self._scale(key, UNSEEN_REPLICAS[which % len(UNSEEN_REPLICAS)])
+
+    def _other_image(self, key: str, which: int) -> str:
+        """An image the Deployment does not run now: a set-image that starts a rollout."""
+        spec = (self.cluster.stored("deployments").get(key) or {}).get("spec") or {}
+        current = (((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}])[0].get("image")
+        others = [image for image in IMAGES if image != current]
+        return others[which % len(others)]
 
     # ----- the user: Jobs, a namespace, a Service ------------------------------------------------
 
@@ -188,11 +285,20 @@ class ControllersMachine(RuleBasedStateMachine):
     def service(self, name, create, tier) -> None:
         """Create (or relabel) a Service of the Deployment's pods, or delete it."""
         if create:
-            self.cluster.apply_object({"apiVersion": "v1", "kind": "Service",
-                                       "metadata": {"name": name, "namespace": "default", "labels": {"tier": tier}},
-                                       "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}})
+            self.cluster.apply_object(_service(name, tier))
         elif f"default/{name}" in self.cluster.stored("services"):
             self.cluster.delete_object("services", f"default/{name}")
+
+    @precondition(lambda self: self._on("service") and not self.controller)
+    @rule(name=st.sampled_from(["web", "api"]))
+    def service_flash(self, name) -> None:
+        """Create a Service and delete it at once: the Endpoints controller may act on its add
+        event after the delete (Sieve's stale state)."""
+        key = f"default/{name}"
+        if key in self.cluster.stored("services"):
+            self.cluster.delete_object("services", key)
+        self.cluster.apply_object(_service(name, "a"))
+        self.cluster.delete_object("services", key)
 
     def _touch_service(self, name: str, delete: bool) -> None:
         """Delete the Service, or flip its tier label (creating it if there is none)."""
@@ -290,8 +396,7 @@ class ControllersMachine(RuleBasedStateMachine):
             self.cluster.restart(leader)
 
     @precondition(lambda self: self._on("crash") and self._target() is not None)
-    @rule(action=st.sampled_from(["relabel", "relabel", "delete", "reapply"]), which=st.integers(0, 9),
-          down_for=st.sampled_from([1, 10]))
+    @rule(action=st.sampled_from(UNSEEN_ACTIONS), which=st.integers(0, 9), down_for=st.sampled_from([1, 10]))
     def act_while_down(self, action, which, down_for) -> None:
         """The controller (the user's, or the leading controller manager) is down (a crash, a
         rollout of a new version) while the user changes its objects; it, or the next leader,
@@ -299,10 +404,10 @@ class ControllersMachine(RuleBasedStateMachine):
         host = self._target()
         self.cluster.crash(host)
         if self.controller:
-            {"relabel": lambda: self.relabel_namespace(which), "delete": lambda: self.delete_manifest(which),
-             "reapply": lambda: self.reapply(which, 1 + which % 3)}[action]()
+            {"relabel": lambda: self.relabel_namespace(which), "delete": lambda: self.delete_manifest(which)}.get(
+                action, lambda: self.reapply(which, 1 + which % 3))()
         else:
-            self._touch_service(("web", "api")[which % 2], delete=action == "delete")
+            self._act_unseen(action, which)
         self.cluster.tick(down_for)
         self.cluster.restart(host)
 
@@ -316,12 +421,50 @@ class ControllersMachine(RuleBasedStateMachine):
                 self.cluster.restart(host)
 
     @precondition(lambda self: self._on("hide"))
-    @rule(which=st.integers(0, 3), ticks=st.sampled_from([3, 10, 30]))
+    @rule(which=st.integers(0, 3), ticks=st.sampled_from([3, 10, 30, 90, 150]))
     def hide_events(self, which, ticks) -> None:
-        hosts = [h for h in (self.cluster.operator_ids or self._hosts())
+        """Hide the watch events of a host: the target (the leader) first, then the others."""
+        target = self._target()
+        hosts = [h for h in ((target,) if target else ()) + (self.cluster.operator_ids or self._hosts())
                  if self.cluster.world.up(h) and h not in self.cluster.hidden]
         if hosts:
             self.cluster.hide_events(hosts[which % len(hosts)], ticks)
+
+    @precondition(lambda self: self._on("hide") and self._target() is not None)
+    @rule(action=st.sampled_from(UNSEEN_ACTIONS), which=st.integers(0, 9), ticks=st.sampled_from([30, 90, 150]),
+          after=st.sampled_from([0, 0, 10, 20]))
+    def act_while_hidden(self, action, which, ticks, after) -> None:
+        """The user acts while the target misses its watch events, from ``after`` ticks after the
+        action on (the controllers have begun to act on it: a scale is half carried out, its
+        first creates seen and the rest not); then it lists again."""
+        if after == 0:
+            self._hide_target(ticks)
+        if self.controller:
+            self.reapply(which, 1 + which % 3)
+        else:
+            self._act_unseen(action, which)
+        if after:
+            self.cluster.tick(after)
+            self._hide_target(ticks)
+
+    def _hide_target(self, ticks: int) -> None:
+        target = self._target()
+        if target is not None and self.cluster.world.up(target) and target not in self.cluster.hidden:
+            self.cluster.hide_events(target, ticks)
+
+    @precondition(lambda self: self._on("kubelet") and self._target() is not None
+                  and len(self.cluster.kubelet_ids) - len(self.cluster.removed) > MIN_NODES)
+    @rule(which=st.integers(0, 3))
+    def node_returns_unseen(self, which) -> None:
+        """A node leaves, then registers again while the target misses its watch events: when it
+        lists again, the new Node and its new Lease arrive in one go."""
+        kubelet = self.cluster.kubelet_ids[which % len(self.cluster.kubelet_ids)]
+        if kubelet in self.cluster.removed:
+            return
+        self.cluster.remove_node(kubelet)
+        self.cluster.tick(30)
+        self._hide_target(30)
+        self.cluster.add_node(kubelet)
 
     @precondition(lambda self: self._on("lag"))
     @rule(instance=st.integers(0, 2), restart_after=st.sampled_from([0, 10]))
@@ -343,10 +486,19 @@ class ControllersMachine(RuleBasedStateMachine):
         host = hosts[which % len(hosts)]
         self.cluster.partition([[host], list(self.cluster.instance_ids)])
 
+    @precondition(lambda self: self._on("partition") and self._leader() is not None)
+    @rule(down_for=st.sampled_from([50, 80]))
+    def partition_leader(self, down_for) -> None:
+        """Cut the leading controller manager off from the API servers: its renewals hang, its
+        Lease expires while it may still believe it leads, and another candidate takes it."""
+        self.cluster.partition([[self._leader()], list(self.cluster.instance_ids)])
+        self.cluster.tick(down_for)
+        self.cluster.heal()
+
     @precondition(lambda self: self._on("partition") or self._on("lag"))
     @rule()
     def heal(self) -> None:
-        if self.cluster.world.network.blocked:
+        if self.cluster.world.network.blocked or self.cluster.lagging:
             self.cluster.heal()
 
     # ----- the end of every test case -------------------------------------------------------------
