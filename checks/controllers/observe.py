@@ -8,7 +8,8 @@ the rules; spec/controllers/invariants.py states them).
   one revision: CTRL-STATUS-OBSERVED on a Deployment's status write, CTRL-ROLLOUT-SURGE and
   CTRL-ROLLOUT-AVAILABLE on a change of a pod of a Deployment;
 - it judges the garbage collector's deletes as their answers come in (CTRL-GC-LIVE-OWNER: the
-  request names who made it, by its User-Agent);
+  request names who made it, by its User-Agent), and each owner that leaves foreground deletion
+  against what still blocks it;
 - and which hosts act as leader of each Lease (CTRL-SINGLE-LEADER).
 
 The rollout rules hold while nodes are healthy and every request has a known outcome: the
@@ -31,7 +32,7 @@ from spec.controllers.invariants import (
     GC_LIVE_OWNER, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
-    gc_delete_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
+    FOREGROUND, foreground_problems, gc_delete_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
 )
 from spec.invariant import Invariant
 
@@ -51,6 +52,12 @@ def _replicas(obj: dict[str, Any]) -> int:
 
 def _owner_uid(obj: dict[str, Any]) -> str | None:
     return next((ref.get("uid") for ref in meta(obj).get("ownerReferences") or () if ref.get("controller")), None)
+
+
+def _left_foreground(obj: dict[str, Any] | None, previous: dict[str, Any]) -> bool:
+    """The change took the foregroundDeletion finalizer off (or the object went with it)."""
+    return FOREGROUND in (meta(previous).get("finalizers") or ()) and \
+        (obj is None or FOREGROUND not in (meta(obj).get("finalizers") or ()))
 
 
 class SafetyObserver:
@@ -123,10 +130,16 @@ class SafetyObserver:
         if storage == "replicasets" and obj is not None and previous is not None and \
                 _replicas(obj) < _replicas(previous):
             self._scaled_down[meta(obj).get("uid")] = self._changes_read
+        if previous is not None and _left_foreground(obj, previous):
+            what = f"{previous.get('kind', storage)} {short}"
+            self._flag(GC_LIVE_OWNER, foreground_problems(what, previous, self._everything()))
         if storage == "deployments" and obj is not None:
             self._deployment_changed(short, obj, previous)
         elif storage == "pods":
             self._pod_changed(obj, previous)
+
+    def _everything(self) -> list[dict[str, Any]]:
+        return [obj for storage in sorted(self.view) for obj in self.view[storage].values()]
 
     def _deployment_changed(self, key: str, deployment: dict[str, Any], previous: dict[str, Any] | None) -> None:
         replicas, uid = (deployment.get("spec") or {}).get("replicas", 1), meta(deployment).get("uid")

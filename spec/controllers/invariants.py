@@ -118,9 +118,12 @@ GC_LIVE_OWNER = Invariant(
     "CTRL-GC-LIVE-OWNER", AREA,
     "The garbage collector never deletes an object while one of its owners is alive: in the store, found "
     "by the UID its owner reference names, and not being deleted. An owner deleted and created again "
-    "under the same name is a new owner with a new UID.",
-    "Kubernetes documentation, \"Garbage Collection\"; kube pkg/controller/garbagecollector "
-    "(attemptToDeleteItem: solid, dangling and waiting owners; the live lookup by UID)",
+    "under the same name is a new owner with a new UID. And an owner deleted in the foreground leaves "
+    "foreground deletion (its foregroundDeletion finalizer goes) only once no dependent that blocks it "
+    "(blockOwnerDeletion) is left in the store, not even one being deleted.",
+    "Kubernetes documentation, \"Garbage Collection\" (foreground cascading deletion); kube "
+    "pkg/controller/garbagecollector (attemptToDeleteItem: solid, dangling and waiting owners; the live "
+    "lookup by UID; processDeletingDependentsItem: blockingDependents)",
     "A dependent deleted under a live owner is data loss the owner's controller has to undo, if it can: a "
     "PersistentVolumeClaim, a Secret, a running pod.")
 

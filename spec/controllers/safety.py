@@ -13,7 +13,7 @@ from typing import Any
 
 from spec.controllers.desired import controlled_by, is_active, meta, template_hash_free
 
-__all__ = ["rollout_limits", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "surge_problems", "unavailable_problems",
+__all__ = ["rollout_limits", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "surge_problems", "unavailable_problems",
            "status_problems", "gc_delete_problems", "leader_problems"]
 
 
@@ -151,6 +151,20 @@ def gc_delete_problems(what: str, deleted: dict[str, Any], by_uid: Mapping[str, 
             if ref.get("uid") in by_uid and not meta(by_uid[ref["uid"]]).get("deletionTimestamp")]
     return [f"the garbage collector deleted {what}, whose owner {ref.get('kind')} {ref.get('name')} "
             f"(uid {ref.get('uid')}) is alive" for ref in live]
+
+
+FOREGROUND = "foregroundDeletion"
+
+
+def foreground_problems(what: str, owner: dict[str, Any], objects: Iterable[dict[str, Any]]) -> list[str]:
+    """``owner`` just left foreground deletion (its foregroundDeletion finalizer removed, or the
+    owner gone with it): none of its dependents that block its deletion (an owner reference to
+    its UID with blockOwnerDeletion) may still be in the store, being deleted or not."""
+    uid = meta(owner).get("uid")
+    blocking = [obj for obj in objects if any(ref.get("uid") == uid and ref.get("blockOwnerDeletion")
+                                              for ref in meta(obj).get("ownerReferences") or ())]
+    return [f"{what} left foreground deletion while its dependent {obj.get('kind', '')} "
+            f"{meta(obj).get('namespace', '')}/{meta(obj).get('name', '')} still blocks it" for obj in blocking[:1]]
 
 
 def leader_problems(lease: str, acting: list[str]) -> list[str]:
