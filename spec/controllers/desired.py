@@ -10,7 +10,8 @@ replicas 2, ...".
 - ``desired_left``: Deployments, ReplicaSets (and the pods they run), Jobs, Namespaces (each
   active one with its ``default`` ServiceAccount), PersistentVolumeClaims (Bound, to a volume
   that names the claim back and is at least as large as its request), and the Endpoints of
-  every Service with a selector; nothing left half-deleted;
+  every Service with a selector; Nodes (a Ready one without the not-ready and unreachable
+  taints); nothing left half-deleted;
 - ``leaks``: what outlived its owner (CTRL-NO-LEAK): objects whose owner references all name
   UIDs the store no longer has, Endpoints without their Service, pods bound to a Node that no
   longer exists.
@@ -177,6 +178,19 @@ def endpoints_left(key: str, service: dict[str, Any], endpoints: dict[str, Any] 
             for field in wanted if found[field] != wanted[field]]
 
 
+# The taints the node lifecycle controller puts on a node whose Ready condition is False or
+# Unknown, and takes off when it is True again (kube's markNodeAsReachable).
+READINESS_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def node_left(key: str, node: dict[str, Any]) -> list[str]:
+    """A Ready node carries no taint of not being ready."""
+    if not is_ready(node):
+        return []
+    return [f"node {key} is Ready but still tainted {taint.get('key')}:{taint.get('effect')}"
+            for taint in (node.get("spec") or {}).get("taints") or () if taint.get("key") in READINESS_TAINTS]
+
+
 _STORAGE_SUFFIXES = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
                      "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
@@ -241,6 +255,8 @@ def desired_left(objects: Objects) -> list[str]:
     endpoints = objects.get("endpoints", {})
     for key, service in objects.get("services", {}).items():
         left += endpoints_left(key, service, endpoints.get(key), pods.values())
+    for key, node in nodes.items():
+        left += node_left(key, node)
     accounts = objects.get("serviceaccounts", {})
     for key, namespace in objects.get("namespaces", {}).items():
         if (namespace.get("status") or {}).get("phase", "Active") == "Active" and f"{key}/default" not in accounts:
