@@ -22,7 +22,7 @@ from checks.area import AREA_NAMES, CheckRequest, CheckResult, InputError, imple
 from impl.catalog import UnknownBug, all_bugs, bug_by_name
 from spec.invariant import all_invariants
 
-__all__ = ["main"]
+__all__ = ["main", "resolve_bug"]
 
 EXIT_HELD, EXIT_VIOLATED, EXIT_INPUT = 0, 1, 2
 DEFAULT_BUDGET_SECONDS = 30.0
@@ -97,6 +97,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="where a counterexample's report.md and counterexample.scenario go (default "
                             "reports/AREA-BUG-SEED)")
     check.add_argument("--json", action="store_true", help="one JSON object per area and line, instead of text")
+    check.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                       help="worker processes that run the search's seeded chunks (default: the cores this machine "
+                            "gives kinv); the answer is the same for any N: the lowest-numbered failing chunk")
     check.add_argument("--controller", metavar="MODULE:CLASS", default="",
                        help="controllers only: check your own reconciler (impl/controllers/api.py is its interface; "
                             "e.g. examples.settings_copier:SettingsCopier), run beside kube's controllers")
@@ -150,7 +153,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve_bug(name: str | None, areas: list[str]):
+def resolve_bug(name: str | None, areas: list[str]):
     if name is None:
         return None
     try:
@@ -192,10 +195,12 @@ def _print_result(result: CheckResult, as_json: bool, console: Console, replayed
 
 
 def _cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from checks.parallel import default_jobs, use_jobs
     from checks.progress import ProgressReporter  # imported here: `kinv rbac` answers faster without it
 
+    jobs = args.jobs if args.jobs is not None else default_jobs()
     areas = list(dict.fromkeys(args.areas)) or ([] if args.bug else implemented_areas())  # each area once
-    bug = _resolve_bug(args.bug, areas)
+    bug = resolve_bug(args.bug, areas)
     if not areas:
         areas = [bug.area]
     runners = [load_area(name) for name in areas]  # validate every name before running any
@@ -203,7 +208,7 @@ def _cmd_check(args: argparse.Namespace, console: Console) -> int:
     worst = EXIT_HELD
     for runner in runners:
         area_bug = bug if bug is not None and bug.area == runner.name else None
-        with ProgressReporter(runner.name, args.budget, enabled=True) as progress:
+        with ProgressReporter(runner.name, args.budget, enabled=True) as progress, use_jobs(jobs, progress.workers):
             request = CheckRequest(bug=area_bug, budget_seconds=args.budget, seed=args.seed,
                                    report_dir=args.report, progress=progress.update, controller=controller,
                                    manifests=manifests)
@@ -231,7 +236,7 @@ def _user_controller(args: argparse.Namespace, areas: list[str]) -> tuple[str, t
 def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
     from checks.explore import ExploreRequest
 
-    bug = _resolve_bug(args.bug, [args.area])
+    bug = resolve_bug(args.bug, [args.area])
     runner = load_area(args.area)
     if not hasattr(runner, "explore"):
         explorable = [name for name in implemented_areas() if hasattr(load_area(name), "explore")]
@@ -273,7 +278,7 @@ def _cmd_replay(args: argparse.Namespace, console: Console) -> int:
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"{args.file}: cannot read: {error}") from None
     area_name = area_of_scenario(text, str(args.file))
-    bug = _resolve_bug(args.bug, [area_name])
+    bug = resolve_bug(args.bug, [area_name])
     result = load_area(area_name).replay(text, str(args.file), bug, args.report)
     assertion_at = _failed_assertion_line(result.note, str(args.file))
     if assertion_at is not None:

@@ -6,6 +6,10 @@ first failure (its generate phase only) and its final replay leaves the failing 
 machine it built; the area then shrinks that run as scenario lines (checks/minimize.py), which is
 faster than shrinking Hypothesis' choices, and shorter.
 
+With ``jobs`` above 1 (`kinv check --jobs N`) the chunks run in worker processes
+(checks/parallel.py) and the answer is the same: the lowest-numbered failing chunk, run once more
+here to be shrunk.
+
 A machine class takes part by having a ``counter`` class attribute (a ``MachineCounter``) that
 its ``__init__`` updates, and a ``cluster`` attribute whose ``violation`` is the one it found.
 """
@@ -21,9 +25,10 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from checks.budget import Budget
 from checks.determinism import without_local_constants
+from checks.parallel import ChunkPool, JobSettings, current_jobs, first_failure
 from checks.violation import InvariantViolated
 
-__all__ = ["MachineCounter", "SearchOutcome", "search_machine", "CHUNKS_MAX"]
+__all__ = ["MachineCounter", "SearchOutcome", "search_machine", "run_chunk", "CHUNKS_MAX"]
 
 CHUNKS_MAX = 1_000_000  # a bound for the loop; the budget ends it long before
 
@@ -69,33 +74,78 @@ def _shrunk(shrink: Callable[[Any, Any], tuple], found: Any, violation: Invarian
     return SearchOutcome(max(1, created - 1), budget.elapsed(), shrunk, cluster)
 
 
+def run_chunk(machine_class: Callable[[MachineCounter], type], seed: int, examples_per_chunk: int, steps: int,
+              chunk: int) -> tuple[MachineCounter, Exception | None]:
+    """Run one chunk: its test cases depend on ``seed`` and ``chunk`` alone. Returns its counter
+    (the last machine is the failing run) and the error a test case raised, or None."""
+    counter = MachineCounter()
+    machine = machine_class(counter)
+    machine._hypothesis_internal_use_seed = seed * 1_000_003 + chunk
+    targeted = chunk % TARGETED_CHUNK_EVERY == TARGETED_CHUNK_EVERY - 1
+    try:
+        run_state_machine_as_test(machine, settings=_chunk_settings(examples_per_chunk, steps, targeted))
+    except Exception as error:  # noqa: BLE001 - sorted out by _found
+        return counter, error
+    return counter, None
+
+
+def _found(shrink: Callable[[Any, Any], tuple], counter: MachineCounter, error: Exception, examples_before: int,
+           budget: Budget) -> SearchOutcome:
+    found = counter.last.cluster
+    if isinstance(error, InvariantViolated):
+        violation = found.violation or error
+    else:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
+        violation = found.exception_raised(error)
+    return _shrunk(shrink, found, violation, examples_before + counter.created, budget)
+
+
 def search_machine(machine_class: Callable[[MachineCounter], type], shrink: Callable[[Any, Any], tuple],
                    seed: int, budget_seconds: float, *, examples_per_chunk: int, steps: int,
                    progress: Callable[[int, float], None] | None = None,
-                   examples_max: int | None = None) -> SearchOutcome:
+                   examples_max: int | None = None, jobs: int | None = None) -> SearchOutcome:
     """Search until a violation, the time budget, or ``examples_max`` test cases (a bound that,
     unlike time, gives the same answer on any machine: tests use it). ``machine_class(counter)``
     builds the machine class for a chunk; ``shrink(cluster, violation)`` returns the shrunk
-    (cluster, violation)."""
+    (cluster, violation). ``jobs`` worker processes run the chunks (default: what
+    ``checks.parallel.use_jobs`` set, else 1); the answer is the same for any number."""
     without_local_constants()
     budget = Budget(budget_seconds)
+    job_settings = current_jobs()
+    if (job_settings.jobs if jobs is None else jobs) > 1:
+        job_settings = JobSettings(job_settings.jobs if jobs is None else jobs, job_settings.on_workers)
+        return _search_in_workers(machine_class, shrink, seed, budget, examples_per_chunk, steps, progress,
+                                  examples_max, job_settings)
     examples = 0
     for chunk in range(CHUNKS_MAX):
         if budget.exhausted() or (examples_max is not None and examples >= examples_max):
             break
-        counter = MachineCounter()
-        machine = machine_class(counter)
-        machine._hypothesis_internal_use_seed = seed * 1_000_003 + chunk
-        try:
-            targeted = chunk % TARGETED_CHUNK_EVERY == TARGETED_CHUNK_EVERY - 1
-            run_state_machine_as_test(machine, settings=_chunk_settings(examples_per_chunk, steps, targeted))
-        except InvariantViolated as violation:
-            found = counter.last.cluster
-            return _shrunk(shrink, found, found.violation or violation, examples + counter.created, budget)
-        except Exception as error:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
-            found = counter.last.cluster
-            return _shrunk(shrink, found, found.exception_raised(error), examples + counter.created, budget)
+        counter, error = run_chunk(machine_class, seed, examples_per_chunk, steps, chunk)
+        if error is not None:
+            return _found(shrink, counter, error, examples, budget)
         examples += counter.created
         if progress is not None:
             progress(examples, budget.elapsed())
     return SearchOutcome(examples, budget.elapsed())
+
+
+def _search_in_workers(machine_class: Callable[[MachineCounter], type], shrink: Callable[[Any, Any], tuple],
+                       seed: int, budget: Budget, examples_per_chunk: int, steps: int,
+                       progress: Callable[[int, float], None] | None, examples_max: int | None,
+                       job_settings: JobSettings) -> SearchOutcome:
+    """The chunks in worker processes (checks/parallel.py); the lowest-numbered failing chunk is
+    run again here, where its failing run is shrunk, as `--jobs 1` would have shrunk it."""
+    arguments = (machine_class, seed, examples_per_chunk, steps)
+
+    def report(examples: int, busy: int) -> None:
+        if job_settings.on_workers is not None:
+            job_settings.on_workers(busy, job_settings.jobs)
+        if progress is not None:
+            progress(examples, budget.elapsed())
+    with ChunkPool(job_settings.jobs, run_chunk, arguments) as pool:
+        failed, examples = first_failure(pool, budget.exhausted, examples_max, report)
+    if failed is None:
+        return SearchOutcome(examples, budget.elapsed())
+    counter, error = run_chunk(*arguments, failed)
+    assert error is not None, (f"chunk {failed} of seed {seed} failed in a worker but not when run again here: "
+                               "a test case depends on something besides its seed")
+    return _found(shrink, counter, error, examples, budget)

@@ -1,0 +1,196 @@
+"""The seeded chunks of one search run in worker processes (`kinv check --jobs N`).
+
+A chunk is one Hypothesis run whose seed is derived from the user's seed and the chunk number
+(checks/search.py), so what a chunk does depends on nothing but those two numbers, not on the
+process that runs it or on the chunks run before it. The workers therefore run chunks 0, 1, 2...
+in any order and the parent reads their answers in chunk order: the search's answer is the
+lowest-numbered failing chunk, as one process running them one after another would find it.
+Workers report only how many test cases a chunk ran and whether it failed; the parent runs the
+failing chunk once more itself to get the failing run and shrinks it, so the counterexample is the
+one `--jobs 1` writes, byte for byte.
+
+Which chunks run at all is decided as `--jobs 1` decides it: a chunk runs if it started before the
+time budget ran out (the wall clock decides when to stop, never what a chunk does) and, under
+``examples_max``, if the chunks before it ran fewer test cases than that. Chunks started ahead of
+that answer are cancelled and their workers stopped.
+
+Workers start from the 'forkserver' context: a clean process forked from a server that has
+imported Hypothesis and the suite once, never a copy of a parent that may have threads (rich's
+progress bar has one). The machine class a search builds is a closure, shipped with cloudpickle.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import contextlib
+import contextvars
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import attrs
+import cloudpickle
+
+__all__ = ["JobSettings", "default_jobs", "use_jobs", "current_jobs", "ChunkRun", "ChunkPool", "first_failure"]
+
+WAIT_SECONDS = 1.0  # how often the parent looks at the budget while every worker is busy
+STOP_SECONDS = 5.0  # how long a stopped worker may take to exit
+
+
+def default_jobs() -> int:
+    """The cores this process may run on (its affinity, as a container or `taskset` sets it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+@attrs.frozen
+class JobSettings:
+    jobs: int = 1
+    # Told (busy workers, jobs) as the workers start and finish chunks, for the progress line.
+    on_workers: Callable[[int, int], None] | None = None
+
+
+_SETTINGS: contextvars.ContextVar[JobSettings] = contextvars.ContextVar("kinv_jobs", default=JobSettings())
+
+
+@contextlib.contextmanager
+def use_jobs(jobs: int, on_workers: Callable[[int, int], None] | None = None) -> Iterator[None]:
+    """Every search started inside runs its chunks in ``jobs`` worker processes. The areas build
+    their searches themselves (checks/<area>/search.py), so the CLI says it here, around them."""
+    token = _SETTINGS.set(JobSettings(jobs, on_workers))
+    try:
+        yield
+    finally:
+        _SETTINGS.reset(token)
+
+
+def current_jobs() -> JobSettings:
+    return _SETTINGS.get()
+
+
+@attrs.frozen
+class ChunkRun:
+    """What a worker reports of one chunk: the test cases it built and whether one failed."""
+
+    chunk: int
+    created: int
+    failed: bool
+
+
+# One search's chunks, set in each worker by its initializer: (run_chunk, its arguments but the chunk).
+_WORKER_PLAN: tuple[Callable[..., Any], tuple] | None = None
+
+
+def _start_worker(payload: bytes) -> None:
+    global _WORKER_PLAN
+    from checks.determinism import without_local_constants
+
+    without_local_constants()
+    _WORKER_PLAN = cloudpickle.loads(payload)
+
+
+def _run_in_worker(chunk: int) -> ChunkRun:
+    assert _WORKER_PLAN is not None, "a chunk was sent to a worker that has no search"
+    run_chunk, arguments = _WORKER_PLAN
+    counter, error = run_chunk(*arguments, chunk)
+    return ChunkRun(chunk, counter.created, error is not None)
+
+
+class ChunkPool:
+    """``jobs`` worker processes that run chunks of one search: ``run_chunk(*arguments, chunk)``
+    returns (its MachineCounter, the error it raised or None)."""
+
+    def __init__(self, jobs: int, run_chunk: Callable[..., Any], arguments: tuple) -> None:
+        assert jobs >= 2, f"a pool of {jobs} worker: run the chunks in this process"
+        self.jobs = jobs
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["checks.search"])
+        self._executor = futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                                                     initargs=(cloudpickle.dumps((run_chunk, arguments)),))
+
+    def submit(self, chunk: int) -> futures.Future:
+        return self._executor.submit(_run_in_worker, chunk)
+
+    def stop(self) -> None:
+        """Cancel what has not started and stop the workers, whatever they are running."""
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(STOP_SECONDS)
+
+    def __enter__(self) -> "ChunkPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@attrs.define
+class _Ledger:
+    """The chunks' answers, read in chunk order."""
+
+    examples_max: int | None
+    runs: dict[int, ChunkRun] = attrs.Factory(dict)
+    accepted: int = 0  # chunks 0..accepted-1 ran, none failed
+    examples: int = 0  # the test cases of those chunks
+    failed: int | None = None  # the lowest-numbered failing chunk among the accepted ones
+    closed: bool = False  # the chunks after ``accepted`` do not run (examples_max reached)
+
+    def record(self, run: ChunkRun) -> None:
+        self.runs[run.chunk] = run
+        while not self.settled and self.accepted in self.runs:
+            if self.examples_max is not None and self.examples >= self.examples_max:
+                self.closed = True
+                return
+            chunk = self.runs[self.accepted]
+            if chunk.failed:
+                self.failed = chunk.chunk
+                return
+            self.examples += chunk.created
+            self.accepted += 1
+
+    @property
+    def settled(self) -> bool:
+        """The answer is known: a failing chunk, or the last chunk under examples_max."""
+        return self.failed is not None or self.closed
+
+    def worth_starting(self, chunk: int) -> bool:
+        """False when the chunks before ``chunk`` are known to run examples_max test cases, or
+        one of them failed: then ``chunk`` would never run with --jobs 1."""
+        if self.settled or any(run.failed for number, run in self.runs.items() if number < chunk):
+            return False
+        if self.examples_max is None:
+            return True
+        return sum(run.created for number, run in self.runs.items() if number < chunk) < self.examples_max
+
+    def seen_examples(self) -> int:
+        """Every test case the workers ran so far, for the progress line."""
+        return sum(run.created for run in self.runs.values())
+
+
+def first_failure(pool: ChunkPool, budget_exhausted: Callable[[], bool], examples_max: int | None,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[int | None, int]:
+    """Run chunks 0, 1, 2... on the pool until the answer is known. Returns (the lowest-numbered
+    failing chunk or None, the test cases of the chunks before it). ``progress(examples, busy)``
+    after each chunk."""
+    ledger = _Ledger(examples_max)
+    running: dict[futures.Future, int] = {}
+    next_chunk = 0
+    while True:
+        while (len(running) < pool.jobs and not budget_exhausted() and ledger.worth_starting(next_chunk)):
+            running[pool.submit(next_chunk)] = next_chunk
+            next_chunk += 1
+        if ledger.settled or not running:  # settled on a failure: every chunk before it has answered
+            break
+        done, _ = futures.wait(running, timeout=WAIT_SECONDS, return_when=futures.FIRST_COMPLETED)
+        for future in sorted(done, key=running.__getitem__):
+            del running[future]
+            ledger.record(future.result())
+        if progress is not None and done:
+            progress(ledger.seen_examples(), len(running))
+    return ledger.failed, ledger.examples
