@@ -133,8 +133,9 @@ def replica_set_left(key: str, replica_set: dict[str, Any], pods: Iterable[dict[
 
 
 def job_left(key: str, job: dict[str, Any], pods: Iterable[dict[str, Any]]) -> list[str]:
-    """Finished (a Complete or Failed condition) with no pod of it still active; a suspended Job
-    only needs no active pod."""
+    """Finished (a Complete or Failed condition) with no pod of it still active, and failed for
+    its backoff limit only after more than backoffLimit pods failed; a suspended Job only needs no
+    active pod."""
     spec, status = job.get("spec") or {}, job.get("status") or {}
     uid = meta(job).get("uid")
     active = [p for p in pods if controlled_by(p, uid) and is_active(p)]
@@ -146,9 +147,18 @@ def job_left(key: str, job: dict[str, Any], pods: Iterable[dict[str, Any]]) -> l
                     f"{spec.get('completions', 1)}, failed {status.get('failed', 0)})")
     if "Complete" in finished and status.get("succeeded", 0) < spec.get("completions", 1):
         left.append(f"job {key}: Complete with {status.get('succeeded', 0)} of {spec.get('completions', 1)} succeeded")
+    backoff_limit = spec.get("backoffLimit", 6)
+    if _failed_for(job, "BackoffLimitExceeded") and status.get("failed", 0) <= backoff_limit:
+        left.append(f"job {key}: failed for its backoff limit {backoff_limit} after only {status.get('failed', 0)} "
+                    f"failed pods (it fails after more than backoffLimit)")
     if (finished or spec.get("suspend")) and active:
         left.append(f"job {key}: {'finished' if finished else 'suspended'} with {len(active)} pods still active")
     return left
+
+
+def _failed_for(job: dict[str, Any], reason: str) -> bool:
+    return any(c.get("type") == "Failed" and c.get("status") == "True" and c.get("reason") == reason
+               for c in (job.get("status") or {}).get("conditions") or ())
 
 
 def _selected(pod: dict[str, Any], selector: dict[str, str]) -> bool:
