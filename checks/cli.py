@@ -24,7 +24,7 @@ from spec.invariant import all_invariants
 
 __all__ = ["main", "resolve_bug"]
 
-EXIT_HELD, EXIT_VIOLATED, EXIT_INPUT = 0, 1, 2
+EXIT_HELD, EXIT_VIOLATED, EXIT_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 DEFAULT_BUDGET_SECONDS = 30.0
 DEFAULT_EXPLORE_SECONDS = 120.0
 DEFAULT_DEPTH = 30  # levels of `kinv explore`; the budget usually ends it first
@@ -108,6 +108,8 @@ def _build_parser() -> argparse.ArgumentParser:
                             "or a folder of them), applied at the start of every test case and touched by it")
     check.set_defaults(func=_cmd_check)
 
+    _add_campaign(commands)
+
     explore = commands.add_parser("explore", help="explore every run of an area up to a depth, breadth first")
     explore.add_argument("area", metavar="AREA", help="an area with an explorer: raft")
     explore.add_argument("--bug", metavar="NAME", help="inject a catalog bug (see `kinv bugs`)")
@@ -151,6 +153,49 @@ def _build_parser() -> argparse.ArgumentParser:
             continue
         module.add_subcommands(commands)
     return parser
+
+
+def _add_campaign(commands) -> None:
+    campaign = commands.add_parser("campaign", help="many (area, bug, seed) searches on a Dask cluster, results in one "
+                                                    "folder")
+    campaign.add_argument("areas", nargs="*", metavar="AREA",
+                          help=f"one of {', '.join(implemented_areas())}; none: all of them (or the areas of the bugs "
+                               "named)")
+    campaign.add_argument("--bugs", metavar="all|NAMES",
+                          help="all: every catalog bug of the areas; or bug names separated by commas, `reference` "
+                               "among them for the reference (default: the reference alone)")
+    campaign.add_argument("--seeds", default="1", metavar="A..B",
+                          help="the seeds of each search: A..B (both included), N, or a comma-separated list of them "
+                               "(default 1)")
+    campaign.add_argument("--budget", type=_positive_float, default=DEFAULT_BUDGET_SECONDS, metavar="SECONDS",
+                          help=f"wall-clock seconds of each search (default {DEFAULT_BUDGET_SECONDS:g}); each is `kinv "
+                               "check AREA --bug BUG --seed SEED --jobs 1` on one worker")
+    campaign.add_argument("--cluster", metavar="ADDRESS",
+                          help="a Dask scheduler's address (tcp://HOST:8786), whose workers have kube-invariants "
+                               "installed; default: a local cluster, one worker process a core")
+    campaign.add_argument("--out", type=Path, default=Path("campaign"), metavar="DIR",
+                          help="where results.jsonl (a JSON line per search), summary.txt and the reports/ of every "
+                               "violation go (default campaign/)")
+    campaign.set_defaults(func=_cmd_campaign)
+
+
+def _cmd_campaign(args: argparse.Namespace, console: Console) -> int:
+    from checks.campaign import connect, parse_seeds, plan_tasks, run_campaign, write_summary
+
+    tasks = plan_tasks(list(dict.fromkeys(args.areas)), args.bugs, parse_seeds(args.seeds), args.budget)
+
+    def finished(row) -> None:
+        retried = f", {row.attempts} attempts" if row.attempts > 1 else ""
+        print(f"kinv: campaign: {row.area} {row.bug or 'reference'} seed {row.seed}: {row.result}{retried}",
+              file=sys.stderr, flush=True)
+    with connect(args.cluster) as client:
+        print(f"kinv: campaign: {len(tasks)} search{'' if len(tasks) == 1 else 'es'} of {args.budget:g}s each",
+              file=sys.stderr, flush=True)
+        rows = run_campaign(tasks, args.out, client, on_row=finished)
+    write_summary(rows, args.out, console)
+    if any(row.result == "error" for row in rows):
+        return EXIT_UNDECIDED
+    return EXIT_VIOLATED if any(row.result == "violated" for row in rows) else EXIT_HELD
 
 
 def resolve_bug(name: str | None, areas: list[str]):
