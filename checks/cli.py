@@ -173,9 +173,9 @@ def _add_campaign(commands) -> None:
     campaign.add_argument("--cluster", metavar="ADDRESS",
                           help="a Dask scheduler's address (tcp://HOST:8786), whose workers have kube-invariants "
                                "installed; default: a local cluster, one worker process a core")
-    campaign.add_argument("--out", type=Path, default=Path("campaign"), metavar="DIR",
+    campaign.add_argument("--out", type=Path, default=Path("reports") / "campaign", metavar="DIR",
                           help="where results.jsonl (a JSON line per search), summary.txt and the reports/ of every "
-                               "violation go (default campaign/)")
+                               "violation go (default reports/campaign/)")
     campaign.set_defaults(func=_cmd_campaign)
 
 
