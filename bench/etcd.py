@@ -22,4 +22,4 @@ def run(console: Console) -> None:
         result = "held" if outcome.violation is None else f"VIOLATED {outcome.violation.invariant.id}"
         console.print(f"reference, seed {seed}: {result}, {outcome.examples} test cases in {outcome.seconds:.0f}s "
                       f"({outcome.examples / max(outcome.seconds, 0.001):.0f}/s)")
-    console.print(bug_table(console, "etcd", search))
+    console.print(bug_table(console, "etcd"))

@@ -46,4 +46,4 @@ def run(console: Console) -> None:
     console.print(f"reference search: {reference.examples} test cases in {reference.seconds:.1f}s = "
                   f"{reference.examples / reference.seconds:.0f} test cases/s, result "
                   f"{'held' if reference.violation is None else reference.violation.invariant.id}")
-    console.print(bug_table(console, "raft", search))
+    console.print(bug_table(console, "raft"))
