@@ -32,7 +32,7 @@ from spec.controllers.invariants import (
     GC_LIVE_OWNER, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
-    FOREGROUND, foreground_problems, gc_delete_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
+    FOREGROUND, foreground_problems, gc_delete_problems, recreate_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
 )
 from spec.invariant import Invariant
 
@@ -167,6 +167,8 @@ class SafetyObserver:
         return f"{meta(deployment).get('namespace')}/{meta(deployment).get('name')}", deployment
 
     def _pod_changed(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
+        if pod is not None and previous is None:
+            self._pod_created(pod)  # Recreate's order holds whatever fails: an old pod left is waited for
         if not self.healthy:
             return
         found = self._deployment_of(pod if pod is not None else previous)
@@ -185,6 +187,19 @@ class SafetyObserver:
             available = len([p for p in pods if is_available(p, min_ready, now)])
             self._flag(ROLLOUT_AVAILABLE, unavailable_problems(key, deployment, available,
                                                                [meta(previous).get("name", "")]))
+
+    def _pod_created(self, pod: dict[str, Any]) -> None:
+        """A Recreate Deployment starts a new ReplicaSet's pods only once the old ones are gone."""
+        replica_set = self.by_uid.get(_owner_uid(pod) or "")
+        deployment = self.by_uid.get(_owner_uid(replica_set) or "") if replica_set is not None else None
+        if deployment is None or deployment.get("kind") not in (None, "Deployment") or self._going(deployment):
+            return
+        if ((deployment.get("spec") or {}).get("strategy") or {}).get("type") != "Recreate":
+            return
+        pods = pods_of_deployment(deployment, self.view.get("replicasets", {}).values(),
+                                  self.view.get("pods", {}).values())
+        key = f"{meta(deployment).get('namespace')}/{meta(deployment).get('name')}"
+        self._flag(ROLLOUT_SURGE, recreate_problems(key, pod, pods))
 
     def _predate_scale_down(self, pods: list[dict[str, Any]]) -> set[str]:
         """The UIDs of ``pods`` that appeared before their ReplicaSet was last scaled down."""

@@ -87,9 +87,12 @@ ROLLOUT_SURGE = Invariant(
     "While nodes are healthy and no request has an unknown outcome, a Deployment using RollingUpdate never "
     "has more active pods (not finished, not being deleted) under its ReplicaSets than replicas + maxSurge "
     f"(maxSurge rounded up from a percentage), once its replicas have not changed for {SCALE_SETTLE_TICKS} "
-    f"ticks (a scale is not a rollout: creates and deletes sent before it may still land).",
-    "Kubernetes documentation, \"Deployments\" (Max Surge); kube pkg/controller/deployment (NewRSNewReplicas) "
-    "and pkg/controller/replicaset (expectations)",
+    f"ticks (a scale is not a rollout: creates and deletes sent before it may still land). A Deployment "
+    f"using Recreate creates no pod of a new ReplicaSet while a pod of an older one still runs, being "
+    f"deleted or not.",
+    "Kubernetes documentation, \"Deployments\" (Max Surge; Recreate Deployment: \"all existing Pods are "
+    "killed before new ones are created\"); kube pkg/controller/deployment (NewRSNewReplicas; recreate.go "
+    "oldPodsRunning) and pkg/controller/replicaset (expectations)",
     "Surge is capacity the user budgeted: more pods than that can exhaust a quota or a node, and means a "
     "controller acted on a view that missed its own writes.")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from spec.controllers.desired import controlled_by, is_active, meta, template_hash_free
 
-__all__ = ["rollout_limits", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "surge_problems", "unavailable_problems",
+__all__ = ["rollout_limits", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "surge_problems", "unavailable_problems",
            "status_problems", "gc_delete_problems", "leader_problems"]
 
 
@@ -151,6 +151,17 @@ def gc_delete_problems(what: str, deleted: dict[str, Any], by_uid: Mapping[str, 
             if ref.get("uid") in by_uid and not meta(by_uid[ref["uid"]]).get("deletionTimestamp")]
     return [f"the garbage collector deleted {what}, whose owner {ref.get('kind')} {ref.get('name')} "
             f"(uid {ref.get('uid')}) is alive" for ref in live]
+
+
+def recreate_problems(key: str, pod: dict[str, Any], pods: Iterable[dict[str, Any]]) -> list[str]:
+    """``pod`` was just created for the Recreate Deployment ``key`` (``pods``: all of its pods): no
+    pod of another of its ReplicaSets may still run, being deleted or not (kube's oldPodsRunning:
+    any pod not Succeeded or Failed)."""
+    mine = _controller_uid(pod)
+    running = [p for p in pods if _controller_uid(p) != mine
+               and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    return [f"deployment {key} (Recreate): pod {meta(pod).get('name')} created while pod {meta(p).get('name')} "
+            f"of an older ReplicaSet still runs" for p in running[:1]]
 
 
 FOREGROUND = "foregroundDeletion"
