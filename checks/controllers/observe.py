@@ -9,7 +9,8 @@ the rules; spec/controllers/invariants.py states them).
   CTRL-ROLLOUT-AVAILABLE on a change of a pod of a Deployment;
 - it judges the garbage collector's deletes as their answers come in (CTRL-GC-LIVE-OWNER: the
   request names who made it, by its User-Agent), and each owner that leaves foreground deletion
-  against what still blocks it;
+  against what still blocks it; and each namespace that leaves the store against what is still
+  in it (CTRL-NO-LEAK);
 - and which hosts act as leader of each Lease (CTRL-SINGLE-LEADER).
 
 The rollout rules hold while nodes are healthy and every request has a known outcome: the
@@ -29,10 +30,10 @@ from impl.apiserver.status import ApiError
 from impl.controllers.connection import decoded
 from spec.controllers.desired import is_available, meta
 from spec.controllers.invariants import (
-    GC_LIVE_OWNER, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
+    GC_LIVE_OWNER, NO_LEAK, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
-    FOREGROUND, foreground_problems, gc_delete_problems, recreate_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
+    FOREGROUND, foreground_problems, gc_delete_problems, namespace_left_problems, recreate_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
 )
 from spec.invariant import Invariant
 
@@ -130,6 +131,8 @@ class SafetyObserver:
         if storage == "replicasets" and obj is not None and previous is not None and \
                 _replicas(obj) < _replicas(previous):
             self._scaled_down[meta(obj).get("uid")] = self._changes_read
+        if storage == "namespaces" and obj is None and previous is not None:
+            self._flag(NO_LEAK, namespace_left_problems(short, self._everything()))
         if previous is not None and _left_foreground(obj, previous):
             what = f"{previous.get('kind', storage)} {short}"
             self._flag(GC_LIVE_OWNER, foreground_problems(what, previous, self._everything()))

@@ -13,8 +13,8 @@ replicas 2, ...".
   every Service with a selector; Nodes (a Ready one without the not-ready and unreachable
   taints); nothing left half-deleted;
 - ``leaks``: what outlived its owner (CTRL-NO-LEAK): objects whose owner references all name
-  UIDs the store no longer has, Endpoints without their Service, pods bound to a Node that no
-  longer exists.
+  UIDs the store no longer has, objects in a namespace that is gone, Endpoints without their
+  Service, pods bound to a Node that no longer exists.
 
 Sources: Kubernetes documentation, "Deployments" (complete deployment: all replicas updated and
 available, no old replicas running; ``kubectl rollout status``), "ReplicaSet", "Jobs"
@@ -284,6 +284,12 @@ def leaks(objects: Objects) -> list[str]:
             if refs and all(ref.get("uid") not in uids for ref in refs) and not meta(obj).get("deletionTimestamp"):
                 owners = ", ".join(f"{r.get('kind', '')} {r.get('name', '')}" for r in refs)
                 found.append(f"{resource} {key}: its owners are all gone ({owners})")
+    namespaces = objects.get("namespaces", {})
+    for resource in sorted(objects):
+        for key, obj in objects[resource].items():
+            namespace = meta(obj).get("namespace")
+            if namespace and namespace not in namespaces:
+                found.append(f"{resource} {key}: its namespace {namespace} is gone")
     services = objects.get("services", {})
     for key in objects.get("endpoints", {}):
         if key not in services:

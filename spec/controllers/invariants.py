@@ -63,9 +63,11 @@ FIXPOINT_QUIET = Invariant(
 NO_LEAK = Invariant(
     "CTRL-NO-LEAK", AREA,
     "Nothing outlives what it belongs to: at the fixpoint no object has owner references whose owners "
-    "(by UID) are all gone, no Endpoints object lacks its Service, and no pod stays bound to a Node that "
-    "no longer exists.",
-    "Kubernetes documentation, \"Garbage Collection\" (owners and dependents), \"Service\"; kube "
+    "(by UID) are all gone, no object is left in a namespace that is gone, no Endpoints object lacks its "
+    "Service, and no pod stays bound to a Node that no longer exists. And at any time, a namespace leaves "
+    "the store only once nothing is left in it.",
+    "Kubernetes documentation, \"Garbage Collection\" (owners and dependents), \"Namespaces\" (deletion: "
+    "the namespace goes once its content is gone), \"Service\"; kube "
     "pkg/controller/podgc (orphaned pods); Sieve, unobserved states",
     "A leaked object costs forever and may still act: a pod of a deleted ReplicaSet keeps serving, an "
     "Endpoints object of a deleted Service keeps routing.",

@@ -13,7 +13,7 @@ from typing import Any
 
 from spec.controllers.desired import controlled_by, is_active, meta, template_hash_free
 
-__all__ = ["rollout_limits", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "surge_problems", "unavailable_problems",
+__all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "surge_problems", "unavailable_problems",
            "status_problems", "gc_delete_problems", "leader_problems"]
 
 
@@ -162,6 +162,13 @@ def recreate_problems(key: str, pod: dict[str, Any], pods: Iterable[dict[str, An
                and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
     return [f"deployment {key} (Recreate): pod {meta(pod).get('name')} created while pod {meta(p).get('name')} "
             f"of an older ReplicaSet still runs" for p in running[:1]]
+
+
+def namespace_left_problems(namespace: str, objects: Iterable[dict[str, Any]]) -> list[str]:
+    """The namespace just left the store: nothing may be left in it."""
+    left = [obj for obj in objects if meta(obj).get("namespace") == namespace]
+    return [f"namespace {namespace} was deleted while its {obj.get('kind', 'object')} {meta(obj).get('name')} "
+            f"was still in it" for obj in left[:1]]
 
 
 FOREGROUND = "foregroundDeletion"
