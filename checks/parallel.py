@@ -14,9 +14,12 @@ time budget ran out (the wall clock decides when to stop, never what a chunk doe
 ``examples_max``, if the chunks before it ran fewer test cases than that. Chunks started ahead of
 that answer are cancelled and their workers stopped.
 
-Workers start from the 'forkserver' context: a clean process forked from a server that has
-imported Hypothesis and the suite once, never a copy of a parent that may have threads (rich's
-progress bar has one). The machine class a search builds is a closure, shipped with cloudpickle.
+Workers are forked from the parent when the search starts, so they run exactly the code the parent
+would run: the machine class the area built (a closure), and whatever the parent's process holds
+(a test's monkeypatched method, a user's controller). 'spawn' and 'forkserver' start a fresh
+interpreter that has none of that (a test that patches impl/ then found nothing with --jobs 2),
+and re-import the main module, which a script must then guard. The fork happens outside any
+Hypothesis run, and a worker touches nothing a parent's thread may hold (it prints nothing).
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
-import cloudpickle
 
 __all__ = ["JobSettings", "default_jobs", "use_jobs", "current_jobs", "ChunkRun", "ChunkPool", "first_failure"]
 
@@ -84,12 +86,9 @@ class ChunkRun:
 _WORKER_PLAN: tuple[Callable[..., Any], tuple] | None = None
 
 
-def _start_worker(payload: bytes) -> None:
+def _start_worker(plan: tuple[Callable[..., Any], tuple]) -> None:
     global _WORKER_PLAN
-    from checks.determinism import without_local_constants
-
-    without_local_constants()
-    _WORKER_PLAN = cloudpickle.loads(payload)
+    _WORKER_PLAN = plan  # forked: the parent's objects themselves, never pickled
 
 
 def _run_in_worker(chunk: int) -> ChunkRun:
@@ -106,10 +105,8 @@ class ChunkPool:
     def __init__(self, jobs: int, run_chunk: Callable[..., Any], arguments: tuple) -> None:
         assert jobs >= 2, f"a pool of {jobs} worker: run the chunks in this process"
         self.jobs = jobs
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["checks.search"])
-        self._executor = futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                                                     initargs=(cloudpickle.dumps((run_chunk, arguments)),))
+        self._executor = futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                                     initializer=_start_worker, initargs=((run_chunk, arguments),))
 
     def submit(self, chunk: int) -> futures.Future:
         return self._executor.submit(_run_in_worker, chunk)
