@@ -433,8 +433,12 @@ class DeploymentController:
                                 client: Client) -> Generator[Call, Answer, dict[str, Any]]:
         if (meta(d).get("annotations") or {}).get(REVISION) == new_revision:
             return d
-        patch = {"metadata": {"annotations": {REVISION: new_revision}}}
-        updated = yield from write(client.patch("deployments", meta(d)["namespace"], meta(d)["name"], patch))
+        # An update at the resourceVersion read, as kube's SetDeploymentRevision is followed by
+        # Update: a patch would land on a newer Deployment (another template, another
+        # generation) and hand it back to a sync that chose its ReplicaSets for the old one.
+        d = copy.deepcopy(d)
+        d["metadata"]["annotations"] = {**(meta(d).get("annotations") or {}), REVISION: new_revision}
+        updated = yield from write(client.update("deployments", d))
         return updated
 
     def new_rs_new_replicas(self, d: dict[str, Any], all_rss: list[dict[str, Any]], new_rs: dict[str, Any]) -> int:
