@@ -178,16 +178,18 @@ def first_failure(pool: ChunkPool, budget_exhausted: Callable[[], bool], example
     ledger = _Ledger(examples_max)
     running: dict[futures.Future, int] = {}
     next_chunk = 0
+    answered = False  # a chunk answered since the last progress line
     while True:
         while (len(running) < pool.jobs and not budget_exhausted() and ledger.worth_starting(next_chunk)):
             running[pool.submit(next_chunk)] = next_chunk
             next_chunk += 1
+        if progress is not None and answered:
+            progress(ledger.seen_examples(), len(running))  # after refilling: the workers busy now
         if ledger.settled or not running:  # settled on a failure: every chunk before it has answered
             break
         done, _ = futures.wait(running, timeout=WAIT_SECONDS, return_when=futures.FIRST_COMPLETED)
         for future in sorted(done, key=running.__getitem__):
             del running[future]
             ledger.record(future.result())
-        if progress is not None and done:
-            progress(ledger.seen_examples(), len(running))
+        answered = bool(done)
     return ledger.failed, ledger.examples

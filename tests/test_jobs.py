@@ -94,3 +94,16 @@ def test_bad_jobs_is_an_input_error(capsys):
     assert main(["check", "raft", "--jobs", "0"]) == 2
     _, err = capsys.readouterr()
     assert len(err.strip().splitlines()) == 1 and "--jobs" in err
+
+
+def test_the_progress_line_counts_the_busy_workers(capsys):
+    from checks.progress import ProgressReporter
+
+    with ProgressReporter("raft", 60.0) as alone:
+        alone.update(100, 10.0)
+    with ProgressReporter("raft", 60.0) as shared:
+        shared.workers(2, 2)
+        shared.update(180, 10.0)
+    _, err = capsys.readouterr()
+    assert err.splitlines() == ["kinv: checking raft: 100 examples, 10s of 60s",
+                                "kinv: checking raft: 180 examples, 10s of 60s, 2 of 2 workers busy"]
