@@ -32,12 +32,15 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from concurrent.futures.process import BrokenProcessPool
+
 import attrs
 
 __all__ = ["JobSettings", "default_jobs", "use_jobs", "current_jobs", "ChunkRun", "ChunkPool", "first_failure"]
 
 WAIT_SECONDS = 1.0  # how often the parent looks at the budget while every worker is busy
 STOP_SECONDS = 5.0  # how long a stopped worker may take to exit
+RESTARTS_MAX = 3  # new pools after a worker died, before the search gives up
 
 
 def default_jobs() -> int:
@@ -105,8 +108,21 @@ class ChunkPool:
     def __init__(self, jobs: int, run_chunk: Callable[..., Any], arguments: tuple) -> None:
         assert jobs >= 2, f"a pool of {jobs} worker: run the chunks in this process"
         self.jobs = jobs
-        self._executor = futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                                                     initializer=_start_worker, initargs=((run_chunk, arguments),))
+        self.restarts = 0
+        self._plan = (run_chunk, arguments)
+        self._executor = self._start()
+
+    def _start(self) -> futures.ProcessPoolExecutor:
+        return futures.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("fork"),
+                                           initializer=_start_worker, initargs=(self._plan,))
+
+    def restart(self) -> None:
+        """New workers after one died (killed, out of memory): every chunk it had is lost with it."""
+        self.restarts += 1
+        if self.restarts > RESTARTS_MAX:
+            raise RuntimeError(f"the search's worker processes died {self.restarts} times: run it with --jobs 1")
+        self.stop()
+        self._executor = self._start()
 
     def submit(self, chunk: int) -> futures.Future:
         return self._executor.submit(_run_in_worker, chunk)
@@ -188,8 +204,18 @@ def first_failure(pool: ChunkPool, budget_exhausted: Callable[[], bool], example
         if ledger.settled or not running:  # settled on a failure: every chunk before it has answered
             break
         done, _ = futures.wait(running, timeout=WAIT_SECONDS, return_when=futures.FIRST_COMPLETED)
-        for future in sorted(done, key=running.__getitem__):
+        broken = [future for future in done if isinstance(future.exception(), BrokenProcessPool)]
+        for future in sorted(set(done) - set(broken), key=running.__getitem__):
             del running[future]
             ledger.record(future.result())
+        if broken:
+            running = _rerun(pool, running)
         answered = bool(done)
     return ledger.failed, ledger.examples
+
+
+def _rerun(pool: ChunkPool, running: dict[futures.Future, int]) -> dict[futures.Future, int]:
+    """A worker died: the pool is broken and every chunk it was running is lost. The same chunks
+    on new workers give the same answers (a chunk depends on its seed alone)."""
+    pool.restart()
+    return {pool.submit(chunk): chunk for chunk in sorted(running.values())}

@@ -4,11 +4,14 @@ under examples_max, the same number of test cases (checks/parallel.py)."""
 
 import concurrent.futures as futures
 import json
+import os
+import signal
 
 import pytest
 
 from checks.cli import main
-from checks.parallel import ChunkRun, _Ledger, first_failure, use_jobs
+from checks.parallel import ChunkPool, ChunkRun, _Ledger, first_failure, use_jobs
+from checks.search import MachineCounter
 from checks.raft.search import search
 from impl.raft.node import RaftNode
 
@@ -107,3 +110,17 @@ def test_the_progress_line_counts_the_busy_workers(capsys):
     _, err = capsys.readouterr()
     assert err.splitlines() == ["kinv: checking raft: 100 examples, 10s of 60s",
                                 "kinv: checking raft: 180 examples, 10s of 60s, 2 of 2 workers busy"]
+
+
+def _dying_chunk(marker, chunk):
+    """Chunk 1 kills its worker the first time it runs, as the kernel's OOM killer would."""
+    if chunk == 1 and not marker.exists():
+        marker.write_text("killed once\n")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return MachineCounter(created=10), None
+
+
+def test_a_killed_worker_costs_a_rerun_not_an_answer(tmp_path):
+    with ChunkPool(2, _dying_chunk, (tmp_path / "killed",)) as pool:
+        assert first_failure(pool, lambda: False, 50) == (None, 50)
+        assert pool.restarts == 1
