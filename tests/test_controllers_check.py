@@ -213,6 +213,8 @@ def test_bad_user_controller_input_is_one_line_and_exit_2(capsys, argv, message)
     ("rollout-status deployment web", "usage: rollout-status deployment NS/NAME [within=K]"),
     ("rollout-status deployment default/web soon", "usage: rollout-status deployment NS/NAME [within=K]"),
     ("rollout-status deployment default/web within=0", "within"),
+    ("power-off cm1", "unknown node 'cm1'"),
+    ("power-off k1 k2", "usage: power-off kN|aN"),
 ])
 def test_a_malformed_scenario_line_is_refused_at_its_line(tmp_path, capsys, line, message):
     scenario = tmp_path / "bad.scenario"

@@ -131,6 +131,13 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.get("metadata") or {}
 
 
+def _tolerates_for_ever(pod: dict[str, Any]) -> bool:
+    """A toleration of the unreachable NoExecute taint without tolerationSeconds (or of every taint)."""
+    return any((t.get("operator") == "Exists" and not t.get("key") or t.get("key") == "node.kubernetes.io/unreachable")
+               and t.get("effect") in (None, "", "NoExecute") and t.get("tolerationSeconds") is None
+               for t in (pod.get("spec") or {}).get("tolerations") or ())
+
+
 class ControllersCluster(ControllersCommands, ApiCluster):
     def __init__(self, options: ControllersOptions = ControllersOptions(),
                  parts: ControllersParts = ControllersParts(), operator: Callable[[], Any] | None = None) -> None:
@@ -145,6 +152,7 @@ class ControllersCluster(ControllersCommands, ApiCluster):
         self.instance_of: dict[str, str] = {}  # host -> the instance it talks to first, when told
         self.scheduler_id = SCHEDULER
         self.removed: set[str] = set()  # kubelets whose node left for good
+        self.lost: set[str] = set()  # kubelets and instances powered off for good (their Node objects stay)
         self.hidden: dict[str, int] = {}  # host -> the tick its watch events flow again
         self.lagging: set[str] = set()  # instances whose watch responses from the store are held back
         # Runs the given scenario lines as a new cluster (CTRL-LEVEL-TRIGGERED's twin); the
@@ -343,6 +351,24 @@ class ControllersCluster(ControllersCommands, ApiCluster):
         """What is not yet as desired, and what leaked (empty: converged); the rules are
         spec/controllers/desired.py's."""
         objects = self.by_resource()
-        return desired_left(objects) + leaks(objects)
+        return desired_left(objects) + leaks(objects) + self._lost_left(objects)
+
+    def _lost_left(self, objects: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+        """What the controllers have yet to find out about the machines powered off: the node
+        is not Ready, and its pods that do not tolerate that for ever are evicted (the spec
+        cannot say this from the objects alone: a node whose kubelet is gone still reads Ready
+        until its lease runs out)."""
+        left = []
+        nodes = objects.get("minions", {})
+        for kubelet in sorted(self.lost & set(self.kubelet_ids)):
+            name = self.node_names[kubelet]
+            node = nodes.get(name)
+            if node is not None and is_ready(node):
+                left.append(f"node {name}: powered off, but still Ready")
+            for key, pod in objects.get("pods", {}).items():
+                if (pod.get("spec") or {}).get("nodeName") == name and not (pod.get("metadata") or {}).get(
+                        "deletionTimestamp") and not _tolerates_for_ever(pod):
+                    left.append(f"pod {key}: on node {name}, which is powered off, and not evicted")
+        return left
 
 

@@ -134,9 +134,24 @@ class ControllersCommands:
                 self.no_effect(f"{kubelet} is a node already")
                 return
             self.removed.discard(kubelet)
+            self.lost.discard(kubelet)  # a new machine joins under the name
             if not self.world.up(kubelet):
                 self.world.restart(kubelet)
         self._run(f"add-node {kubelet}", run)
+
+    def power_off(self, node_id: str) -> None:
+        """A machine dies for good: a kubelet (its Node object stays, as nobody deletes it: the
+        node lifecycle controller marks it unreachable and evicts its pods) or an API server
+        instance (its clients move to another). The fault-free phase does not bring it back."""
+        def run() -> None:
+            if node_id in self.lost or node_id in self.removed:
+                self.no_effect(f"{node_id} is gone already")
+                return
+            self.lost.add(node_id)
+            self.safety.fault(f"{node_id} powered off")
+            if self.world.up(node_id):
+                self.world.crash(node_id)
+        self._run(f"power-off {node_id}", run)
 
     # ----- faults -----------------------------------------------------------------------------
 
@@ -146,6 +161,10 @@ class ControllersCommands:
         super().crash(node_id)
 
     def restart(self, node_id: str, via: str | None = None) -> None:
+        if node_id in self.lost:
+            self._run(f"restart {node_id}" + (f" via {via}" if via else ""),
+                      lambda: self.no_effect(f"{node_id} was powered off for good"))
+            return
         if via is None:
             super().restart(node_id)
             return
@@ -265,15 +284,15 @@ class ControllersCommands:
             host.relist()
 
     def heal_everything(self) -> None:
-        """The fault-free phase begins: links restored, every crashed node (but a removed one)
-        restarted, no event hidden, no message dropped."""
+        """The fault-free phase begins: links restored, every crashed node (but a removed or
+        powered-off one) restarted, no event hidden, no message dropped."""
         self.world.network.heal()
         self._end_lag()
         self.world.network.faults = attrs.evolve(self.world.network.faults, drop_rate=0.0, duplicate_rate=0.0)
         for host_id in sorted(self.hidden):
             self._stop_hiding(host_id)
         for node_id in self.world.node_ids:
-            if self.world.nodes[node_id] is None and node_id not in self.removed:
+            if self.world.nodes[node_id] is None and node_id not in self.removed and node_id not in self.lost:
                 self.world.restart(node_id)
 
 

@@ -6,7 +6,8 @@ a restart pointed at a lagging API server instance), crashes of the leader, kube
 partitions; every test case ends with ``converge``, the fault-free phase that judges Eventually
 Stable Reconciliation and, after perturbations, compares the fixpoint with a run without them.
 
-The user also acts while the leader is down or misses its watch events (Sieve's unobserved
+The user also ships releases that crash-loop and fixes them, and claims storage
+(checks/controllers/user_actions.py). The user also acts while the leader is down or misses its watch events (Sieve's unobserved
 states: relabel or delete a Service, delete or replace a Deployment, roll it out, scale it), and
 sometimes waits for a rollout to complete (and for the rollout bounds to judge it) before the
 next; the leader may be partitioned from the API servers until its Lease expires.
@@ -29,6 +30,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from checks.controllers.cluster import ControllersCluster, ControllersOptions
 from checks.controllers.commands import PROPAGATIONS, manifest_key
 from checks.controllers.scenario import new_cluster
+from checks.controllers.user_actions import UserActions
 from checks.search import MachineCounter
 from impl.controllers.parts import ControllersParts
 from impl.sim.network import NetworkFaults
@@ -39,7 +41,13 @@ __all__ = ["ControllersMachine", "SWARM_KINDS", "START_TICKS", "deployment"]
 # "timing": the user's requests whose effect depends on how far the controllers got (pause,
 # rollout undo, an orphaning delete); a test case with one is not compared with its twin
 # (CTRL-LEVEL-TRIGGERED), so they are a kind of their own, not in every test case.
-SWARM_KINDS = ("crash", "hide", "lag", "kubelet", "partition", "jobs", "namespace", "service", "timing", "user")
+# "release" and "storage": checks/controllers/user_actions.py.
+# minReadySeconds drawn for the first Deployment: a pod's Ready condition takes several ticks to
+# reach the Deployment controller (a hop is a few ticks), so only a wait longer than that changes
+# what it does.
+MIN_READY_SECONDS = (0, 0, 30, 60)
+SWARM_KINDS = ("crash", "hide", "lag", "kubelet", "partition", "jobs", "namespace", "service", "timing", "user",
+               "release", "storage")
 START_TICKS = 20  # the elections are won and every node is Ready (11 ticks on the reference)
 DEPLOYMENTS = ("default/web", "default/api", "team/web")
 # The default (25% each, rounded up for surge and down for unavailable) is what most users run.
@@ -94,7 +102,7 @@ def _job(name: str, completions: int, parallelism: int, backoff: int, exit_code:
                                   "spec": {"restartPolicy": "Never", "containers": [{"name": "job", "image": "busybox"}]}}}}
 
 
-class ControllersMachine(RuleBasedStateMachine):
+class ControllersMachine(UserActions, RuleBasedStateMachine):
     parts: ControllersParts = ControllersParts()
     counter: MachineCounter | None = None
     controller: str = ""  # the user's MODULE:CLASS (--controller)
@@ -110,7 +118,7 @@ class ControllersMachine(RuleBasedStateMachine):
 
     @initialize(seed=st.integers(0, 2**16), managers=st.sampled_from([2, 2, 3]), nodes=st.sampled_from([3, 3, 4]),
                 faults=network_faults, kinds=st.frozensets(st.sampled_from(SWARM_KINDS), min_size=1, max_size=KINDS_MAX),
-                replicas=st.integers(2, 4), strategy=st.sampled_from(STRATEGIES), min_ready=st.sampled_from([0, 0, 5]),
+                replicas=st.integers(2, 4), strategy=st.sampled_from(STRATEGIES), min_ready=st.sampled_from(MIN_READY_SECONDS),
                 settled=st.booleans())
     def setup(self, seed, managers, nodes, faults, kinds, replicas, strategy, min_ready, settled) -> None:
         # Each chunk starts with Hypothesis' simplest test case, the same every time (all draws
@@ -373,6 +381,22 @@ class ControllersMachine(RuleBasedStateMachine):
     @rule()
     def add_node(self) -> None:
         self.cluster.add_node(sorted(self.cluster.removed)[0])
+
+    @precondition(lambda self: self._on("kubelet") and len(self.cluster.kubelet_ids) - len(self.cluster.removed)
+                  - len(self.cluster.lost) > MIN_NODES)
+    @rule(which=st.integers(0, 3), instance=st.booleans())
+    def power_off(self, which, instance) -> None:
+        """A machine dies for good and nobody deletes its Node: the node lifecycle controller must
+        find out and evict its pods. Or an API server instance dies for good (one of two at most):
+        its clients must move to the other."""
+        if instance:
+            alive = [a for a in self.cluster.instance_ids if a not in self.cluster.lost]
+            if len(alive) > 1:
+                self.cluster.power_off(alive[which % len(alive)])
+            return
+        kubelet = self.cluster.kubelet_ids[which % len(self.cluster.kubelet_ids)]
+        if kubelet not in self.cluster.removed and kubelet not in self.cluster.lost:
+            self.cluster.power_off(kubelet)
 
     @precondition(lambda self: self._on("kubelet"))
     @rule(which=st.integers(0, 3), down_for=st.sampled_from([5, 20, 60]))

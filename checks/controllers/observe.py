@@ -22,6 +22,7 @@ events do not excuse them: the controllers must stay within the bounds through t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from impl.apiserver.client import CallRecord
@@ -53,6 +54,14 @@ def _replicas(obj: dict[str, Any]) -> int:
 
 def _owner_uid(obj: dict[str, Any]) -> str | None:
     return next((ref.get("uid") for ref in meta(obj).get("ownerReferences") or () if ref.get("controller")), None)
+
+
+def _body_field(call: CallRecord, field: str) -> Any:
+    try:
+        body = json.loads(call.request.body) if call.request.body else None
+    except ValueError:
+        return None
+    return body.get(field) if isinstance(body, dict) else None
 
 
 def _left_foreground(obj: dict[str, Any] | None, previous: dict[str, Any]) -> bool:
@@ -133,13 +142,32 @@ class SafetyObserver:
             self._scaled_down[meta(obj).get("uid")] = self._changes_read
         if storage == "namespaces" and obj is None and previous is not None:
             self._flag(NO_LEAK, namespace_left_problems(short, self._everything()))
-        if previous is not None and _left_foreground(obj, previous):
+        if previous is not None and _left_foreground(obj, previous) and not self._deleted_again(storage, short):
             what = f"{previous.get('kind', storage)} {short}"
             self._flag(GC_LIVE_OWNER, foreground_problems(what, previous, self._everything()))
         if storage == "deployments" and obj is not None:
             self._deployment_changed(short, obj, previous)
         elif storage == "pods":
             self._pod_changed(obj, previous)
+
+    def _deleted_again(self, storage: str, key: str) -> bool:
+        """Someone deleted the object again with propagation Background or Orphan: that takes the
+        foregroundDeletion finalizer off at once (kube's deletionFinalizersForGarbageCollection),
+        the garbage collector's promise with it."""
+        for call in self.cluster.api_log.calls:
+            if call.request.method != "DELETE" or call.response is None or call.response.code >= 300:
+                continue
+            try:
+                info = request_info(call.request)
+            except ApiError:
+                continue
+            named = f"{info.namespace}/{info.name}" if info.namespace else info.name
+            if info.resource is None or info.resource.storage_resource != storage or named != key:
+                continue
+            if (call.request.query_value("propagationPolicy") or _body_field(call, "propagationPolicy")) in \
+                    ("Background", "Orphan"):
+                return True
+        return False
 
     def _everything(self) -> list[dict[str, Any]]:
         return [obj for storage in sorted(self.view) for obj in self.view[storage].values()]

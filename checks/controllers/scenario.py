@@ -8,7 +8,7 @@ before anything runs, so a malformed file changes nothing and answers `file:line
     scale deployment NS/NAME N | set-image deployment NS/NAME IMAGE | rollout-undo deployment NS/NAME
     pause deployment NS/NAME | resume deployment NS/NAME
     rollout-status deployment NS/NAME [within=K]   (tick until its rollout is complete)
-    add-node kN | remove-node kN
+    add-node kN | remove-node kN | power-off kN|aN  (gone for good; its Node object stays)
     tick [K] | crash X | restart X [via aN] | partition A B | C D | heal | lag aN
     crash-between-writes HOST [within=K] | hide-events HOST K
     converge                              (the fault-free phase: Eventually Stable Reconciliation)
@@ -173,6 +173,10 @@ class _Checker:
 
     check_remove_node = check_add_node
 
+    def check_power_off(self, command: Command) -> None:
+        self.usage(command, len(command.args) == 1, "power-off kN|aN")
+        self.node(command, command.args[0], self.kubelets + self.instances)
+
     def check_apply(self, command: Command) -> None:
         self.usage(command, len(command.args) == 1, "apply 'JSON' (one object, quoted)")
         manifest_of(command, self.filename)
@@ -246,7 +250,7 @@ def execute(cluster: ControllersCluster, command: Command) -> None:
         cluster.tick(int(args[0]) if args else 1)
     elif name == "restart":
         cluster.restart(args[0], args[2] if len(args) == 3 else None)
-    elif name in ("crash", "lag", "add-node", "remove-node"):
+    elif name in ("crash", "lag", "add-node", "remove-node", "power-off"):
         getattr(cluster, name.replace("-", "_"))(args[0])
     elif name == "crash-between-writes":
         cluster.crash_between_writes(args[0], int(args[1][len("within="):]) if len(args) == 2 else CRASH_WITHIN_TICKS)
