@@ -12,7 +12,8 @@ one `--jobs 1` writes, byte for byte.
 Which chunks run at all is decided as `--jobs 1` decides it: a chunk runs if it started before the
 time budget ran out (the wall clock decides when to stop, never what a chunk does) and, under
 ``examples_max``, if the chunks before it ran fewer test cases than that. Chunks started ahead of
-that answer are cancelled and their workers stopped.
+that answer are cancelled and their workers stopped. A worker that dies (killed, out of memory)
+takes the chunks of its pool with it: they run again on new workers, with the same answers.
 
 Workers are forked from the parent when the search starts, so they run exactly the code the parent
 would run: the machine class the area built (a closure), and whatever the parent's process holds
@@ -30,9 +31,8 @@ import contextvars
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
-
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 import attrs
 
