@@ -69,8 +69,10 @@ def _kinv(into: Path, *argv: str, budget: float) -> tuple[dict | None, str | Non
 
 
 def _runs(mutant: Mutant, options: argparse.Namespace) -> list[tuple[str, list[str], float]]:
-    runs = [(f"check seed {seed}", ["check", mutant.area, "--budget", str(options.budget), "--seed", str(seed)],
-             options.budget) for seed in options.seeds]
+    # The cores are shared: mutants judged at once times each search's workers (kinv check --jobs).
+    workers = max(1, len(os.sched_getaffinity(0)) // max(1, options.jobs))
+    runs = [(f"check seed {seed}", ["check", mutant.area, "--budget", str(options.budget), "--seed", str(seed),
+                                    "--jobs", str(workers)], options.budget) for seed in options.seeds]
     if mutant.area in EXPLORABLE and options.explore_budget > 0:
         runs.append(("explore", ["explore", mutant.area, "--budget", str(options.explore_budget)],
                      options.explore_budget))
