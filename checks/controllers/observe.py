@@ -56,6 +56,10 @@ def _owner_uid(obj: dict[str, Any]) -> str | None:
     return next((ref.get("uid") for ref in meta(obj).get("ownerReferences") or () if ref.get("controller")), None)
 
 
+def _no_execute(node: dict[str, Any]) -> set[str]:
+    return {t.get("key") for t in (node.get("spec") or {}).get("taints") or () if t.get("effect") == "NoExecute"}
+
+
 def _body_field(call: CallRecord, field: str) -> Any:
     try:
         body = json.loads(call.request.body) if call.request.body else None
@@ -140,6 +144,9 @@ class SafetyObserver:
         if storage == "replicasets" and obj is not None and previous is not None and \
                 _replicas(obj) < _replicas(previous):
             self._scaled_down[meta(obj).get("uid")] = self._changes_read
+        if storage == "minions" and obj is not None and _no_execute(obj) - _no_execute(previous or {}):
+            # the taint's evictions are a disruption the rollout did not choose, as a node outage is
+            self.fault(f"node {short} tainted {', '.join(sorted(_no_execute(obj)))}:NoExecute")
         if storage == "namespaces" and obj is None and previous is not None:
             self._flag(NO_LEAK, namespace_left_problems(short, self._everything()))
         if previous is not None and _left_foreground(obj, previous) and not self._deleted_again(storage, short):

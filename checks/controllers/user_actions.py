@@ -1,5 +1,5 @@
 """More of what users do, as rules of the controllers state machine (mixed into
-``ControllersMachine``): ship a release that crash-loops and fix it, and claim storage.
+``ControllersMachine``): ship a release that crash-loops and fix it, claim storage, taint nodes.
 
 - A broken release (swarm kind ``release``): a template whose containers exit at once (the
   kubelet's ``kinv.dev/exit-after: "0"``, exit code 1: Running, restarted with back-off, never
@@ -13,6 +13,10 @@
   it, or deletes the claim. Every claim then has a volume of its exact size, so the binder's
   smallest-fit choice always leaves each claim one; CTRL-CONVERGES asks that each claim ends
   Bound to a volume that names it back and holds its request.
+
+- Taints (swarm kind ``kubelet``): ``kubectl taint node`` with NoExecute or NoSchedule, kept or
+  taken off a minute later; CTRL-CONVERGES asks that no pod runs on a node whose NoExecute
+  taint it does not tolerate.
 
 Every step is an ``apply`` or ``delete`` line, so a counterexample replays as a scenario.
 """
@@ -58,6 +62,12 @@ def claim(name: str, gibibytes: int) -> dict[str, Any]:
                      "storageClassName": ""}}
 
 
+def node_taints(name: str, taints: list[dict[str, Any]]) -> dict[str, Any]:
+    """A merge patch of a Node's taints (the list is replaced: the node lifecycle controller puts
+    back the readiness taints a node still needs)."""
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": {"taints": taints}}
+
+
 class UserActions:
     """Rules that need the machine's ``_on``, ``_deployment``, ``_other_image``, ``controller``
     and ``cluster``; ``volumes_made`` counts the volumes added, for their names."""
@@ -79,6 +89,21 @@ class UserActions:
             self.cluster.rollout_undo(key)
         else:
             self.cluster.apply_object(release(key, stored, self._other_image(key, image + 1), HEALTHY))
+
+    @precondition(lambda self: self._on("kubelet") and not self.controller)
+    @rule(which=st.integers(0, 3), effect=st.sampled_from(["NoExecute", "NoSchedule"]), keep=st.booleans())
+    def taint_node(self, which, effect, keep) -> None:
+        """``kubectl taint node``: a node set aside (dedicated=db), the pods that do not tolerate
+        it evicted (NoExecute) or only kept off (NoSchedule); taken off again unless ``keep``."""
+        kubelet = self.cluster.kubelet_ids[which % len(self.cluster.kubelet_ids)]
+        name = self.cluster.node_names[kubelet]
+        if name not in self.cluster.stored("minions"):
+            return
+        self.cluster.apply_object(node_taints(name, [{"key": "dedicated", "value": "db", "effect": effect}]))
+        if not keep:
+            self.cluster.tick(60)
+            if name in self.cluster.stored("minions"):
+                self.cluster.apply_object(node_taints(name, []))
 
     @precondition(lambda self: self._on("storage") and not self.controller)
     @rule(name=st.sampled_from(CLAIMS), gibibytes=st.sampled_from([1, 2, 5]), policy=st.sampled_from(["Retain", "Delete"]),

@@ -11,7 +11,8 @@ replicas 2, ...".
   active one with its ``default`` ServiceAccount), PersistentVolumeClaims (Bound, to a volume
   that names the claim back and is at least as large as its request), and the Endpoints of
   every Service with a selector; Nodes (a Ready one without the not-ready and unreachable
-  taints); nothing left half-deleted;
+  taints; no pod left on a node whose NoExecute taint it does not tolerate); nothing left
+  half-deleted;
 - ``leaks``: what outlived its owner (CTRL-NO-LEAK): objects whose owner references all name
   UIDs the store no longer has, objects in a namespace that is gone, Endpoints without their
   Service, pods bound to a Node that no longer exists.
@@ -193,6 +194,37 @@ def endpoints_left(key: str, service: dict[str, Any], endpoints: dict[str, Any] 
 READINESS_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
 
+def _tolerates(pod: dict[str, Any], taint: dict[str, Any]) -> bool:
+    """A toleration of ``taint`` with no time limit (kube's ToleratesTaint)."""
+    for toleration in (pod.get("spec") or {}).get("tolerations") or ():
+        key, operator = toleration.get("key") or "", toleration.get("operator") or "Equal"
+        if key and key != taint.get("key") or not key and operator != "Exists":
+            continue
+        if operator == "Equal" and (toleration.get("value") or "") != (taint.get("value") or ""):
+            continue
+        if toleration.get("effect") not in (None, "", taint.get("effect")):
+            continue
+        if toleration.get("tolerationSeconds") is None:
+            return True
+    return False
+
+
+def evictions_left(nodes: Mapping[str, dict[str, Any]], pods: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
+    """No active pod stays on a node whose NoExecute taint it does not tolerate for ever (the
+    readiness taints are node_left's and the harness's: their evictions wait for the node)."""
+    left = []
+    for key, pod in pods:
+        node = nodes.get((pod.get("spec") or {}).get("nodeName") or "")
+        if node is None or not is_active(pod):
+            continue
+        for taint in (node.get("spec") or {}).get("taints") or ():
+            if taint.get("effect") == "NoExecute" and taint.get("key") not in READINESS_TAINTS \
+                    and not _tolerates(pod, taint):
+                left.append(f"pod {key}: still on node {meta(node).get('name')}, whose taint "
+                            f"{taint.get('key')}:NoExecute it does not tolerate")
+    return left
+
+
 def node_left(key: str, node: dict[str, Any]) -> list[str]:
     """A Ready node carries no taint of not being ready."""
     if not is_ready(node):
@@ -267,6 +299,7 @@ def desired_left(objects: Objects) -> list[str]:
         left += endpoints_left(key, service, endpoints.get(key), pods.values())
     for key, node in nodes.items():
         left += node_left(key, node)
+    left += evictions_left(nodes, pods.items())
     accounts = objects.get("serviceaccounts", {})
     for key, namespace in objects.get("namespaces", {}).items():
         if (namespace.get("status") or {}).get("phase", "Active") == "Active" and f"{key}/default" not in accounts:
