@@ -6,8 +6,10 @@
 Each mutant is applied to a copy of impl/, spec/ and checks/ in a temporary folder, and `kinv`
 runs there (PYTHONPATH points at the copy): `kinv check AREA --seed N` for each seed, then
 `kinv explore AREA` where the area has an explorer, stopping at the first that reports a
-violation. Budgets are wall-clock seconds per run; runs of different mutants go in parallel, one
-per core by default. README.md in this folder says what a mutant is.
+violation. A violation kills the mutant only if its shrunk counterexample holds on the reference
+(else the search found a bug of the reference: the verdict says so). Budgets are wall-clock
+seconds per run; runs of different mutants go in parallel, one per core by default. README.md in
+this folder says what a mutant is.
 """
 
 from __future__ import annotations
@@ -92,8 +94,26 @@ def judge(mutant: Mutant, options: argparse.Namespace) -> Verdict:
                 return Verdict(mutant, None, None, seconds, problem)
             seconds += row["seconds"]
             if row["result"] == "violated":
-                return Verdict(mutant, label, row["invariant"], seconds)
+                return _unless_the_reference_breaks_it(mutant, label, row, seconds)
     return Verdict(mutant, None, None, seconds)
+
+
+def _unless_the_reference_breaks_it(mutant: Mutant, label: str, row: dict, seconds: float) -> Verdict:
+    """A kill counts only if the shrunk counterexample holds on the reference: replayed there
+    (its last line expects the violation), a counterexample that breaks the reference too found a
+    bug of the reference, not of the mutant."""
+    scenario = Path(row.get("report") or "") / "counterexample.scenario"
+    if not row.get("report") or not scenario.is_file():
+        return Verdict(mutant, label, row["invariant"], seconds)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "checks", "replay", str(scenario)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=RUN_TIMEOUT_SLACK_SECONDS)
+    except subprocess.TimeoutExpired:
+        return Verdict(mutant, label, row["invariant"], seconds)
+    if done.returncode == 0:  # the reference breaks it as well
+        return Verdict(mutant, None, None, seconds, f"its counterexample breaks the reference too ({row['invariant']})")
+    return Verdict(mutant, label, row["invariant"], seconds)
 
 
 def _table(verdicts: list[Verdict]) -> Table:
