@@ -23,7 +23,10 @@ Source: kube ``pkg/controller/deployment`` (``deployment_controller.go`` ``syncD
   ReplicaSet up within replicas + maxSurge (all ReplicaSets' spec.replicas); if nothing was
   scaled up, scale old ones down: first unhealthy replicas (spec - available, oldest
   ReplicaSet first) within allPods - minAvailable - newUnavailable, then by available pods above
-  replicas - maxUnavailable. Availability is what the ReplicaSets' statuses say.
+  replicas - maxUnavailable. Availability is what the ReplicaSets' statuses say; an old one whose
+  status counts more available replicas than its spec (its controller has not yet reported its
+  last scale-down) stops the scale-down of that sync, as kube's error in cleanupUnhealthyReplicas
+  does.
 - Recreate: scale every old ReplicaSet to 0, wait until no old pod runs, then create or scale
   the new one to ``spec.replicas``.
 - Proportional scaling (``scale``) when replicas change mid-rollout (or while paused): the
@@ -593,7 +596,10 @@ class DeploymentController:
         max_scaled_down = self.max_scaled_down(all_rss, new_rs, d)
         if max_scaled_down <= 0:
             return False
-        old_rss, cleaned = yield from self.cleanup_unhealthy_replicas(old_rss, d, max_scaled_down, client)
+        cleanup = yield from self.cleanup_unhealthy_replicas(old_rss, d, max_scaled_down, client)
+        if cleanup is None:
+            return False
+        old_rss, cleaned = cleanup
         scaled_down = yield from self.scale_down_old_for_rolling_update([*old_rss, new_rs], old_rss, d, client)
         return cleaned + scaled_down > 0
 
@@ -604,11 +610,18 @@ class DeploymentController:
         return _sum(all_rss, replicas) - min_available - new_unavailable
 
     def cleanup_unhealthy_replicas(self, old_rss: list[dict[str, Any]], d: dict[str, Any], limit: int,
-                                   client: Client) -> Generator[Call, Answer, tuple[list[dict[str, Any]], int]]:
-        """Scale old ReplicaSets down by their unavailable replicas first (oldest first)."""
+                                   client: Client) -> Generator[Call, Answer, tuple[list[dict[str, Any]], int] | None]:
+        """Scale old ReplicaSets down by their unavailable replicas first (oldest first).
+
+        None when one reached before the limit has more available replicas in its status than in
+        its spec (a status that still counts the pods of its last scale-down): kube's
+        cleanupUnhealthyReplicas computes a scale "down" to more replicas there and returns an
+        error, and reconcileOldReplicaSets then scales nothing down in this sync."""
         result, total = [], 0
         for rs in by_creation(old_rss):
             unhealthy = replicas(rs) - _status_count(rs, "availableReplicas")
+            if total < limit and replicas(rs) != 0 and unhealthy < 0:
+                return None
             if total < limit and replicas(rs) != 0 and unhealthy > 0:
                 count = min(limit - total, unhealthy)
                 _, rs = yield from self.scale_if_needed(rs, replicas(rs) - count, d, client)
