@@ -34,7 +34,8 @@ from spec.controllers.invariants import (
     GC_LIVE_OWNER, NO_LEAK, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
-    FOREGROUND, foreground_problems, gc_delete_problems, namespace_left_problems, recreate_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
+    FOREGROUND, STALE_STATUS_TICKS, foreground_problems, gc_delete_problems, namespace_left_problems, overcounted,
+    recreate_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
 )
 from spec.invariant import Invariant
 
@@ -92,6 +93,11 @@ class SafetyObserver:
         # controller's to delete, not a surge).
         self._born: dict[str, int] = {}  # pod uid -> position
         self._scaled_down: dict[str, int] = {}  # ReplicaSet uid -> position
+        # For the availability bound: each ReplicaSet's last status that counted more available
+        # replicas than its spec (how many more, and the tick it was replaced, None while stored),
+        # and per ReplicaSet what the others' such statuses overcounted when it was last scaled down.
+        self._overcounts: dict[str, tuple[int, int | None]] = {}  # ReplicaSet uid -> (overcount, until)
+        self._scaled_down_overcount: dict[str, int] = {}  # ReplicaSet uid -> the others' overcount
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -141,9 +147,8 @@ class SafetyObserver:
             self.by_uid[meta(obj).get("uid")] = obj
         if storage == "pods" and obj is not None and previous is None:
             self._born[meta(obj).get("uid")] = self._changes_read
-        if storage == "replicasets" and obj is not None and previous is not None and \
-                _replicas(obj) < _replicas(previous):
-            self._scaled_down[meta(obj).get("uid")] = self._changes_read
+        if storage == "replicasets":
+            self._replica_set_changed(obj, previous)
         if storage == "minions" and obj is not None and _no_execute(obj) - _no_execute(previous or {}):
             # the taint's evictions are a disruption the rollout did not choose, as a node outage is
             self.fault(f"node {short} tainted {', '.join(sorted(_no_execute(obj)))}:NoExecute")
@@ -156,6 +161,32 @@ class SafetyObserver:
             self._deployment_changed(short, obj, previous)
         elif storage == "pods":
             self._pod_changed(obj, previous)
+
+    def _replica_set_changed(self, obj: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
+        now, uid = self.cluster.world.now, meta(obj if obj is not None else previous).get("uid")
+        if obj is not None and previous is not None and _replicas(obj) < _replicas(previous):
+            self._scaled_down[uid] = self._changes_read
+            self._scaled_down_overcount[uid] = self._others_overcount(obj)
+        over = overcounted(obj) if obj is not None else 0
+        before, until = self._overcounts.get(uid, (0, now))
+        if over:
+            ongoing = until is None or now - until <= STALE_STATUS_TICKS
+            self._overcounts[uid] = (max(over, before) if ongoing else over, None)
+        elif until is None:
+            self._overcounts[uid] = (before, now)
+
+    def _others_overcount(self, replica_set: dict[str, Any]) -> int:
+        """What the statuses of the other ReplicaSets of its owner overcount now, or did up to
+        STALE_STATUS_TICKS ago (the Deployment controller may decide on those yet)."""
+        owner, now, total = _owner_uid(replica_set), self.cluster.world.now, 0
+        for other in self.view.get("replicasets", {}).values():
+            uid = meta(other).get("uid")
+            if uid == meta(replica_set).get("uid") or owner is None or _owner_uid(other) != owner:
+                continue
+            over, until = self._overcounts.get(uid, (0, None))
+            if until is None or now - until <= STALE_STATUS_TICKS:
+                total += over
+        return total
 
     def _deleted_again(self, storage: str, key: str) -> bool:
         """Someone deleted the object again with propagation Background or Orphan: that takes the
@@ -223,8 +254,9 @@ class SafetyObserver:
         deleted = pod is None or bool(meta(pod).get("deletionTimestamp"))
         if was_available and deleted:
             available = len([p for p in pods if is_available(p, min_ready, now)])
+            overcount = self._scaled_down_overcount.get(_owner_uid(previous) or "", 0)
             self._flag(ROLLOUT_AVAILABLE, unavailable_problems(key, deployment, available,
-                                                               [meta(previous).get("name", "")]))
+                                                               [meta(previous).get("name", "")], overcount))
 
     def _pod_created(self, pod: dict[str, Any]) -> None:
         """A Recreate Deployment starts a new ReplicaSet's pods only once the old ones are gone."""

@@ -14,6 +14,7 @@ OSDI 2022), "intermediate states", "unobserved states", "stale states"; Kubernet
 from __future__ import annotations
 
 from spec.controllers.desired import desired_left, leaks
+from spec.controllers.safety import STALE_STATUS_TICKS
 from spec.invariant import Invariant
 
 __all__ = ["INVARIANTS", "CONVERGES", "FIXPOINT_QUIET", "NO_LEAK", "LEVEL_TRIGGERED", "ROLLOUT_SURGE",
@@ -103,9 +104,13 @@ ROLLOUT_AVAILABLE = Invariant(
     "While nodes are healthy and no request has an unknown outcome, no deletion of an available pod of a "
     "Deployment using RollingUpdate leaves it with fewer available pods than replicas - maxUnavailable "
     f"(maxUnavailable rounded down from a percentage), once its replicas have not changed for "
-    f"{SCALE_SETTLE_TICKS} ticks.",
+    f"{SCALE_SETTLE_TICKS} ticks; short by no more than its other ReplicaSets' statuses overcounted (available "
+    f"replicas above spec: pods their controller had just deleted) when the pod's ReplicaSet was scaled down "
+    f"(in statuses stored then or up to {STALE_STATUS_TICKS} ticks before), since kube's Deployment controller "
+    f"counts what those statuses say.",
     "Kubernetes documentation, \"Deployments\" (Max Unavailable); kube pkg/controller/deployment "
-    "(reconcileOldReplicaSets)",
+    "(reconcileOldReplicaSets, scaleDownOldReplicaSetsForRollingUpdate), pkg/controller/replicaset "
+    "(syncReplicaSet: the status counts the pods listed before manageReplicas deleted)",
     "maxUnavailable is the availability the user kept during an upgrade: going below it is an outage the "
     "rollout itself causes.")
 

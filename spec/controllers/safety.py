@@ -14,6 +14,7 @@ from typing import Any
 from spec.controllers.desired import controlled_by, is_active, meta, template_hash_free
 
 __all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "surge_problems", "unavailable_problems",
+           "overcounted", "STALE_STATUS_TICKS",
            "status_problems", "gc_delete_problems", "leader_problems"]
 
 
@@ -117,13 +118,44 @@ def surge_problems(key: str, deployment: dict[str, Any], pods: list[dict[str, An
     return [f"deployment {key}: {active} active pods, more than {replicas} replicas + maxSurge {surge}"]
 
 
-def unavailable_problems(key: str, deployment: dict[str, Any], available: int, deleted: list[str]) -> list[str]:
+# How long a ReplicaSet status the store has replaced may still be what the Deployment controller
+# decides on: a reconcile reads its cache once, a watch event behind the store, and its
+# scale-down of an old ReplicaSet can be its third write (cleanupUnhealthyReplicas, then
+# scaleDownOldReplicaSetsForRollingUpdate), at about 8 ticks a write.
+STALE_STATUS_TICKS = 30
+
+
+def overcounted(replica_set: dict[str, Any]) -> int:
+    """How many more available replicas a ReplicaSet's status counts than its spec asks for.
+
+    After a scale-down kube's ReplicaSet controller writes a status computed from the pods it
+    listed before deleting (pkg/controller/replicaset/replica_set.go, syncReplicaSet: manageReplicas
+    then calculateStatus on the same filteredPods), so until its next sync the status counts the
+    pods it has just deleted, with observedGeneration already at the new generation."""
+    spec = int((replica_set.get("spec") or {}).get("replicas", 1) or 0)
+    return max(0, int((replica_set.get("status") or {}).get("availableReplicas") or 0) - spec)
+
+
+def unavailable_problems(key: str, deployment: dict[str, Any], available: int, deleted: list[str],
+                         overcount: int = 0) -> list[str]:
     """A deletion never takes the available pods below replicas - maxUnavailable (``deleted``:
-    the available pods just deleted)."""
+    the available pods just deleted), except by what the scale-down it carries out was allowed on
+    pods that were already deleted (``overcount``).
+
+    kube's Deployment controller counts available pods as the sum of its ReplicaSets' statuses
+    (rolling.go, scaleDownOldReplicaSetsForRollingUpdate: GetAvailableReplicaCountForReplicaSets
+    over the old ones and the new one; reconcileOldReplicaSets: newRS.Spec.Replicas -
+    newRS.Status.AvailableReplicas, negative when that status overcounts). A status that still
+    counts the pods of its own last scale-down (``overcounted``) lets it scale an old ReplicaSet
+    down by as many pods too many. ``overcount`` is the sum of those overcounts over the other
+    ReplicaSets of the Deployment when the one whose pod was deleted was last scaled down (the
+    statuses stored then or up to STALE_STATUS_TICKS before): a shortfall within it is kube's;
+    one beyond it, or without it, is not. (An old ReplicaSet's own overcount is never an excuse:
+    cleanupUnhealthyReplicas then errs and the sync scales nothing down.)"""
     replicas = (deployment.get("spec") or {}).get("replicas", 1)
     _, unavailable = rollout_limits(deployment, replicas)
     floor = replicas - unavailable
-    if not deleted or available >= floor:
+    if not deleted or available + overcount >= floor:
         return []
     return [f"deployment {key}: deleting {', '.join(deleted)} left {available} available pods, fewer than "
             f"{replicas} replicas - maxUnavailable {unavailable}"]
