@@ -184,6 +184,8 @@ def _compared_fields(resource: str, obj: dict[str, Any]) -> dict[str, Any]:
     spec = dict(obj.get("spec") or {})
     spec.pop("clusterIP", None)
     spec.pop("clusterIPs", None)
+    if isinstance(spec.get("claimRef"), dict):  # the claim's resourceVersion when bound: a matter of timing
+        spec["claimRef"] = {k: v for k, v in spec["claimRef"].items() if k != "resourceVersion"}
     return fields | {"spec": spec, "data": obj.get("data") or {}}
 
 
