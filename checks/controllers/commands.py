@@ -87,7 +87,8 @@ class ControllersCommands:
             if template is None:
                 self.no_effect(f"deployment {key} has no earlier revision")
                 return
-            self.apply(_deployment_patch(key, {"template": template}))
+            current = ((self.stored("deployments").get(key) or {}).get("spec") or {}).get("template") or {}
+            self.apply(_deployment_patch(key, {"template": _replacing(current, template)}))
         self._run(f"rollout-undo deployment {key}", run)
 
     def _previous_template(self, key: str) -> dict[str, Any] | None:
@@ -294,6 +295,19 @@ class ControllersCommands:
         for node_id in self.world.node_ids:
             if self.world.nodes[node_id] is None and node_id not in self.removed and node_id not in self.lost:
                 self.world.restart(node_id)
+
+
+def _replacing(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch that makes the template ``wanted`` whatever it is now: kubectl's rollback
+    replaces the whole template (a JSON patch ``replace``), so the metadata keys only the current
+    template has (a crash-looping release's annotations) are deleted (null), not merged in."""
+    patch = json.loads(json.dumps(wanted))
+    meta = patch.setdefault("metadata", {})
+    for field in ("annotations", "labels"):
+        gone = set((current.get("metadata") or {}).get(field) or {}) - set(meta.get(field) or {})
+        if gone:
+            meta[field] = {**(meta.get(field) or {}), **{name: None for name in sorted(gone)}}
+    return patch
 
 
 def _deployment_patch(key: str, spec: dict[str, Any]) -> dict[str, Any]:

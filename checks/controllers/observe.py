@@ -93,6 +93,7 @@ class SafetyObserver:
         # controller's to delete, not a surge).
         self._born: dict[str, int] = {}  # pod uid -> position
         self._scaled_down: dict[str, int] = {}  # ReplicaSet uid -> position
+        self._waits_for: dict[str, set[str]] = {}  # owner uid -> what existed when it entered foreground deletion
         # For the availability bound: each ReplicaSet's last status that counted more available
         # replicas than its spec (how many more, and the tick it was replaced, None while stored),
         # and per ReplicaSet what the others' such statuses overcounted when it was last scaled down.
@@ -154,9 +155,17 @@ class SafetyObserver:
             self.fault(f"node {short} tainted {', '.join(sorted(_no_execute(obj)))}:NoExecute")
         if storage == "namespaces" and obj is None and previous is not None:
             self._flag(NO_LEAK, namespace_left_problems(short, self._everything()))
+        if obj is not None and FOREGROUND in (meta(obj).get("finalizers") or ()) and \
+                FOREGROUND not in (meta(previous or {}).get("finalizers") or ()):
+            # the dependents it waits for: those there when it entered foreground deletion (one a
+            # controller creates later, from a cache that missed the deletion, the collector's own
+            # graph may miss too, in kube as here)
+            self._waits_for[meta(obj).get("uid")] = {meta(o).get("uid") for o in self._everything()}
         if previous is not None and _left_foreground(obj, previous) and not self._deleted_again(storage, short):
             what = f"{previous.get('kind', storage)} {short}"
-            self._flag(GC_LIVE_OWNER, foreground_problems(what, previous, self._everything()))
+            waited = self._waits_for.get(meta(previous).get("uid"), set())
+            self._flag(GC_LIVE_OWNER, foreground_problems(what, previous, [o for o in self._everything()
+                                                                          if meta(o).get("uid") in waited]))
         if storage == "deployments" and obj is not None:
             self._deployment_changed(short, obj, previous)
         elif storage == "pods":
