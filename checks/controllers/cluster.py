@@ -58,7 +58,7 @@ from impl.controllers.kubelet import KUBELET_HOST_CONFIG, KubeletConfig
 from impl.controllers.leaderelection import ElectionConfig
 from impl.controllers.parts import ControllersParts
 from impl.sim.network import NetworkFaults
-from spec.controllers.desired import desired_left, is_ready, leaks
+from spec.controllers.desired import desired_left, is_ready, leaks, tolerates
 
 __all__ = ["ControllersOptions", "ControllersCluster", "ADMIN", "KUBECTL", "SCHEDULER", "OPERATOR",
            "SYSTEM_NAMESPACES", "manager_reconcilers", "RUN_TICKS_MAX", "MERGE_PATCH", "MANAGER_LEASE",
@@ -83,6 +83,7 @@ ELECTION = ElectionConfig(lease_duration_ticks=30, renew_deadline_ticks=20, retr
 # the store member's default, one revision a tick, would leave every watch cache (hence every
 # informer) behind a cluster whose kubelets alone commit several revisions a tick.
 STORE_WATCH_REVISIONS_PER_TICK = 1_000
+UNREACHABLE = {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}  # a powered-off node's taint
 KUBECTL_TICKS_MAX = 200  # an answer, or the client's own timeout (120 ticks), comes before this
 
 
@@ -129,13 +130,6 @@ def _default_account(namespace: str, rng: random.Random) -> dict[str, Any]:
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.get("metadata") or {}
-
-
-def _tolerates_for_ever(pod: dict[str, Any]) -> bool:
-    """A toleration of the unreachable NoExecute taint without tolerationSeconds (or of every taint)."""
-    return any((t.get("operator") == "Exists" and not t.get("key") or t.get("key") == "node.kubernetes.io/unreachable")
-               and t.get("effect") in (None, "", "NoExecute") and t.get("tolerationSeconds") is None
-               for t in (pod.get("spec") or {}).get("tolerations") or ())
 
 
 class ControllersCluster(ControllersCommands, ApiCluster):
@@ -367,7 +361,7 @@ class ControllersCluster(ControllersCommands, ApiCluster):
                 left.append(f"node {name}: powered off, but still Ready")
             for key, pod in objects.get("pods", {}).items():
                 if (pod.get("spec") or {}).get("nodeName") == name and not (pod.get("metadata") or {}).get(
-                        "deletionTimestamp") and not _tolerates_for_ever(pod):
+                        "deletionTimestamp") and not tolerates(pod, UNREACHABLE):
                     left.append(f"pod {key}: on node {name}, which is powered off, and not evicted")
         return left
 

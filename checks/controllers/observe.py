@@ -163,9 +163,9 @@ class SafetyObserver:
             self._waits_for[meta(obj).get("uid")] = {meta(o).get("uid") for o in self._everything()}
         if previous is not None and _left_foreground(obj, previous) and not self._deleted_again(storage, short):
             what = f"{previous.get('kind', storage)} {short}"
-            waited = self._waits_for.get(meta(previous).get("uid"), set())
-            self._flag(GC_LIVE_OWNER, foreground_problems(what, previous, [o for o in self._everything()
-                                                                          if meta(o).get("uid") in waited]))
+            waited = self._waits_for.pop(meta(previous).get("uid"), set())
+            self._flag(GC_LIVE_OWNER, foreground_problems(what, previous, [self.by_uid[uid] for uid in sorted(waited)
+                                                                          if uid in self.by_uid]))
         if storage == "deployments" and obj is not None:
             self._deployment_changed(short, obj, previous)
         elif storage == "pods":

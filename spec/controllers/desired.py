@@ -194,7 +194,7 @@ def endpoints_left(key: str, service: dict[str, Any], endpoints: dict[str, Any] 
 READINESS_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
 
-def _tolerates(pod: dict[str, Any], taint: dict[str, Any]) -> bool:
+def tolerates(pod: dict[str, Any], taint: dict[str, Any]) -> bool:
     """A toleration of ``taint`` with no time limit (kube's ToleratesTaint)."""
     for toleration in (pod.get("spec") or {}).get("tolerations") or ():
         key, operator = toleration.get("key") or "", toleration.get("operator") or "Equal"
@@ -219,7 +219,7 @@ def evictions_left(nodes: Mapping[str, dict[str, Any]], pods: Iterable[tuple[str
             continue
         for taint in (node.get("spec") or {}).get("taints") or ():
             if taint.get("effect") == "NoExecute" and taint.get("key") not in READINESS_TAINTS \
-                    and not _tolerates(pod, taint):
+                    and not tolerates(pod, taint):
                 left.append(f"pod {key}: still on node {meta(node).get('name')}, whose taint "
                             f"{taint.get('key')}:NoExecute it does not tolerate")
     return left
