@@ -17,7 +17,7 @@ from checks.controllers.search import search
 from impl.controllers.parts import ControllersParts
 from spec.controllers.desired import job_left, leaks, template_hash_free
 from spec.controllers.safety import (
-    gc_delete_problems, leader_problems, rollout_limits, status_problems, surge_problems,
+    endpoints_ready_problems, gc_delete_problems, leader_problems, rollout_limits, status_problems, surge_problems,
     unavailable_problems,
 )
 
@@ -155,6 +155,17 @@ def test_the_garbage_collector_may_not_delete_under_a_live_owner():
         "the garbage collector deleted Pod default/p, whose owner ReplicaSet rs (uid u1) is alive"]
     assert leader_problems("kube-system/x", ["cm1"]) == []
     assert leader_problems("kube-system/x", ["cm1", "cm2"]) == ["cm1 and cm2 both act as leader of Lease kube-system/x"]
+
+
+def test_a_ready_address_must_name_a_pod_that_has_been_ready():
+    def address(uid):
+        return {"ip": "10.0.0.1", "targetRef": {"kind": "Pod", "namespace": "default", "name": f"web-{uid}", "uid": uid}}
+    endpoints = {"subsets": [{"addresses": [address("u1")], "notReadyAddresses": [address("u2")]}]}
+    assert endpoints_ready_problems("default/web", endpoints, None, {"u1"}) == []  # a not-ready address may be anyone
+    assert endpoints_ready_problems("default/web", endpoints, None, set()) == [
+        "endpoints default/web list pod web-u1 as a ready address, and it has never been Ready"]
+    publishing = {"spec": {"publishNotReadyAddresses": True}}
+    assert endpoints_ready_problems("default/web", endpoints, publishing, set()) == []
 
 
 def test_leaks_and_unfinished_jobs_are_explained():

@@ -10,7 +10,7 @@ writing).
 
 Then, when the run had perturbations of the controllers (crashes and restarts of a controller
 host, ``crash-between-writes``, ``hide-events``, ``lag``) and no request whose effect depends on
-timing (``pause``, ``rollout-undo``, an orphaning delete), CTRL-LEVEL-TRIGGERED: the same run
+timing (``pause``, ``rollout-undo``, an orphaning delete, a claim's delete), CTRL-LEVEL-TRIGGERED: the same run
 without them (a *twin*: the same scenario lines less those) must reach the same state. The two
 are compared only when kubectl's requests were answered alike in both (otherwise the user asked
 different things of them, e.g. a create that found its namespace still terminating in one), on
@@ -40,9 +40,10 @@ VOLATILE_ANNOTATIONS = re.compile(r"^deployment\.kubernetes\.io/")
 DIFFERENCES_SHOWN = 3
 # User requests whose effect depends on how far the controllers got when they came: a pause
 # freezes whatever rollout was under way, an undo goes back to whichever revision had a
-# ReplicaSet, an orphaning delete leaves whatever dependents existed. A run with them has no
-# timing-free fixpoint to compare.
-_TIMING_DEPENDENT = re.compile(r"^(pause|rollout-undo) |^delete .* propagation=Orphan$")
+# ReplicaSet, an orphaning delete leaves whatever dependents existed, and a claim deleted leaves
+# its volume Released (bound-by-controller, its claimRef kept) if the binder had bound it, and
+# Available if not. A run with them has no timing-free fixpoint to compare.
+_TIMING_DEPENDENT = re.compile(r"^(pause|rollout-undo) |^delete .* propagation=Orphan$|^delete persistentvolumeclaims ")
 _PERTURBATION = re.compile(r"^(crash-between-writes|hide-events|lag) |^(crash|restart) (cm\d+|sched|op\d+)\b|"
                            r"^restart \S+ via ")
 

@@ -11,6 +11,8 @@ the rules; spec/controllers/invariants.py states them).
   request names who made it, by its User-Agent), and each owner that leaves foreground deletion
   against what still blocks it; and each namespace that leaves the store against what is still
   in it (CTRL-NO-LEAK);
+- it remembers which pods have been Ready, and judges each Endpoints write against that
+  (CTRL-ENDPOINTS-READY);
 - and which hosts act as leader of each Lease (CTRL-SINGLE-LEADER).
 
 The rollout rules hold while nodes are healthy and every request has a known outcome: the
@@ -29,13 +31,14 @@ from impl.apiserver.client import CallRecord
 from impl.apiserver.requestinfo import request_info
 from impl.apiserver.status import ApiError
 from impl.controllers.connection import decoded
-from spec.controllers.desired import is_available, meta
+from spec.controllers.desired import is_available, is_ready, meta
 from spec.controllers.invariants import (
-    GC_LIVE_OWNER, NO_LEAK, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
+    ENDPOINTS_READY, GC_LIVE_OWNER, NO_LEAK, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
-    FOREGROUND, STALE_STATUS_TICKS, foreground_problems, gc_delete_problems, namespace_left_problems, overcounted,
-    recreate_problems, leader_problems, pods_of_deployment, status_problems, surge_problems, unavailable_problems,
+    FOREGROUND, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems, namespace_left_problems, overcounted,
+    recreate_problems, leader_problems, pods_of_deployment, spec_excess, stale_view_excess, status_problems, surge_problems,
+    unavailable_problems,
 )
 from spec.invariant import Invariant
 
@@ -93,12 +96,21 @@ class SafetyObserver:
         # controller's to delete, not a surge).
         self._born: dict[str, int] = {}  # pod uid -> position
         self._scaled_down: dict[str, int] = {}  # ReplicaSet uid -> position
+        # And per Deployment the last changes of its ReplicaSets' spec.replicas (tick, ReplicaSet
+        # uid, before, after), and how far a scale-up on a view that missed some of them let the
+        # sum of those exceed replicas + maxSurge.
+        self._spec_changes: dict[str, list[tuple[int, str, int, int]]] = {}  # Deployment uid -> changes
+        self._stale_excess: dict[str, int] = {}  # Deployment uid -> excess
         self._waits_for: dict[str, set[str]] = {}  # owner uid -> what existed when it entered foreground deletion
+        self._ever_ready: set[str] = set()  # the UIDs of the pods that have been Ready at some revision
         # For the availability bound: each ReplicaSet's last status that counted more available
-        # replicas than its spec (how many more, and the tick it was replaced, None while stored),
-        # and per ReplicaSet what the others' such statuses overcounted when it was last scaled down.
+        # replicas than its spec, or than its lowest spec since the generation the status observed
+        # (how many more, and the tick it was replaced, None while stored), the spec of each of
+        # its generations, and per ReplicaSet what the others' such statuses overcounted when it
+        # was last scaled down.
         self._overcounts: dict[str, tuple[int, int | None]] = {}  # ReplicaSet uid -> (overcount, until)
         self._scaled_down_overcount: dict[str, int] = {}  # ReplicaSet uid -> the others' overcount
+        self._spec_by_generation: dict[str, dict[int, int]] = {}  # ReplicaSet uid -> generation -> spec.replicas
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -150,6 +162,7 @@ class SafetyObserver:
             self._born[meta(obj).get("uid")] = self._changes_read
         if storage == "replicasets":
             self._replica_set_changed(obj, previous)
+            self._replicas_changed(obj, previous)
         if storage == "minions" and obj is not None and _no_execute(obj) - _no_execute(previous or {}):
             # the taint's evictions are a disruption the rollout did not choose, as a node outage is
             self.fault(f"node {short} tainted {', '.join(sorted(_no_execute(obj)))}:NoExecute")
@@ -169,20 +182,34 @@ class SafetyObserver:
         if storage == "deployments" and obj is not None:
             self._deployment_changed(short, obj, previous)
         elif storage == "pods":
+            if obj is not None and is_ready(obj):
+                self._ever_ready.add(meta(obj).get("uid"))
             self._pod_changed(obj, previous)
+        elif storage == "endpoints" and obj is not None:
+            service = self.view.get("services", {}).get(short)
+            self._flag(ENDPOINTS_READY, endpoints_ready_problems(short, obj, service, self._ever_ready))
 
     def _replica_set_changed(self, obj: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
         now, uid = self.cluster.world.now, meta(obj if obj is not None else previous).get("uid")
         if obj is not None and previous is not None and _replicas(obj) < _replicas(previous):
             self._scaled_down[uid] = self._changes_read
             self._scaled_down_overcount[uid] = self._others_overcount(obj)
-        over = overcounted(obj) if obj is not None else 0
+        over = overcounted(obj, self._lowest_since_observed(uid, obj)) if obj is not None else 0
         before, until = self._overcounts.get(uid, (0, now))
         if over:
             ongoing = until is None or now - until <= STALE_STATUS_TICKS
             self._overcounts[uid] = (max(over, before) if ongoing else over, None)
         elif until is None:
             self._overcounts[uid] = (before, now)
+
+    def _lowest_since_observed(self, uid: str, replica_set: dict[str, Any]) -> int | None:
+        """The lowest spec.replicas the store held for ``replica_set`` from the generation its
+        status observed up to its current one (None if none of those was seen)."""
+        specs = self._spec_by_generation.setdefault(uid, {})
+        generation = int(meta(replica_set).get("generation") or 0)
+        specs[generation] = _replicas(replica_set)
+        observed = int((replica_set.get("status") or {}).get("observedGeneration") or 0)
+        return min((spec for g, spec in specs.items() if observed <= g <= generation), default=None)
 
     def _others_overcount(self, replica_set: dict[str, Any]) -> int:
         """What the statuses of the other ReplicaSets of its owner overcount now, or did up to
@@ -257,7 +284,8 @@ class SafetyObserver:
             return
         replica_sets = self.view.get("replicasets", {}).values()
         pods = pods_of_deployment(deployment, replica_sets, self.view.get("pods", {}).values())
-        self._flag(ROLLOUT_SURGE, surge_problems(key, deployment, pods, replica_sets, self._predate_scale_down(pods)))
+        self._flag(ROLLOUT_SURGE, surge_problems(key, deployment, pods, replica_sets, self._predate_scale_down(pods),
+                                                 self._stale_excess.get(meta(deployment).get("uid"), 0)))
         min_ready, now = int((deployment.get("spec") or {}).get("minReadySeconds") or 0), self.cluster.world.now
         was_available = previous is not None and is_available(previous, min_ready, now)
         deleted = pod is None or bool(meta(pod).get("deletionTimestamp"))
@@ -279,6 +307,27 @@ class SafetyObserver:
                                   self.view.get("pods", {}).values())
         key = f"{meta(deployment).get('namespace')}/{meta(deployment).get('name')}"
         self._flag(ROLLOUT_SURGE, recreate_problems(key, pod, pods))
+
+    def _replicas_changed(self, obj: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
+        """A ReplicaSet's spec.replicas (0 for none) changed: a scale-up (or a creation) may exceed
+        replicas + maxSurge by what a view up to STALE_STATUS_TICKS old (the Deployment controller's
+        cache, behind its own last writes) explains; a scale-down only lowers that."""
+        rs = obj if obj is not None else previous
+        owner, uid, now = _owner_uid(rs), meta(rs).get("uid"), self.cluster.world.now
+        before, after = (_replicas(previous) if previous is not None else 0), (_replicas(obj) if obj is not None else 0)
+        if owner is None or before == after:
+            return
+        recent = [c for c in self._spec_changes.get(owner, []) if now - c[0] <= STALE_STATUS_TICKS]
+        deployment = self.by_uid.get(owner)
+        if deployment is not None:
+            replica_sets = list(self.view.get("replicasets", {}).values())
+            if after > before:
+                self._stale_excess[owner] = stale_view_excess(deployment, replica_sets, uid,
+                                                              [(changed, b, a) for _, changed, b, a in recent])
+            else:
+                self._stale_excess[owner] = max(0, min(self._stale_excess.get(owner, 0),
+                                                       spec_excess(deployment, replica_sets)))
+        self._spec_changes[owner] = [*recent, (now, uid, before, after)]
 
     def _predate_scale_down(self, pods: list[dict[str, Any]]) -> set[str]:
         """The UIDs of ``pods`` that appeared before their ReplicaSet was last scaled down."""

@@ -139,6 +139,18 @@ class EndpointsNeverRechecked(EndpointsController):
     watches = (Watch("services"), Watch("pods", enqueue=_services_of_pod), Watch("endpoints", enqueue=None))
 
 
+class PublishesNotReadyAddresses(EndpointsController):
+    """``EndpointsController.endpoints_for``: every Service is taken as one that publishes
+    not-ready addresses (as the tolerate-unready-endpoints annotation, meant for a StatefulSet's
+    peer discovery, asks): a pod is a ready address as soon as it has an IP, before it is Ready,
+    and a crash-looping release takes traffic."""
+
+    def endpoints_for(self, service, pods):
+        tolerant = copy.deepcopy(service)
+        tolerant.setdefault("spec", {})["publishNotReadyAddresses"] = True
+        return super().endpoints_for(tolerant, pods)
+
+
 # ----- the Deployment controller --------------------------------------------------------------
 
 class WaitsForAnotherWorker(DeploymentController):
@@ -285,6 +297,13 @@ BUGS = (
         "controller-runtime, \"level-based, not edge-based\"; Sieve (OSDI 2022), unobserved states; kube "
         "pkg/controller/endpoint (syncService sets the Endpoints' labels from the Service on every sync)",
         attrs.evolve(REFERENCE, endpoints=LabelsCopiedOnUpdateEvent)),
+    Bug("endpoints-publish-not-ready", "controllers", "CTRL-ENDPOINTS-READY",
+        "The Endpoints controller publishes every selected pod that has an IP as a ready address, as if each "
+        "Service set publishNotReadyAddresses: a starting pod, or a rollout's crash-looping one, takes traffic.",
+        "kubernetes/kubernetes#61223 ('ReadinessProbe fails, but pod is added to endpoints': a broken rollout "
+        "took the site down) and #75889; kube pkg/controller/endpoint (tolerate-unready-endpoints, #25284, "
+        "is the exception a Service asks for, podutil.IsPodReady the rule)",
+        attrs.evolve(REFERENCE, endpoints=PublishesNotReadyAddresses)),
     Bug("status-from-stale-generation", "controllers", "CTRL-STATUS-OBSERVED",
         "The Deployment controller writes status first: it stamps observedGeneration and counts the last "
         "rollout's pods as updated before the new template's ReplicaSet exists.",

@@ -18,7 +18,7 @@ from spec.controllers.safety import STALE_STATUS_TICKS
 from spec.invariant import Invariant
 
 __all__ = ["INVARIANTS", "CONVERGES", "FIXPOINT_QUIET", "NO_LEAK", "LEVEL_TRIGGERED", "ROLLOUT_SURGE",
-           "ROLLOUT_AVAILABLE", "STATUS_OBSERVED", "GC_LIVE_OWNER", "SINGLE_LEADER", "CONVERGE_TICKS_MAX",
+           "ROLLOUT_AVAILABLE", "STATUS_OBSERVED", "GC_LIVE_OWNER", "SINGLE_LEADER", "ENDPOINTS_READY", "CONVERGE_TICKS_MAX",
            "QUIET_TICKS", "SCALE_SETTLE_TICKS"]
 
 AREA = "controllers"
@@ -90,7 +90,11 @@ ROLLOUT_SURGE = Invariant(
     "While nodes are healthy and no request has an unknown outcome, a Deployment using RollingUpdate never "
     "has more active pods (not finished, not being deleted) under its ReplicaSets than replicas + maxSurge "
     f"(maxSurge rounded up from a percentage), once its replicas have not changed for {SCALE_SETTLE_TICKS} "
-    f"ticks (a scale is not a rollout: creates and deletes sent before it may still land). A Deployment "
+    f"ticks (a scale is not a rollout: creates and deletes sent before it may still land); more only as "
+    f"far as its ReplicaSets' spec.replicas exceed that bound because a scale-up was decided on a view up to "
+    f"{STALE_STATUS_TICKS} ticks behind the other ReplicaSets' last changes (kube's Deployment controller "
+    f"keeps no expectations for its own ReplicaSet writes: a sync on a cache that has not seen the previous "
+    f"sync's scale-up adds it again, until its next sync scales down). A Deployment "
     f"using Recreate creates no pod of a new ReplicaSet while a pod of an older one still runs, being "
     f"deleted or not.",
     "Kubernetes documentation, \"Deployments\" (Max Surge; Recreate Deployment: \"all existing Pods are "
@@ -105,7 +109,8 @@ ROLLOUT_AVAILABLE = Invariant(
     "Deployment using RollingUpdate leaves it with fewer available pods than replicas - maxUnavailable "
     f"(maxUnavailable rounded down from a percentage), once its replicas have not changed for "
     f"{SCALE_SETTLE_TICKS} ticks; short by no more than its other ReplicaSets' statuses overcounted (available "
-    f"replicas above spec: pods their controller had just deleted) when the pod's ReplicaSet was scaled down "
+    f"replicas above the lowest spec since the generation the status observed: pods their controller had "
+    f"just deleted) when the pod's ReplicaSet was scaled down "
     f"(in statuses stored then or up to {STALE_STATUS_TICKS} ticks before), since kube's Deployment controller "
     f"counts what those statuses say.",
     "Kubernetes documentation, \"Deployments\" (Max Unavailable); kube pkg/controller/deployment "
@@ -147,5 +152,20 @@ SINGLE_LEADER = Invariant(
     "Two controller managers acting at once race on every object: pods created twice, and deletes and "
     "creates undoing each other.")
 
+ENDPOINTS_READY = Invariant(
+    "CTRL-ENDPOINTS-READY", AREA,
+    "A Service's Endpoints list as a ready address only a pod that has been Ready (its Ready condition "
+    "True) at some revision up to the one that wrote them, unless the Service sets "
+    "publishNotReadyAddresses. The Endpoints controller's cache may lag the store, so a pod that stopped "
+    "being Ready may stay listed a while; but a cache holds no state the store never had, so a pod that "
+    "was never Ready (still starting, or crash-looping since it started) is never a ready address.",
+    "Kubernetes documentation, \"Pod Lifecycle\" (readiness: \"the Pod is ready to serve requests and "
+    "should be added to the load balancing pools of all matching Services\") and \"Service\" "
+    "(publishNotReadyAddresses); kube pkg/controller/endpoint (podToEndpointAddressForService, "
+    "podutil.IsPodReady)",
+    "Ready addresses are where kube-proxy, DNS and every load balancer send traffic: a pod listed before "
+    "it is Ready takes requests it cannot serve, and a rollout of a broken release takes a site down "
+    "(kubernetes/kubernetes#61223, #75889).")
+
 INVARIANTS = (CONVERGES, FIXPOINT_QUIET, NO_LEAK, LEVEL_TRIGGERED, ROLLOUT_SURGE, ROLLOUT_AVAILABLE,
-              STATUS_OBSERVED, GC_LIVE_OWNER, SINGLE_LEADER)
+              STATUS_OBSERVED, GC_LIVE_OWNER, SINGLE_LEADER, ENDPOINTS_READY)

@@ -13,9 +13,9 @@ from typing import Any
 
 from spec.controllers.desired import controlled_by, is_active, meta, template_hash_free
 
-__all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "surge_problems", "unavailable_problems",
+__all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "spec_excess", "stale_view_excess", "surge_problems", "unavailable_problems",
            "overcounted", "STALE_STATUS_TICKS",
-           "status_problems", "gc_delete_problems", "leader_problems"]
+           "status_problems", "gc_delete_problems", "leader_problems", "endpoints_ready_problems"]
 
 
 def scaled(value: Any, replicas: int, round_up: bool) -> int:
@@ -101,21 +101,71 @@ def awaiting_scale_down(replica_sets: Iterable[dict[str, Any]], pods: Iterable[d
     return excused
 
 
+def _spec_replicas(obj: dict[str, Any]) -> int:
+    return int((obj.get("spec") or {}).get("replicas", 1) or 0)
+
+
+def spec_excess(deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]]) -> int:
+    """How far the sum of the spec.replicas of the Deployment's ReplicaSets (by UID) exceeds its
+    replicas + maxSurge (negative: below it)."""
+    uid, replicas = meta(deployment).get("uid"), (deployment.get("spec") or {}).get("replicas", 1)
+    surge, _ = rollout_limits(deployment, replicas)
+    return sum(_spec_replicas(rs) for rs in replica_sets if controlled_by(rs, uid)) - (replicas + surge)
+
+
+def stale_view_excess(deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]], raised: str,
+                      recent: Iterable[tuple[str, int, int]]) -> int:
+    """The Deployment's ReplicaSet ``raised`` (a UID) was just scaled up or created, and
+    ``replica_sets`` are as now stored: how much of the excess of their spec.replicas over replicas
+    + maxSurge (``spec_excess``) a decision on a view missing the last changes of the others
+    explains. ``recent``: those changes, (UID, spec.replicas before, after; 0 for none), oldest
+    first, as far back as such a view may be (a creation or deletion is one too).
+
+    kube's Deployment controller keeps no expectations for its ReplicaSet writes: each sync lists
+    the ReplicaSets from its informer cache (pkg/controller/deployment/deployment_controller.go,
+    syncDeployment, getReplicaSetsForDeployment), and NewRSNewReplicas
+    (pkg/controller/deployment/util/deployment_util.go) scales the new ReplicaSet to at most
+    replicas + maxSurge minus the sum of the spec.replicas listed. A sync that starts before the
+    watch event of its previous sync's scale-up of another ReplicaSet has reached that cache (the
+    user set the template back to an older one while the rollout to the other scaled it up:
+    getNewReplicaSet reuses the older ReplicaSet) adds that scale-up again, and the ReplicaSets'
+    spec.replicas sum to more than replicas + maxSurge until its next sync scales an old one
+    down. A view missing a change of the raised ReplicaSet itself explains nothing: its new
+    spec.replicas plus the others' in that view is what kube bounds."""
+    excess = spec_excess(deployment, replica_sets)
+    if excess <= 0:
+        return 0
+    uid = meta(deployment).get("uid")
+    others = sum(_spec_replicas(rs) for rs in replica_sets if controlled_by(rs, uid) and meta(rs).get("uid") != raised)
+    lowest = now = others
+    for changed, before, after in reversed(list(recent)):
+        if changed != raised:
+            others -= after - before
+            lowest = min(lowest, others)
+    return min(excess, now - lowest)
+
+
 def surge_problems(key: str, deployment: dict[str, Any], pods: list[dict[str, Any]],
-                   replica_sets: Iterable[dict[str, Any]] = (), predate_scale_down: Collection[str] = ()) -> list[str]:
+                   replica_sets: Iterable[dict[str, Any]] = (), predate_scale_down: Collection[str] = (),
+                   stale_excess: int = 0) -> list[str]:
     """At most replicas + maxSurge active pods (``pods``: those of its ReplicaSets), not counting
     those an old ReplicaSet's controller is yet to delete after a scale-down
     (``awaiting_scale_down``), and not judged while two of its ReplicaSets of one template run
-    (``template_running_twice``): kube keeps neither."""
+    (``template_running_twice``): kube keeps neither. ``stale_excess`` more are allowed, as far as
+    the ReplicaSets' spec.replicas still exceed the bound: what ``stale_view_excess`` found
+    explained when one of them was last scaled up (kube keeps no expectations for that either)."""
     replica_sets = list(replica_sets)
     if template_running_twice(deployment, replica_sets, pods):
         return []
     replicas = (deployment.get("spec") or {}).get("replicas", 1)
     surge, _ = rollout_limits(deployment, replicas)
+    allowed = replicas + surge + max(0, min(stale_excess, spec_excess(deployment, replica_sets)))
     active = len([p for p in pods if is_active(p)]) - awaiting_scale_down(replica_sets, pods, predate_scale_down)
-    if active <= replicas + surge:
+    if active <= allowed:
         return []
-    return [f"deployment {key}: {active} active pods, more than {replicas} replicas + maxSurge {surge}"]
+    beyond = f" + {allowed - replicas - surge} its ReplicaSets were scaled beyond on a stale view" \
+        if allowed > replicas + surge else ""
+    return [f"deployment {key}: {active} active pods, more than {replicas} replicas + maxSurge {surge}{beyond}"]
 
 
 # How long a ReplicaSet status the store has replaced may still be what the Deployment controller
@@ -125,14 +175,25 @@ def surge_problems(key: str, deployment: dict[str, Any], pods: list[dict[str, An
 STALE_STATUS_TICKS = 30
 
 
-def overcounted(replica_set: dict[str, Any]) -> int:
-    """How many more available replicas a ReplicaSet's status counts than its spec asks for.
+def overcounted(replica_set: dict[str, Any], lowest_since_observed: int | None = None) -> int:
+    """How many more available replicas a ReplicaSet's status counts than its spec asks for, or
+    than the lowest spec.replicas it had from the generation the status observed on
+    (``lowest_since_observed``, when known).
 
     After a scale-down kube's ReplicaSet controller writes a status computed from the pods it
     listed before deleting (pkg/controller/replicaset/replica_set.go, syncReplicaSet: manageReplicas
     then calculateStatus on the same filteredPods), so until its next sync the status counts the
-    pods it has just deleted, with observedGeneration already at the new generation."""
+    pods it has just deleted, with observedGeneration already at the new generation. The spec
+    may rise again before that sync (a rollback makes the ReplicaSet new again and the Deployment
+    controller scales it back up), and that sync's status write may be lost:
+    updateReplicaSetStatus (replica_set_utils.go) tries twice (statusUpdateRetries 1), a GET
+    between, and two conflicts leave the status of an older sync stored under the higher spec.
+    Either way the status still counts pods deleted down to the lowest spec since the generation
+    it observed, and the Deployment controller sums it as is (it never compares a ReplicaSet's
+    observedGeneration)."""
     spec = int((replica_set.get("spec") or {}).get("replicas", 1) or 0)
+    if lowest_since_observed is not None:
+        spec = min(spec, lowest_since_observed)
     return max(0, int((replica_set.get("status") or {}).get("availableReplicas") or 0) - spec)
 
 
@@ -222,3 +283,18 @@ def leader_problems(lease: str, acting: list[str]) -> list[str]:
     if len(acting) <= 1:
         return []
     return [f"{' and '.join(acting)} both act as leader of Lease {lease}"]
+
+
+def endpoints_ready_problems(key: str, endpoints: dict[str, Any], service: dict[str, Any] | None,
+                             ever_ready: Collection[str]) -> list[str]:
+    """The Endpoints ``key`` were just written: each pod they list as a ready address (by the UID
+    its targetRef names) has been Ready in the store at some revision up to this one, unless its
+    Service publishes not-ready addresses. A cache may lag, but it holds no state the store never
+    had."""
+    if ((service or {}).get("spec") or {}).get("publishNotReadyAddresses"):
+        return []
+    never = [ref for subset in endpoints.get("subsets") or () for address in subset.get("addresses") or ()
+             for ref in [address.get("targetRef") or {}]
+             if ref.get("kind") == "Pod" and ref.get("uid") and ref.get("uid") not in ever_ready]
+    return [f"endpoints {key} list pod {ref.get('name')} as a ready address, and it has never been Ready"
+            for ref in never[:1]]
