@@ -120,6 +120,11 @@ def _build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--report", type=Path, metavar="DIR",
                          help="where a counterexample's report goes (default reports/AREA-BUG)")
     explore.add_argument("--json", action="store_true", help="one JSON object, with each configuration's figures")
+    explore.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                         help="worker processes that share the configurations, each exploring its own level by "
+                              "level (default: the cores this machine gives kinv, at most one a configuration); the "
+                              "answer is the same for any N: the shortest violation, of the first configuration "
+                              "among equals")
     explore.set_defaults(func=_cmd_explore)
 
     replay = commands.add_parser("replay", help="run a scenario file")
@@ -280,7 +285,9 @@ def _user_controller(args: argparse.Namespace, areas: list[str]) -> tuple[str, t
 
 def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
     from checks.explore import ExploreRequest
+    from checks.parallel import default_jobs
 
+    jobs = args.jobs if args.jobs is not None else default_jobs()
     bug = resolve_bug(args.bug, [args.area])
     runner = load_area(args.area)
     if not hasattr(runner, "explore"):
@@ -289,7 +296,7 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
 
     def progress(line: str) -> None:
         print(f"kinv: exploring {args.area}: {line}", file=sys.stderr, flush=True)
-    result = runner.explore(ExploreRequest(bug, args.depth, args.budget, args.report, progress))
+    result = runner.explore(ExploreRequest(bug, args.depth, args.budget, args.report, progress, jobs))
     if args.json:
         print(json.dumps(result.as_json()), flush=True)
     else:

@@ -29,6 +29,11 @@ class InvariantViolated(AssertionError):
         self.details = details
         self.raised_at = raised_at
 
+    def __reduce__(self):
+        """Pickled with its fields (an exception pickles only ``args``): `kinv explore --jobs`
+        sends a violating state, which holds its violation, from a worker to the parent."""
+        return type(self), (self.invariant, self.message, self.details, self.raised_at)
+
     @property
     def signature(self) -> str:
         """What shrinking must keep: the invariant, and for an exception where it was raised, so

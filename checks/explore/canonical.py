@@ -14,7 +14,7 @@ explorer visits and every answer it gives, do not.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 from typing import Any
 
 import attrs

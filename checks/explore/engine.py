@@ -12,7 +12,9 @@ search runs: breadth first, so the first counterexample found is a shortest one.
   transitions.
 
 Several models (an area's configurations) are explored level by level in turn, so the first
-counterexample is a shortest one across all of them. An area gives each ``Model``: its initial
+counterexample is a shortest one across all of them; with ``jobs`` > 1 each of several worker
+processes explores its share of the models that way, and the parent picks the same answer
+(workers.py). An area gives each ``Model``: its initial
 state, the moves enabled in a state (scenario lines), how to play one on a copy, and the plain
 value of a state.
 """
@@ -151,31 +153,51 @@ class _Search:
 
 
 def explore_levels(models: list[Model], depth_max: int, budget_seconds: float, symmetric: bool = True,
-                   sleep_sets: bool = True,
-                   progress: Callable[[int, int, int, float], None] | None = None) -> list[ExploreOutcome]:
+                   sleep_sets: bool = True, progress: Callable[[int, int, int, float], None] | None = None,
+                   jobs: int = 1) -> list[ExploreOutcome]:
     """Breadth first in every model at once: level 1 of each, then level 2 of each, ... until a
     violation (the search stops there: it is a shortest one), ``depth_max`` moves, nothing left,
     or the budget. ``progress(model index, depth, states, seconds)`` after each level. Turning
-    ``symmetric`` or ``sleep_sets`` off shows what each reduction saves."""
+    ``symmetric`` or ``sleep_sets`` off shows what each reduction saves. With ``jobs`` > 1 the
+    models are explored in that many worker processes (at most one a model), with the same
+    answer (workers.py)."""
+    workers = min(jobs, len(models))
+    if workers > 1:
+        from checks.explore.workers import explore_in_workers
+
+        return explore_in_workers(models, depth_max, budget_seconds, workers, symmetric, sleep_sets, progress)
     budget = Budget(budget_seconds)
-    searches = [_Search(model, symmetric, sleep_sets) for model in models]
+    searches = [(index, _Search(model, symmetric, sleep_sets)) for index, model in enumerate(models)]
+
+    def on_level(index: int, search: _Search) -> None:
+        if progress is not None:
+            progress(index, search.depth, len(search.visited), search.seconds)
+    found = _interleave(searches, depth_max, budget, on_level)
+    return [search.outcome(found[1] if found is not None and found[0] == index else None)
+            for index, search in searches]
+
+
+def _interleave(searches: list[tuple[int, _Search]], depth_max: int, budget: Budget,
+               on_level: Callable[[int, _Search], None]) -> tuple[int, Played] | None:
+    """Explore ``searches`` (model index, its search) a level of each in turn, in that order;
+    ``on_level`` after each level. Returns (the model's index, the violating move) on the first
+    violation, or None when ``depth_max`` levels, nothing left or the budget ended it."""
     for _ in range(depth_max):
-        for index, search in enumerate(searches):
+        for index, search in searches:
             if not search.level:
                 continue
             started = budget.elapsed()
             while not search.level_done:
                 if budget.exhausted():
                     search.seconds += budget.elapsed() - started
-                    return [s.outcome() for s in searches]
+                    return None
                 found = search.expand_next()
                 if found is not None:
                     search.seconds += budget.elapsed() - started
-                    return [s.outcome(found if s is search else None) for s in searches]
+                    return index, found
             search.seconds += budget.elapsed() - started
             search.next()
-            if progress is not None:
-                progress(index, search.depth, len(search.visited), search.seconds)
-        if not any(s.level for s in searches):
+            on_level(index, search)
+        if not any(search.level for _, search in searches):
             break
-    return [s.outcome() for s in searches]
+    return None

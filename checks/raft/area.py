@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from checks.area import CheckRequest, CheckResult, default_report_dir
-from checks.budget import Budget
+from checks.budget import Budget, monotonic_seconds
 from checks.explore import ExploreRequest, ExploreResult, explore_profiles
 from checks.raft.cluster import InvariantViolated, RaftCluster
 from checks.raft.explore import PROFILES, RaftModel
@@ -55,7 +55,7 @@ def counterexample_of(cluster: RaftCluster, violation: InvariantViolated, bug: B
     steps = tuple(cluster.lines[1:])
     expect = f"expect violated {violation.invariant.id}"
     header = [f"# {violation.invariant.id}: {violation.message}",
-              f"# replay: kinv replay counterexample.scenario" + (f" --bug {bug.name}" if bug else "")]
+              "# replay: kinv replay counterexample.scenario" + (f" --bug {bug.name}" if bug else "")]
     scenario_text = "\n".join(header + list(cluster.lines) + [expect]) + "\n"
     return Counterexample("raft", bug, violation.invariant, violation.message, steps, scenario_text,
                           tuple(cluster.world.trace.events), _state_lines(cluster), cluster.ids, seed,
@@ -73,20 +73,23 @@ _UNBOUNDED_SECONDS = 1e9
 class RaftArea:
     name = "raft"
 
-    def _explored(self, bug: Bug | None, depth: int, budget_seconds: float, progress=None):
-        """Explore every profile; the profiles' figures and the replayed violation, if any."""
+    def _explored(self, bug: Bug | None, depth: int, budget_seconds: float, progress=None, jobs: int = 1):
+        """Explore every profile (in ``jobs`` processes); the profiles' figures and the replayed
+        violation, if any."""
         models = [(f"{line} ({bounds.describe()})", RaftModel(line, _node_class(bug), bounds))
                   for line, bounds in PROFILES]
-        profiles, found = explore_profiles(models, ExploreRequest(bug, depth, budget_seconds, None, progress))
+        profiles, found = explore_profiles(models, ExploreRequest(bug, depth, budget_seconds, None, progress, jobs))
         if found is None:
             return profiles, None
         outcome = run(load("\n".join(found.state.cluster.lines), "<explore>"), _node_class(bug))
         return profiles, (outcome.cluster, outcome.violation or found.violation)  # a replay reproduces it
 
     def explore(self, request: ExploreRequest) -> ExploreResult:
-        profiles, found = self._explored(request.bug, request.depth_max, request.budget_seconds, request.progress)
+        started = monotonic_seconds()
+        profiles, found = self._explored(request.bug, request.depth_max, request.budget_seconds, request.progress,
+                                         request.jobs)
         bug_name = request.bug.name if request.bug else None
-        seconds = round(sum(p.seconds for p in profiles), 1)
+        seconds = round(monotonic_seconds() - started, 1)
         if found is None:
             return ExploreResult("raft", bug_name, "held", None, None, seconds, None, tuple(profiles))
         cluster, violation = found
