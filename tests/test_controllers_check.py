@@ -14,6 +14,7 @@ from checks.cli import main
 from checks.controllers.fixpoint import is_perturbation, snapshot, twin_lines
 from checks.controllers.scenario import load, run
 from checks.controllers.search import search
+from checks.controllers.user_actions import crash_loops
 from impl.controllers.parts import ControllersParts
 from spec.controllers.desired import job_left, leaks, template_hash_free
 from spec.controllers.safety import (
@@ -66,6 +67,17 @@ def test_a_host_restarted_via_a_lagging_instance_leads_on_its_stale_cache():
     assert len(pods) == 2  # the scale to 3 is not seen through a1's cache
     cluster.heal()
     assert cluster.lagging == set() and not cluster.world.network.held
+
+
+def test_rollout_undo_goes_to_the_second_highest_revision_though_it_crash_loops():
+    """kubectl's undo target (rollback.go deploymentRevision) where the scenario fixes by image:
+    revision 2, the broken nginx:1.28, since the fix in between never reached a Deployment
+    controller; so the machine's user fixes by image there instead of undoing."""
+    text = (SCENARIOS / "controllers-undo-target-is-an-earlier-broken-release.scenario").read_text()
+    before_fix = text[:text.index("tick 120\n") + len("tick 120\n")]
+    cluster = run(load(before_fix, "<undo>")).cluster
+    previous = cluster.previous_template("default/web")
+    assert crash_loops(previous) and previous["spec"]["containers"][0]["image"] == "nginx:1.28"
 
 
 def test_a_short_search_of_the_reference_holds():

@@ -83,7 +83,7 @@ class ControllersCommands:
         """``kubectl rollout undo``: the template of the ReplicaSet of the revision before the
         current one, written back onto the Deployment (client-side, as kubectl does it)."""
         def run() -> None:
-            template = self._previous_template(key)
+            template = self.previous_template(key)
             if template is None:
                 self.no_effect(f"deployment {key} has no earlier revision")
                 return
@@ -91,7 +91,13 @@ class ControllersCommands:
             self.apply(_deployment_patch(key, {"template": _replacing(current, template)}))
         self._run(f"rollout-undo deployment {key}", run)
 
-    def _previous_template(self, key: str) -> dict[str, Any] | None:
+    def previous_template(self, key: str) -> dict[str, Any] | None:
+        """The template ``kubectl rollout undo`` goes back to (kubectl's rollback.go
+        ``deploymentRevision``): that of the Deployment's ReplicaSet with the second-highest
+        revision annotation, pod-template-hash label taken off; None with fewer than two. Only
+        templates a Deployment controller saw have a ReplicaSet: one the user replaced before
+        any controller reconciled it is no revision, so the revision before the newest need not
+        be the template the user had before it."""
         deployment = self.stored("deployments").get(key)
         if deployment is None:
             return None

@@ -30,7 +30,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from checks.controllers.cluster import ControllersCluster, ControllersOptions
 from checks.controllers.commands import PROPAGATIONS, manifest_key
 from checks.controllers.scenario import new_cluster
-from checks.controllers.user_actions import UserActions
+from checks.controllers.user_actions import UserActions, crash_loops
 from checks.search import MachineCounter
 from impl.controllers.parts import ControllersParts
 from impl.sim.network import NetworkFaults
@@ -197,8 +197,10 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
     @precondition(lambda self: self._on("timing") and not self.controller and self.cluster.stored("deployments"))
     @rule(which=st.integers(0, 2), wait=st.sampled_from(WAITS))
     def rollout_undo(self, which, wait) -> None:
+        """``kubectl rollout undo``, unless it would go back to a broken release (a user does not
+        roll back to a release they fixed: the Deployment would never complete)."""
         key = self._deployment(which)
-        if self._wait(key, wait):
+        if self._wait(key, wait) and not crash_loops(self.cluster.previous_template(key)):
             self.cluster.rollout_undo(key)
 
     def _wait(self, key: str, wait: str) -> bool:

@@ -8,6 +8,12 @@
   never become available must not let the old ones go (kube's rolling update scales old
   ReplicaSets down only as new pods become available). Mutation testing found the suite blind to
   a rollout that counted created pods as available: every release it shipped became Ready.
+  The user undoes only to a release that works, as one who reads ``kubectl rollout history``
+  first: kubectl's undo goes to the second-highest revision, and when the fix of an earlier
+  broken release was replaced before any Deployment controller saw it (the leader down, or the
+  next release at once) that revision is the earlier broken release. Otherwise the fix is a new
+  image; likewise the ``timing`` rule's undo is not made towards a crash-looping release (either
+  would leave a Deployment the user broke, which CTRL-CONVERGES rightly finds never complete).
 - Storage (swarm kind ``storage``): an administrator adds a PersistentVolume that fits a claim
   (sometimes a smaller one first), with the Retain or Delete reclaim policy, and a user claims
   it, or deletes the claim. Every claim then has a volume of its exact size, so the binder's
@@ -28,7 +34,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
-__all__ = ["UserActions", "CRASHING", "HEALTHY", "release"]
+__all__ = ["UserActions", "CRASHING", "HEALTHY", "release", "crash_loops"]
 
 # The kubelet's annotations (impl/controllers/kubelet.py): every container exits this many ticks
 # after it starts, with this code; a merge patch of null takes them off again.
@@ -36,6 +42,12 @@ CRASHING = {"kinv.dev/exit-after": "0", "kinv.dev/exit-code": "1"}
 HEALTHY = {"kinv.dev/exit-after": None, "kinv.dev/exit-code": None}
 CLAIMS = ("data", "logs")
 CLAIM_NAMESPACE = "default"
+
+
+def crash_loops(template: dict[str, Any] | None) -> bool:
+    """Whether a pod template is a broken release's (CRASHING): its containers exit at once."""
+    annotations = ((template or {}).get("metadata") or {}).get("annotations") or {}
+    return annotations.get("kinv.dev/exit-after") is not None
 
 
 def release(key: str, stored: dict[str, Any], image: str, annotations: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +97,8 @@ class UserActions:
         stored = self.cluster.stored("deployments").get(key)
         if stored is None:
             return
-        if fix == "undo":
+        previous = self.cluster.previous_template(key)  # what kubectl's undo would go to
+        if fix == "undo" and previous is not None and not crash_loops(previous):
             self.cluster.rollout_undo(key)
         else:
             self.cluster.apply_object(release(key, stored, self._other_image(key, image + 1), HEALTHY))
