@@ -49,6 +49,7 @@ from checks.apiserver.cluster import ApiCluster
 from checks.controllers.commands import ControllersCommands
 from checks.controllers.fixpoint import converge
 from checks.controllers.observe import SafetyObserver
+from impl.apiserver.admission.default_toleration_seconds import UNREACHABLE_TAINT
 from impl.apiserver.client import Credentials
 from impl.apiserver.messages import ApiResponse
 from impl.apiserver.objectmeta import new_uid, timestamp
@@ -83,7 +84,7 @@ ELECTION = ElectionConfig(lease_duration_ticks=30, renew_deadline_ticks=20, retr
 # the store member's default, one revision a tick, would leave every watch cache (hence every
 # informer) behind a cluster whose kubelets alone commit several revisions a tick.
 STORE_WATCH_REVISIONS_PER_TICK = 1_000
-UNREACHABLE = {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}  # a powered-off node's taint
+UNREACHABLE = {"key": UNREACHABLE_TAINT, "effect": "NoExecute"}  # a powered-off node's taint
 KUBECTL_TICKS_MAX = 200  # an answer, or the client's own timeout (120 ticks), comes before this
 
 

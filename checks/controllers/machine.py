@@ -32,6 +32,7 @@ from checks.controllers.commands import PROPAGATIONS, manifest_key
 from checks.controllers.scenario import new_cluster
 from checks.controllers.user_actions import UserActions, crash_loops
 from checks.search import MachineCounter
+from impl.apiserver.admission.default_toleration_seconds import NOT_READY_TAINT, UNREACHABLE_TAINT
 from impl.controllers.parts import ControllersParts
 from impl.sim.network import NetworkFaults
 from spec.controllers.invariants import SCALE_SETTLE_TICKS
@@ -51,7 +52,7 @@ MIN_READY_SECONDS = (0, 0, 30, 60)
 # suggest it for stateless apps): a node outage of a minute then evicts pods, and a powered-off
 # node's pods leave within the test case instead of 350 ticks into the fault-free phase.
 TOLERATION_SECONDS = (None, None, 10, 30)
-NODE_PROBLEMS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+NODE_PROBLEMS = (NOT_READY_TAINT, UNREACHABLE_TAINT)
 SWARM_KINDS = ("crash", "hide", "lag", "kubelet", "partition", "jobs", "namespace", "service", "timing", "user",
                "release", "storage")
 START_TICKS = 20  # the elections are won and every node is Ready (11 ticks on the reference)

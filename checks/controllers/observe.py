@@ -33,12 +33,13 @@ from impl.apiserver.status import ApiError
 from impl.controllers.connection import decoded
 from spec.controllers.desired import is_available, is_ready, meta
 from spec.controllers.invariants import (
-    ENDPOINTS_READY, GC_LIVE_OWNER, NO_LEAK, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
+    ENDPOINTS_READY, GC_LIVE_OWNER, NO_LEAK, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER,
+    STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
-    FOREGROUND, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems, namespace_left_problems, overcounted,
-    recreate_problems, leader_problems, pods_of_deployment, spec_excess, stale_view_excess, status_problems, surge_problems,
-    unavailable_problems,
+    FOREGROUND, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
+    leader_problems, namespace_left_problems, overcounted, pods_of_deployment, recreate_problems, spec_excess,
+    spec_replicas, stale_view_excess, status_problems, surge_problems, unavailable_problems,
 )
 from spec.invariant import Invariant
 
@@ -50,10 +51,6 @@ WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 def _user_agent(call: CallRecord) -> str:
     return next((value for key, value in call.request.headers if key == "User-Agent"), "")
-
-
-def _replicas(obj: dict[str, Any]) -> int:
-    return int((obj.get("spec") or {}).get("replicas", 1) or 0)
 
 
 def _owner_uid(obj: dict[str, Any]) -> str | None:
@@ -191,7 +188,7 @@ class SafetyObserver:
 
     def _replica_set_changed(self, obj: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
         now, uid = self.cluster.world.now, meta(obj if obj is not None else previous).get("uid")
-        if obj is not None and previous is not None and _replicas(obj) < _replicas(previous):
+        if obj is not None and previous is not None and spec_replicas(obj) < spec_replicas(previous):
             self._scaled_down[uid] = self._changes_read
             self._scaled_down_overcount[uid] = self._others_overcount(obj)
         over = overcounted(obj, self._lowest_since_observed(uid, obj)) if obj is not None else 0
@@ -207,7 +204,7 @@ class SafetyObserver:
         status observed up to its current one (None if none of those was seen)."""
         specs = self._spec_by_generation.setdefault(uid, {})
         generation = int(meta(replica_set).get("generation") or 0)
-        specs[generation] = _replicas(replica_set)
+        specs[generation] = spec_replicas(replica_set)
         observed = int((replica_set.get("status") or {}).get("observedGeneration") or 0)
         return min((spec for g, spec in specs.items() if observed <= g <= generation), default=None)
 
@@ -314,7 +311,8 @@ class SafetyObserver:
         cache, behind its own last writes) explains; a scale-down only lowers that."""
         rs = obj if obj is not None else previous
         owner, uid, now = _owner_uid(rs), meta(rs).get("uid"), self.cluster.world.now
-        before, after = (_replicas(previous) if previous is not None else 0), (_replicas(obj) if obj is not None else 0)
+        before = spec_replicas(previous) if previous is not None else 0
+        after = spec_replicas(obj) if obj is not None else 0
         if owner is None or before == after:
             return
         recent = [c for c in self._spec_changes.get(owner, []) if now - c[0] <= STALE_STATUS_TICKS]

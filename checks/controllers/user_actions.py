@@ -34,12 +34,14 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
+from impl.controllers.kubelet import EXIT_AFTER_ANNOTATION, EXIT_CODE_ANNOTATION
+
 __all__ = ["UserActions", "CRASHING", "HEALTHY", "release", "crash_loops"]
 
 # The kubelet's annotations (impl/controllers/kubelet.py): every container exits this many ticks
 # after it starts, with this code; a merge patch of null takes them off again.
-CRASHING = {"kinv.dev/exit-after": "0", "kinv.dev/exit-code": "1"}
-HEALTHY = {"kinv.dev/exit-after": None, "kinv.dev/exit-code": None}
+CRASHING = {EXIT_AFTER_ANNOTATION: "0", EXIT_CODE_ANNOTATION: "1"}
+HEALTHY = {EXIT_AFTER_ANNOTATION: None, EXIT_CODE_ANNOTATION: None}
 CLAIMS = ("data", "logs")
 CLAIM_NAMESPACE = "default"
 
@@ -47,7 +49,7 @@ CLAIM_NAMESPACE = "default"
 def crash_loops(template: dict[str, Any] | None) -> bool:
     """Whether a pod template is a broken release's (CRASHING): its containers exit at once."""
     annotations = ((template or {}).get("metadata") or {}).get("annotations") or {}
-    return annotations.get("kinv.dev/exit-after") is not None
+    return annotations.get(EXIT_AFTER_ANNOTATION) is not None
 
 
 def release(key: str, stored: dict[str, Any], image: str, annotations: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from spec.controllers.desired import controlled_by, is_active, meta, template_hash_free
 
-__all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "spec_excess", "stale_view_excess", "surge_problems", "unavailable_problems",
+__all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "spec_replicas", "spec_excess", "stale_view_excess", "surge_problems", "unavailable_problems",
            "overcounted", "STALE_STATUS_TICKS",
            "status_problems", "gc_delete_problems", "leader_problems", "endpoints_ready_problems"]
 
@@ -101,7 +101,8 @@ def awaiting_scale_down(replica_sets: Iterable[dict[str, Any]], pods: Iterable[d
     return excused
 
 
-def _spec_replicas(obj: dict[str, Any]) -> int:
+def spec_replicas(obj: dict[str, Any]) -> int:
+    """A ReplicaSet's (or Deployment's) spec.replicas, 1 when unset."""
     return int((obj.get("spec") or {}).get("replicas", 1) or 0)
 
 
@@ -110,7 +111,7 @@ def spec_excess(deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any
     replicas + maxSurge (negative: below it)."""
     uid, replicas = meta(deployment).get("uid"), (deployment.get("spec") or {}).get("replicas", 1)
     surge, _ = rollout_limits(deployment, replicas)
-    return sum(_spec_replicas(rs) for rs in replica_sets if controlled_by(rs, uid)) - (replicas + surge)
+    return sum(spec_replicas(rs) for rs in replica_sets if controlled_by(rs, uid)) - (replicas + surge)
 
 
 def stale_view_excess(deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]], raised: str,
@@ -136,7 +137,7 @@ def stale_view_excess(deployment: dict[str, Any], replica_sets: Iterable[dict[st
     if excess <= 0:
         return 0
     uid = meta(deployment).get("uid")
-    others = sum(_spec_replicas(rs) for rs in replica_sets if controlled_by(rs, uid) and meta(rs).get("uid") != raised)
+    others = sum(spec_replicas(rs) for rs in replica_sets if controlled_by(rs, uid) and meta(rs).get("uid") != raised)
     lowest = now = others
     for changed, before, after in reversed(list(recent)):
         if changed != raised:
