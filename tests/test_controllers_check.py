@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from checks.cli import main
-from checks.controllers.fixpoint import is_perturbation, snapshot, twin_lines
+from checks.controllers.fixpoint import STUCK_QUIET_TICKS, is_perturbation, snapshot, twin_lines
 from checks.controllers.scenario import load, run
 from checks.controllers.search import search
 from checks.controllers.user_actions import crash_loops
+from impl.catalog import all_bugs
 from impl.controllers.parts import ControllersParts
 from spec.controllers.desired import job_left, leaks, template_hash_free
 from spec.controllers.safety import (
@@ -78,6 +79,30 @@ def test_rollout_undo_goes_to_the_second_highest_revision_though_it_crash_loops(
     cluster = run(load(before_fix, "<undo>")).cluster
     previous = cluster.previous_template("default/web")
     assert crash_loops(previous) and previous["spec"]["containers"][0]["image"] == "nginx:1.28"
+
+
+def test_a_stuck_run_is_judged_once_nothing_could_change_it():
+    """crash-between-writes-stuck never repairs its rollout: with every controller idle and no work
+    scheduled (its progress-deadline check aside), the verdict comes 150 quiet ticks in, not at
+    the 1,200-tick bound; and a fixpoint fight is judged 150 ticks after the state was reached."""
+    for name, reason in (("crash-between-writes-stuck", "stuck: no write for 150 ticks"),
+                         ("condition-stamped-every-sync", "150 ticks since it was reached")):
+        bug = next(b for b in all_bugs("controllers") if b.name == name)
+        outcome = run(load((SCENARIOS / "controllers" / f"{name}.scenario").read_text(), name), bug.override)
+        assert outcome.violation is not None and reason in outcome.violation.message
+        assert int(outcome.violation.message.split(" ticks after")[0].split()[-1]) < STUCK_QUIET_TICKS * 2
+
+
+def test_an_eviction_scheduled_after_a_long_quiet_spell_is_waited_for():
+    """A powered-off node's pod tolerates its taint for 300 s: the fault-free phase is quiet, every
+    controller idle, for far longer than the stuck window, with the eviction scheduled; the run
+    must converge after it, not be judged stuck."""
+    text = (SCENARIOS / "controllers-power-off-a-node.scenario").read_text()
+    outcome = run(load(text, "<power-off>"))
+    assert outcome.violation is None
+    evictions = [c for c in outcome.cluster.api_log.calls if c.request.method == "DELETE" and "/pods/" in c.request.path]
+    converge_started = next(c.started for c in outcome.cluster.api_log.calls if c.client == "u1") + 60
+    assert evictions and min(c.started for c in evictions) - converge_started > STUCK_QUIET_TICKS
 
 
 def test_a_short_search_of_the_reference_holds():

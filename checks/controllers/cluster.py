@@ -346,9 +346,9 @@ class ControllersCluster(ControllersCommands, ApiCluster):
         """What is not yet as desired, and what leaked (empty: converged); the rules are
         spec/controllers/desired.py's."""
         objects = self.by_resource()
-        return desired_left(objects) + leaks(objects) + self._lost_left(objects)
+        return desired_left(objects) + leaks(objects) + self.lost_left(objects)
 
-    def _lost_left(self, objects: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    def lost_left(self, objects: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
         """What the controllers have yet to find out about the machines powered off: the node
         is not Ready, and its pods that do not tolerate that for ever are evicted (the spec
         cannot say this from the objects alone: a node whose kubelet is gone still reads Ready
