@@ -83,8 +83,9 @@ def node_taints(name: str, taints: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class UserActions:
-    """Rules that need the machine's ``_on``, ``_deployment``, ``_other_image``, ``controller``
-    and ``cluster``; ``volumes_made`` counts the volumes added, for their names."""
+    """Rules that need the machine's ``_on``, ``_deployment``, ``_other_image``,
+    ``_rollout_blocked``, ``_schedulable``, ``tainted``, ``controller`` and ``cluster``;
+    ``volumes_made`` counts the volumes added, for their names."""
 
     volumes_made = 0
 
@@ -93,6 +94,8 @@ class UserActions:
           fix=st.sampled_from(("image", "image", "undo")))
     def broken_release(self, which, image, broken_for, fix) -> None:
         key = self._deployment(which)
+        if self._rollout_blocked(key):
+            return
         stored = self.cluster.stored("deployments")[key]
         self.cluster.apply_object(release(key, stored, self._other_image(key, image), CRASHING))
         self.cluster.tick(broken_for)
@@ -106,16 +109,24 @@ class UserActions:
             self.cluster.apply_object(release(key, stored, self._other_image(key, image + 1), HEALTHY))
 
     @precondition(lambda self: self._on("kubelet") and not self.controller)
-    @rule(which=st.integers(0, 3), effect=st.sampled_from(["NoExecute", "NoSchedule"]), keep=st.booleans())
+    @rule(which=st.integers(0, 3), effect=st.sampled_from(["NoExecute", "NoExecute", "NoSchedule"]),
+          keep=st.sampled_from([True, True, False]))
     def taint_node(self, which, effect, keep) -> None:
         """``kubectl taint node``: a node set aside (dedicated=db), the pods that do not tolerate
-        it evicted (NoExecute) or only kept off (NoSchedule); taken off again unless ``keep``."""
+        it evicted (NoExecute) or only kept off (NoSchedule); taken off again unless ``keep``.
+        Mostly NoExecute and kept: what the scheduler and the taint eviction do with such a node
+        shows at the fixpoint (mutation testing: a scheduler that ignored NoExecute taints, its
+        pods placed and evicted in a loop, survived when half the taints were NoSchedule and
+        half of the rest were taken off). Never the last node that can take pods."""
         kubelet = self.cluster.kubelet_ids[which % len(self.cluster.kubelet_ids)]
         name = self.cluster.node_names[kubelet]
-        if name not in self.cluster.stored("minions"):
+        if name not in self.cluster.stored("minions") or not [k for k in self._schedulable() if k != kubelet]:
             return
         self.cluster.apply_object(node_taints(name, [{"key": "dedicated", "value": "db", "effect": effect}]))
-        if not keep:
+        if keep:
+            self.tainted.add(kubelet)
+        else:
+            self.tainted.discard(kubelet)
             self.cluster.tick(60)
             if name in self.cluster.stored("minions"):
                 self.cluster.apply_object(node_taints(name, []))
