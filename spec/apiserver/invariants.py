@@ -15,7 +15,7 @@ Service Accounts"; kube-apiserver ``AllOrderedPlugins`` (pkg/kubeapiserver/optio
 
 from __future__ import annotations
 
-import functools
+import bisect
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -538,11 +538,22 @@ def _order_problems_of(events) -> list[str]:
     return problems
 
 
-def _expected_events(view: ApiView, stream: WatchStream, selection: Selection, last: int) -> list[tuple]:
-    resource = _storage(stream.resource)
-    expected = []
+Replayed = dict[str, list[tuple[Change, dict | None]]]  # storage resource -> its replayed changes
+
+
+def _replayed_by_resource(view: ApiView) -> Replayed:
+    """``replay`` of the view's changes, once for every stream (per stream, it made the check
+    quadratic), each storage resource's apart."""
+    replayed: Replayed = defaultdict(list)
     for change, before in replay(view.changes):
-        if change.resource != resource or (stream.namespace and change.namespace != stream.namespace):
+        replayed[change.resource].append((change, before))
+    return replayed
+
+
+def _expected_events(replayed: Replayed, stream: WatchStream, selection: Selection, last: int) -> list[tuple]:
+    expected = []
+    for change, before in replayed.get(_storage(stream.resource), ()):
+        if stream.namespace and change.namespace != stream.namespace:
             continue
         if not stream.from_revision < change.revision <= last:
             continue
@@ -554,12 +565,12 @@ def _expected_events(view: ApiView, stream: WatchStream, selection: Selection, l
     return expected
 
 
-def _gap_problems(view: ApiView, stream: WatchStream, selection: Selection) -> list[str]:
+def _gap_problems(replayed: Replayed, stream: WatchStream, selection: Selection) -> list[str]:
     seen = [(kind, revision, obj) for kind, revision, obj in stream.events if kind != "ERROR"]
     if not seen:
         return []
     last = seen[-1][1]
-    expected = _expected_events(view, stream, selection, last)
+    expected = _expected_events(replayed, stream, selection, last)
     received = [(revision, kind, _object_key(obj)) for kind, revision, obj in seen if kind != "BOOKMARK"]
     problems = [f"missed {kind} of {key} at revision {revision}" for revision, kind, key in expected
                 if (revision, kind, key) not in received]
@@ -569,7 +580,7 @@ def _gap_problems(view: ApiView, stream: WatchStream, selection: Selection) -> l
     return problems
 
 
-def _stream_problems(view: ApiView, stream: WatchStream) -> list[str]:
+def _stream_problems(replayed: Replayed, stream: WatchStream) -> list[str]:
     if stream.error_code:
         return []
     if stream.from_revision == 0:
@@ -582,13 +593,14 @@ def _stream_problems(view: ApiView, stream: WatchStream) -> list[str]:
     problems += _order_problems_of(stream.events)
     selection = Selection(stream.label_selector, stream.field_selector)
     if selection.judgeable:
-        problems += _gap_problems(view, stream, selection)
+        problems += _gap_problems(replayed, stream, selection)
     return problems
 
 
 def api_watch(view: ApiView) -> list[str]:
+    replayed = _replayed_by_resource(view)
     return [f"{_stream_name(stream)}: {problem}" for stream in view.watches
-            for problem in _stream_problems(view, stream)[:MESSAGES_PER_ITEM_MAX]]
+            for problem in _stream_problems(replayed, stream)[:MESSAGES_PER_ITEM_MAX]]
 
 
 # ----- API-READ-CONSISTENT ----------------------------------------------------------------------
@@ -616,28 +628,37 @@ def _deletion_revision(view: ApiView, call: Call) -> int:
     return returned
 
 
-def _acknowledged_writes(view: ApiView, before: int) -> list[tuple[Call, str, int]]:
-    """(call, object name, revision) of each successful write that finished before tick ``before``."""
-    writes = []
+AcknowledgedWrite = tuple[Call, str, int]  # (call, object name, revision) of one acknowledged write
+
+
+def _acknowledged_writes(view: ApiView) -> dict[str, list[AcknowledgedWrite]]:
+    """Each successful write that finished, by its call's resource, in call order. Made once per
+    view: a read's writes are those of its resource that finished before it started (made per
+    read, with a scan of the changes for each delete, the check was quadratic)."""
+    writes: dict[str, list[AcknowledgedWrite]] = defaultdict(list)
     for call in view.calls:
-        if call.finished is None or call.finished >= before or not _meta(call.body):
+        if call.finished is None or not _meta(call.body):
             continue
         if call.verb == "create" and call.code == 201:
-            writes.append((call, _created_name(call), _rv(call.body)))
+            writes[call.resource].append((call, _created_name(call), _rv(call.body)))
         elif call.verb in ("update", "patch") and call.code == 200:
-            writes.append((call, call.name, _rv(call.body)))
+            writes[call.resource].append((call, call.name, _rv(call.body)))
         elif call.verb == "delete" and call.code == 200:
-            writes.append((call, call.name, _deletion_revision(view, call)))
+            writes[call.resource].append((call, call.name, _deletion_revision(view, call)))
     return writes
 
 
-def _get_problems(view: ApiView, read: Call) -> list[str]:
+def _acknowledged_before(writes: dict[str, list[AcknowledgedWrite]], read: Call) -> Iterable[AcknowledgedWrite]:
+    """The writes of ``read``'s resource acknowledged before it started."""
+    return (write for write in writes.get(read.resource, ()) if write[0].finished < read.started)
+
+
+def _get_problems(read: Call, writes: dict[str, list[AcknowledgedWrite]]) -> list[str]:
     returned = _rv(read.body)
     return [f"{_call(read)} (started at tick {read.started}) returned resourceVersion {returned}, older than "
             f"revision {revision} of {_call(write)}, acknowledged at tick {write.finished}"
-            for write, name, revision in _acknowledged_writes(view, read.started)
-            if (write.resource, write.namespace, name) == (read.resource, read.namespace, read.name)
-            and revision > returned]
+            for write, name, revision in _acknowledged_before(writes, read)
+            if (write.namespace, name) == (read.namespace, read.name) and revision > returned]
 
 
 def _list_items_problems(view: ApiView, read: Call, revision: int) -> list[str]:
@@ -707,20 +728,20 @@ def _not_older_problems(view: ApiView, read: Call) -> list[str]:
     return []
 
 
-def _list_problems(view: ApiView, read: Call) -> list[str]:
+def _list_problems(view: ApiView, read: Call, writes: dict[str, list[AcknowledgedWrite]]) -> list[str]:
     if _query(read, "continue"):
         return _page_problems(view, read)
     revision = _rv(read.body)
     problems = [f"{_call(read)} (started at tick {read.started}) returned resourceVersion {revision}, older than "
                 f"revision {written} of {_call(write)}, acknowledged at tick {write.finished}"
-                for write, _, written in _acknowledged_writes(view, read.started)
-                if write.resource == read.resource and (not read.namespace or write.namespace == read.namespace)
-                and written > revision]
+                for write, _, written in _acknowledged_before(writes, read)
+                if (not read.namespace or write.namespace == read.namespace) and written > revision]
     return problems + _list_items_problems(view, read, revision)
 
 
 def api_read_consistent(view: ApiView) -> list[str]:
     found = []
+    writes = _acknowledged_writes(view)
     for read in view.calls:
         if read.code != 200 or read.verb not in ("get", "list"):
             continue
@@ -729,23 +750,31 @@ def api_read_consistent(view: ApiView) -> list[str]:
         if _query(read, "resourceVersion"):
             found += _not_older_problems(view, read)[:MESSAGES_PER_ITEM_MAX]
             continue
-        problems = _get_problems(view, read) if read.verb == "get" else _list_problems(view, read)
+        problems = _get_problems(read, writes) if read.verb == "get" else _list_problems(view, read, writes)
         found += problems[:MESSAGES_PER_ITEM_MAX]
     return found
 
 
 # ----- AUTHZ-SOUND ------------------------------------------------------------------------------
 
-def _identity_of(view: ApiView, record: AuditRecord) -> Identity | None:
-    names = {c.identity for c in view.calls if (c.client, c.request_id) == (record.client, record.request_id)}
-    found = [i for i in view.identities if i.name in names]
+def _credentials_by_request(view: ApiView) -> dict[tuple[str, int], set[str]]:
+    """(client, request id) -> the names of the credentials its calls used. Made once per view:
+    a scan of every call for each audit record made the check quadratic."""
+    names: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for call in view.calls:
+        names[(call.client, call.request_id)].add(call.identity)
+    return names
+
+
+def _identity_of(view: ApiView, credentials: set[str]) -> Identity | None:
+    found = [i for i in view.identities if i.name in credentials]
     return found[0] if len(found) == 1 else None
 
 
-def _authenticated(view: ApiView, record: AuditRecord) -> tuple[str, frozenset[str]] | None:
-    """Who authentication should have found: from the call's credential (spec.rbac.identity), or
-    None when the record names no call whose credential the view knows."""
-    identity = _identity_of(view, record)
+def _authenticated(view: ApiView, credentials: set[str]) -> tuple[str, frozenset[str]] | None:
+    """Who authentication should have found: from the credential of the record's call
+    (spec.rbac.identity), or None when no call names one credential the view knows."""
+    identity = _identity_of(view, credentials)
     if identity is None:
         return None
     name = identity.user
@@ -785,14 +814,24 @@ def _impersonation_problems(record: AuditRecord, policy, user: str, groups: froz
 
 
 def _policies(view: ApiView) -> Callable[[int], tuple[dict, ...]]:
-    """``policy_at`` for the many revisions one view's records name: the RBAC changes picked out
-    once, each revision's policy made once (per record, it made the check quadratic)."""
+    """``policy_at`` for the many revisions one view's records name, the RBAC changes picked out
+    once. Two revisions that see the same RBAC changes (as many at or below each) have the same
+    policy: it is made once for all of them (per record, it made the check quadratic)."""
     rbac = [change for change in view.changes if change.resource in RBAC_KINDS]
-    return functools.lru_cache(maxsize=None)(lambda revision: policy_at(rbac, revision, view.base_policy))
+    revisions = sorted(change.revision for change in rbac)
+    made: dict[int, tuple[dict, ...]] = {}
+
+    def policy(revision: int) -> tuple[dict, ...]:
+        seen = bisect.bisect_right(revisions, revision)  # the RBAC changes in force at revision
+        if seen not in made:
+            made[seen] = policy_at(rbac, revision, view.base_policy)
+        return made[seen]
+    return policy
 
 
-def _authz_problems(view: ApiView, record: AuditRecord, policy: tuple[dict, ...]) -> list[str]:
-    authenticated = _authenticated(view, record)
+def _authz_problems(view: ApiView, record: AuditRecord, policy: tuple[dict, ...],
+                   credentials: set[str]) -> list[str]:
+    authenticated = _authenticated(view, credentials)
     impersonating = any(s.name == "impersonation" and s.outcome == "ok" for s in record.steps)
     problems = []
     if impersonating:
@@ -811,9 +850,12 @@ def _authz_problems(view: ApiView, record: AuditRecord, policy: tuple[dict, ...]
 def authz_sound(view: ApiView) -> list[str]:
     found = []
     policies = _policies(view)
+    credentials = _credentials_by_request(view)
     for record in view.audits:
         if any(s.name == "authorization" and s.outcome == "ok" for s in record.steps):
-            found += [f"{_who(record)}: {p}" for p in _authz_problems(view, record, policies(record.policy_revision))]
+            policy = policies(record.policy_revision)
+            used = credentials.get((record.client, record.request_id), set())
+            found += [f"{_who(record)}: {p}" for p in _authz_problems(view, record, policy, used)]
     return found
 
 
