@@ -12,8 +12,10 @@ import pytest
 
 from checks.cli import main
 from checks.controllers.fixpoint import STUCK_QUIET_TICKS, is_perturbation, snapshot, twin_lines
+import checks.controllers.scenario as scenario_module
 from checks.controllers.scenario import load, run
-from checks.controllers.search import search
+from checks.controllers.search import REPLAYS_MAX, search, shrink
+from checks.minimize import shrink_found
 from checks.controllers.user_actions import crash_loops
 from impl.catalog import all_bugs
 from impl.controllers.parts import ControllersParts
@@ -103,6 +105,23 @@ def test_an_eviction_scheduled_after_a_long_quiet_spell_is_waited_for():
     evictions = [c for c in outcome.cluster.api_log.calls if c.request.method == "DELETE" and "/pods/" in c.request.path]
     converge_started = next(c.started for c in outcome.cluster.api_log.calls if c.client == "u1") + 60
     assert evictions and min(c.started for c in evictions) - converge_started > STUCK_QUIET_TICKS
+
+
+def test_shrinking_what_is_not_level_triggered_goes_without_the_twin_and_ends_the_same(monkeypatch):
+    """cleanup-only-on-delete-event's scenario crashes controller managers: a shrinker's candidate
+    that no longer fails reaches the twin, which can only break CTRL-LEVEL-TRIGGERED. Shrinking
+    CTRL-NO-LEAK without it gives the same lines, with no twin run."""
+    bug = next(b for b in all_bugs("controllers") if b.name == "cleanup-only-on-delete-event")
+    found = run(load((SCENARIOS / "controllers" / f"{bug.name}.scenario").read_text(), bug.name), bug.override)
+    twins = []
+    real_twin = scenario_module.run_lines
+    monkeypatch.setattr(scenario_module, "run_lines", lambda lines, parts: twins.append(lines) or real_twin(lines, parts))
+    with_twin, _ = shrink_found(found.cluster, found.violation,
+                                lambda text: run(load(text, "<minimize>"), bug.override, lenient=True), REPLAYS_MAX)
+    assert twins, "no candidate reached the twin: the scenario no longer shows what this test is about"
+    twins.clear()
+    shrunk, violation = shrink(found.cluster, bug.override, found.violation)
+    assert not twins and violation.signature == found.violation.signature and shrunk.lines == with_twin.lines
 
 
 def test_a_short_search_of_the_reference_holds():

@@ -284,8 +284,9 @@ def run_lines(lines: list[str], parts: ControllersParts) -> ControllersCluster |
     return cluster
 
 
-def run(scenario: ControllersScenario, parts: ControllersParts = ControllersParts(), lenient: bool = False) -> ScenarioOutcome:
-    cluster = new_cluster(scenario.options, parts)
+def run(scenario: ControllersScenario, parts: ControllersParts = ControllersParts(), lenient: bool = False,
+        twin: bool = True) -> ScenarioOutcome:
+    cluster = new_cluster(scenario.options, parts, twin)
     violation, failed = play(cluster, list(scenario.steps), scenario.filename, lenient, execute)
     broken = violation.invariant.id if violation is not None else None
     return ScenarioOutcome(cluster, violation, failed or expectation_failure(scenario.expect, broken))
