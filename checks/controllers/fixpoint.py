@@ -41,7 +41,7 @@ from impl.apiserver.client import CallRecord
 from spec.controllers.desired import desired_left, is_active, leaks, meta
 from spec.controllers.invariants import CONVERGE_TICKS_MAX, CONVERGES, FIXPOINT_QUIET, LEVEL_TRIGGERED, NO_LEAK, QUIET_TICKS
 
-__all__ = ["converge", "snapshot", "is_perturbation", "twin_lines", "is_heartbeat", "DIFFERENCES_SHOWN"]
+__all__ = ["converge", "snapshot", "is_perturbation", "twin_lines", "is_heartbeat", "writes_since", "DIFFERENCES_SHOWN"]
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # Not compared by the twin: volatile by nature (heartbeats, events, node status), or named and
@@ -73,7 +73,8 @@ def is_heartbeat(call: CallRecord) -> bool:
     return "/leases/" in path or "/leases" == path[-7:] or ("/nodes/" in path and path.endswith("/status"))
 
 
-def _writes_since(cluster: Any, first: int) -> list[CallRecord]:
+def writes_since(cluster: Any, first: int) -> list[CallRecord]:
+    """The writes of the cluster's hosts from call ``first`` on, heartbeats left out."""
     hosts = set(cluster.host_ids)
     return [c for c in cluster.api_log.calls[first:]
             if c.client in hosts and c.request.method in WRITE_METHODS and not is_heartbeat(c)]
@@ -92,16 +93,18 @@ def converge(cluster: Any, twin: Callable[[list[str]], Any] | None) -> None:
     for _ in range(CONVERGE_TICKS_MAX):
         cluster.world.tick()
         now = cluster.world.now
-        if _writes_since(cluster, first_call):
+        if writes_since(cluster, first_call):
             progress.last_write = now
         first_call = len(cluster.api_log.calls)
-        progress.scheduled = max(progress.scheduled, _scheduled_until(cluster))
+        if now - progress.last_write >= QUIET_TICKS:  # work due sooner fires within the stuck window
+            progress.scheduled = max(progress.scheduled, _scheduled_until(cluster))
         quiet = now - progress.last_write >= QUIET_TICKS and _controllers_idle(cluster)
         if not quiet and (now - progress.started) % FIGHT_CHECK_TICKS:
             continue
         left = cluster.converged()
         if quiet and not left:
             break
+        progress.looked(now, matched=not left)
         hopeless = progress.hopeless(now, bool(left), quiet)
         if hopeless:
             _not_settled(cluster, progress.started, hopeless)
@@ -124,12 +127,15 @@ class _Progress:
     matched_since: int | None = None
     scheduled: int = 0
 
+    def looked(self, now: int, matched: bool) -> None:
+        """The desired state was looked at: it holds (``matched``) or not."""
+        self.matched_since = (now if self.matched_since is None else self.matched_since) if matched else None
+
     def hopeless(self, now: int, left: bool, quiet: bool) -> str:
         """Why waiting until the bound cannot change the verdict (the early verdicts of the module
         docstring), or "" if it might."""
         if left and quiet and now - self.last_write >= STUCK_QUIET_TICKS and now > self.scheduled:
             return f" (stuck: no write for {now - self.last_write} ticks, every controller idle, no work scheduled)"
-        self.matched_since = None if left else (now if self.matched_since is None else self.matched_since)
         writing = now - self.last_write < QUIET_TICKS
         if self.matched_since is not None and writing and now - self.matched_since >= FIGHT_TICKS:
             return f" ({now - self.matched_since} ticks since it was reached)"
@@ -170,7 +176,7 @@ def _not_settled(cluster: Any, started: int, why: str = "") -> None:
     leaked = leaks(objects)
     if leaked:
         cluster.fail(NO_LEAK, f"{ticks} ticks after the last fault and request{why}: " + "; ".join(leaked[:4]))
-    recent = _writes_since(cluster, 0)[-DIFFERENCES_SHOWN:]
+    recent = writes_since(cluster, 0)[-DIFFERENCES_SHOWN:]
     cluster.fail(FIXPOINT_QUIET, f"the desired state holds but the controllers keep writing {ticks} ticks after the "
                                  f"last fault and request{why}: " + "; ".join(_describe(c) for c in recent))
 

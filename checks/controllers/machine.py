@@ -358,10 +358,11 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         so the user does not start one (CTRL-CONVERGES would rightly find it never completes)."""
         return self._recreate(key) and self._on_lost_node(self._pods_of(key))
 
-    def _schedulable(self) -> list[str]:
-        """The kubelets whose node may take new pods: not removed, not powered off, no taint kept."""
-        return [k for k in self.cluster.kubelet_ids
-                if k not in self.cluster.removed and k not in self.cluster.lost and k not in self.tainted]
+    def _others_schedulable(self, kubelet: str) -> bool:
+        """Whether a node other than ``kubelet``'s may take new pods: not removed, not powered
+        off, no taint kept (the user never takes away the last one)."""
+        return any(k != kubelet and k not in self.cluster.removed and k not in self.cluster.lost
+                   and k not in self.tainted for k in self.cluster.kubelet_ids)
 
     # ----- the user: Jobs, a namespace, a Service ------------------------------------------------
 
@@ -504,7 +505,7 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
     @rule(which=st.integers(0, 3))
     def remove_node(self, which) -> None:
         kubelet = self.cluster.kubelet_ids[which % len(self.cluster.kubelet_ids)]
-        if kubelet not in self.cluster.removed and [k for k in self._schedulable() if k != kubelet]:
+        if kubelet not in self.cluster.removed and self._others_schedulable(kubelet):
             self.cluster.remove_node(kubelet)
             self.tainted.discard(kubelet)  # its Node, and the taints on it, are gone
 
@@ -528,7 +529,7 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
             return
         kubelet = self.cluster.kubelet_ids[which % len(self.cluster.kubelet_ids)]
         if kubelet not in self.cluster.removed and kubelet not in self.cluster.lost \
-                and [k for k in self._schedulable() if k != kubelet] and not self._waits_for_pods_on(kubelet):
+                and self._others_schedulable(kubelet) and not self._waits_for_pods_on(kubelet):
             self.cluster.power_off(kubelet)
             self.lost_at[kubelet] = self.cluster.world.now
 

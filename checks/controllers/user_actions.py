@@ -84,7 +84,7 @@ def node_taints(name: str, taints: list[dict[str, Any]]) -> dict[str, Any]:
 
 class UserActions:
     """Rules that need the machine's ``_on``, ``_deployment``, ``_other_image``,
-    ``_rollout_blocked``, ``_schedulable``, ``tainted``, ``controller`` and ``cluster``;
+    ``_rollout_blocked``, ``_others_schedulable``, ``tainted``, ``controller`` and ``cluster``;
     ``volumes_made`` counts the volumes added, for their names."""
 
     volumes_made = 0
@@ -120,7 +120,7 @@ class UserActions:
         half of the rest were taken off). Never the last node that can take pods."""
         kubelet = self.cluster.kubelet_ids[which % len(self.cluster.kubelet_ids)]
         name = self.cluster.node_names[kubelet]
-        if name not in self.cluster.stored("minions") or not [k for k in self._schedulable() if k != kubelet]:
+        if name not in self.cluster.stored("minions") or not self._others_schedulable(kubelet):
             return
         self.cluster.apply_object(node_taints(name, [{"key": "dedicated", "value": "db", "effect": effect}]))
         if keep:
