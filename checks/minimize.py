@@ -5,15 +5,19 @@ can be made shorter by deleting lines, chunks first and then single lines, keepi
 after which the same invariant still breaks (for an exception, the same exception at the same
 place: the violation's ``signature``); then by dropping options from the `cluster` line and
 clients that play no part, and by merging runs of `tick` lines and shortening each `tick N`.
-The number of replays is bounded, so the result is the same on every machine. Each area gives
+The number of replays is bounded, so the result is the same on every machine, and with worker
+processes (``jobs``) the same as without: they replay the next candidates ahead, but the
+candidates are decided in order, as one process decides them. Each area gives
 the runner: scenario text in, the signature of what broke (or None) out.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from checks.parallel import ReplayPool
 from checks.scenario import ScenarioError
 
 __all__ = ["Oracle", "minimize_lines", "minimize_strict", "drop_no_effect_lines", "REPLAYS_MAX", "shrink_found"]
@@ -22,24 +26,47 @@ REPLAYS_MAX = 4_000
 
 
 class Oracle:
+    """Decides whether a candidate still fails as ``signature``, at most ``replays_max`` replays.
+
+    Candidates come in chains: the next one the shrinker would try if this one passes. With a
+    ``pool`` (checks/parallel.py ``ReplayPool``) the next few of a chain replay side by side and
+    are read in order; the ones after the first that fails are thrown away and not counted, so the
+    decisions and the count are those of one process, and so is the counterexample."""
+
     def __init__(self, runner: Callable[[str], str | None], signature: str,
-                 replays_max: int = REPLAYS_MAX) -> None:
+                 replays_max: int = REPLAYS_MAX, pool: Any = None) -> None:
         self.runner = runner
         self.signature = signature
         self.replays = 0
         self.replays_max = replays_max
+        self.pool = pool
 
     def exhausted(self) -> bool:
         return self.replays >= self.replays_max
 
-    def fails(self, header: str, steps: list[str]) -> bool:
-        if self.exhausted():
-            return False
-        self.replays += 1
+    def signature_of(self, text: str) -> str | None:
         try:
-            return self.runner("\n".join([header, *steps])) == self.signature
+            return self.runner(text)
         except ScenarioError:
-            return False
+            return None
+
+    def fails(self, header: str, steps: list[str]) -> bool:
+        return self.first_failing([(header, steps)]) == 0
+
+    def first_failing(self, chain: list[tuple[str, list[str]]]) -> int | None:
+        """The position in ``chain`` (header, steps) of the first candidate that still fails, or
+        None: what asking ``fails`` of each in turn would answer, with as many replays counted."""
+        position = 0
+        while position < len(chain) and not self.exhausted():
+            width = min(self.pool.jobs if self.pool is not None else 1, self.replays_max - self.replays)
+            batch = ["\n".join([header, *steps]) for header, steps in chain[position:position + width]]
+            answers = self.pool.answers(batch) if len(batch) > 1 else [self.signature_of(batch[0])]
+            for offset, answer in enumerate(answers):
+                self.replays += 1
+                if answer == self.signature:
+                    return position + offset
+            position += len(batch)
+        return None
 
 
 def _delete_chunks(oracle: Oracle, header: str, steps: list[str]) -> list[str]:
@@ -47,23 +74,25 @@ def _delete_chunks(oracle: Oracle, header: str, steps: list[str]) -> list[str]:
     while chunk >= 1 and not oracle.exhausted():
         index = 0
         while index < len(steps) and not oracle.exhausted():
-            candidate = steps[:index] + steps[index + chunk:]
-            if candidate != steps and oracle.fails(header, candidate):
-                steps = candidate
-            else:
-                index += chunk
+            starts = range(index, len(steps), chunk)  # where the next deletions start, each failing
+            hit = oracle.first_failing([(header, steps[:start] + steps[start + chunk:]) for start in starts])
+            if hit is None:
+                break
+            index = starts[hit]
+            steps = steps[:index] + steps[index + chunk:]
         chunk //= 2
     return steps
 
 
 def _simplify_header(oracle: Oracle, header: str, steps: list[str]) -> str:
     words = header.split()
-    for word in list(words[2:]):
-        if word.startswith("seed="):
-            continue
-        candidate = [w for w in words if w != word]
-        if oracle.fails(" ".join(candidate), steps):
-            words = candidate
+    options = [word for word in words[2:] if not word.startswith("seed=")]
+    while options:
+        chain = [[w for w in words if w != word] for word in options]
+        hit = oracle.first_failing([(" ".join(candidate), steps) for candidate in chain])
+        if hit is None:
+            break
+        words, options = chain[hit], options[hit + 1:]
     return " ".join(words)
 
 
@@ -74,15 +103,16 @@ def _ticks(step: str) -> int | None:
 
 def _shorten_ticks(oracle: Oracle, header: str, steps: list[str]) -> list[str]:
     """`tick N` as few ticks as still fail: halving, then one less at a time."""
-    for index, step in enumerate(steps):
-        ticks = _ticks(step)
-        if ticks is None:
-            continue
-        for fewer in sorted({ticks // 2, ticks - 1} - {0, ticks}):
-            candidate = steps[:index] + [f"tick {fewer}"] + steps[index + 1:]
-            if oracle.fails(header, candidate):
-                steps, ticks = candidate, fewer
-                break
+    index = 0
+    while index < len(steps):
+        tries = [(at, fewer) for at in range(index, len(steps)) if (ticks := _ticks(steps[at])) is not None
+                 for fewer in sorted({ticks // 2, ticks - 1} - {0, ticks})]
+        hit = oracle.first_failing([(header, steps[:at] + [f"tick {fewer}"] + steps[at + 1:]) for at, fewer in tries])
+        if hit is None:
+            break
+        at, fewer = tries[hit]
+        steps = steps[:at] + [f"tick {fewer}"] + steps[at + 1:]
+        index = at + 1
     return steps
 
 
@@ -144,10 +174,12 @@ def drop_no_effect_lines(lines: list[str], oracle: Oracle) -> list[str]:
     header, steps = lines[0], list(lines[1:])
     index = len(steps) - 1
     while index >= 0 and not oracle.exhausted():
-        if steps[index].startswith("maybe "):
-            candidate = steps[:index] + steps[index + 1:]
-            if oracle.fails(header, candidate):
-                steps = candidate
+        marked = [at for at in range(index, -1, -1) if steps[at].startswith("maybe ")]  # last first
+        hit = oracle.first_failing([(header, steps[:at] + steps[at + 1:]) for at in marked])
+        if hit is None:
+            break
+        index = marked[hit]
+        steps = steps[:index] + steps[index + 1:]
         index -= 1
     return [header, *steps]
 
@@ -162,17 +194,24 @@ def minimize_strict(lines: list[str], oracle: Oracle, replay_marked: Callable[[l
     return drop_no_effect_lines(replay_marked(shorter), oracle)
 
 
-def shrink_found(found: Any, violation: Any, replay: Callable[[str], Any], replays_max: int) -> tuple[Any, Any]:
+def shrink_found(found: Any, violation: Any, replay: Callable[[str], Any], replays_max: int,
+                 jobs: int = 1) -> tuple[Any, Any]:
     """A failing run shrunk as scenario lines, for any area whose ``replay(text)`` runs a scenario
     leniently and returns an outcome with ``violation`` and ``cluster``: (the shrunk run's
-    harness, its violation), or the run as found if the shrunk lines no longer fail."""
+    harness, its violation), or the run as found if the shrunk lines no longer fail. ``found``
+    needs only its ``lines``. With ``jobs`` above 1 the candidates replay in that many worker
+    processes, with the same result."""
     def runner(text: str) -> str | None:
         broken = replay(text).violation
         return broken.signature if broken is not None else None
 
     def replay_marked(lines: list[str]) -> list[str]:
         return replay("\n".join(lines)).cluster.lines
-    lines = minimize_strict(found.lines, Oracle(runner, violation.signature, replays_max), replay_marked)
+    oracle = Oracle(runner, violation.signature, replays_max)
+    with contextlib.ExitStack() as stack:
+        if jobs > 1:
+            oracle.pool = stack.enter_context(ReplayPool(jobs, oracle.signature_of))
+        lines = minimize_strict(list(found.lines), oracle, replay_marked)
     outcome = replay("\n".join(lines))
     if outcome.violation is None:
         return found, violation

@@ -5,9 +5,14 @@ A chunk is one Hypothesis run whose seed is derived from the user's seed and the
 process that runs it or on the chunks run before it. The workers therefore run chunks 0, 1, 2...
 in any order and the parent reads their answers in chunk order: the search's answer is the
 lowest-numbered failing chunk, as one process running them one after another would find it.
-Workers report only how many test cases a chunk ran and whether it failed; the parent runs the
-failing chunk once more itself to get the failing run and shrinks it, so the counterexample is the
-one `--jobs 1` writes, byte for byte.
+Workers report how many test cases a chunk ran and whether it failed, and of a failing chunk what
+the area needs to shrink it (the failing run's scenario lines and its violation); the parent
+shrinks those lines as `--jobs 1` would shrink the same run, so the counterexample is the one
+`--jobs 1` writes, byte for byte. Only where a worker could not carry the run (or its lines do
+not fail again) does the parent run the failing chunk once more itself.
+
+While a counterexample shrinks, ``ReplayPool`` lets the shrinker replay the next candidates in
+worker processes (checks/minimize.py decides them in order, as one process would).
 
 Which chunks run at all is decided as `--jobs 1` decides it: a chunk runs if it started before the
 time budget ran out (the wall clock decides when to stop, never what a chunk does) and, under
@@ -36,7 +41,8 @@ from typing import Any
 
 import attrs
 
-__all__ = ["JobSettings", "default_jobs", "use_jobs", "current_jobs", "ChunkRun", "ChunkPool", "first_failure"]
+__all__ = ["JobSettings", "default_jobs", "use_jobs", "current_jobs", "ChunkRun", "ChunkPool", "first_failure",
+           "ReplayPool"]
 
 WAIT_SECONDS = 1.0  # how often the parent looks at the budget while every worker is busy
 STOP_SECONDS = 5.0  # how long a stopped worker may take to exit
@@ -83,33 +89,49 @@ class ChunkRun:
     chunk: int
     created: int
     failed: bool
+    # Of a failing chunk, what the area's ``carry`` made of it (picklable), or None.
+    found: Any = None
 
 
-# One search's chunks, set in each worker by its initializer: (run_chunk, its arguments but the chunk).
-_WORKER_PLAN: tuple[Callable[..., Any], tuple] | None = None
+# One search's chunks, set in each worker by its initializer: (run_chunk, its arguments but the
+# chunk, what to carry back of a failing chunk).
+_WORKER_PLAN: tuple[Callable[..., Any], tuple, Callable[[Any, Exception], Any] | None] | None = None
 
 
-def _start_worker(plan: tuple[Callable[..., Any], tuple]) -> None:
+def _start_worker(plan: tuple[Callable[..., Any], tuple, Callable[[Any, Exception], Any] | None]) -> None:
     global _WORKER_PLAN
     _WORKER_PLAN = plan  # forked: the parent's objects themselves, never pickled
 
 
 def _run_in_worker(chunk: int) -> ChunkRun:
     assert _WORKER_PLAN is not None, "a chunk was sent to a worker that has no search"
-    run_chunk, arguments = _WORKER_PLAN
+    run_chunk, arguments, carry = _WORKER_PLAN
     counter, error = run_chunk(*arguments, chunk)
-    return ChunkRun(chunk, counter.created, error is not None)
+    found = carry(counter, error) if error is not None and carry is not None else None
+    return ChunkRun(chunk, counter.created, error is not None, found)
+
+
+def _stop(executor: futures.ProcessPoolExecutor) -> None:
+    """Cancel what has not started and stop the workers, whatever they are running."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(STOP_SECONDS)
 
 
 class ChunkPool:
     """``jobs`` worker processes that run chunks of one search: ``run_chunk(*arguments, chunk)``
-    returns (its MachineCounter, the error it raised or None)."""
+    returns (its MachineCounter, the error it raised or None); ``carry(counter, error)``, if
+    given, what the parent needs of a failing chunk (``ChunkRun.found``: it must pickle)."""
 
-    def __init__(self, jobs: int, run_chunk: Callable[..., Any], arguments: tuple) -> None:
+    def __init__(self, jobs: int, run_chunk: Callable[..., Any], arguments: tuple,
+                 carry: Callable[[Any, Exception], Any] | None = None) -> None:
         assert jobs >= 2, f"a pool of {jobs} worker: run the chunks in this process"
         self.jobs = jobs
         self.restarts = 0
-        self._plan = (run_chunk, arguments)
+        self._plan = (run_chunk, arguments, carry)
         self._executor = self._start()
 
     def _start(self) -> futures.ProcessPoolExecutor:
@@ -129,12 +151,7 @@ class ChunkPool:
 
     def stop(self) -> None:
         """Cancel what has not started and stop the workers, whatever they are running."""
-        processes = list((getattr(self._executor, "_processes", None) or {}).values())
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join(STOP_SECONDS)
+        _stop(self._executor)
 
     def __enter__(self) -> "ChunkPool":
         return self
@@ -187,10 +204,10 @@ class _Ledger:
 
 
 def first_failure(pool: ChunkPool, budget_exhausted: Callable[[], bool], examples_max: int | None,
-                  progress: Callable[[int, int], None] | None = None) -> tuple[int | None, int]:
+                  progress: Callable[[int, int], None] | None = None) -> tuple[ChunkRun | None, int]:
     """Run chunks 0, 1, 2... on the pool until the answer is known. Returns (the lowest-numbered
-    failing chunk or None, the test cases of the chunks before it). ``progress(examples, busy)``
-    after each chunk."""
+    failing chunk's run or None, the test cases of the chunks before it). ``progress(examples,
+    busy)`` after each chunk."""
     ledger = _Ledger(examples_max)
     running: dict[futures.Future, int] = {}
     next_chunk = 0
@@ -211,7 +228,7 @@ def first_failure(pool: ChunkPool, budget_exhausted: Callable[[], bool], example
         if broken:
             running = _rerun(pool, running)
         answered = bool(done)
-    return ledger.failed, ledger.examples
+    return (None if ledger.failed is None else ledger.runs[ledger.failed]), ledger.examples
 
 
 def _rerun(pool: ChunkPool, running: dict[futures.Future, int]) -> dict[futures.Future, int]:
@@ -219,3 +236,38 @@ def _rerun(pool: ChunkPool, running: dict[futures.Future, int]) -> dict[futures.
     on new workers give the same answers (a chunk depends on its seed alone)."""
     pool.restart()
     return {pool.submit(chunk): chunk for chunk in sorted(running.values())}
+
+
+# A shrinker's replay, set in each replay worker by its initializer: forked, never pickled.
+_REPLAY: Callable[[str], Any] | None = None
+
+
+def _start_replayer(replay: Callable[[str], Any]) -> None:
+    global _REPLAY
+    _REPLAY = replay
+
+
+def _replay_in_worker(text: str) -> Any:
+    assert _REPLAY is not None, "a scenario was sent to a worker that has no replay"
+    return _REPLAY(text)
+
+
+class ReplayPool:
+    """``jobs`` worker processes that replay scenarios for a shrinker: ``answers(texts)`` is
+    ``[replay(text) for text in texts]`` (each answer must pickle), run side by side. Forked,
+    as the chunk workers are, so ``replay`` may be a closure over the area's parts."""
+
+    def __init__(self, jobs: int, replay: Callable[[str], Any]) -> None:
+        assert jobs >= 2, f"a pool of {jobs} worker: replay in this process"
+        self.jobs = jobs
+        self._executor = futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                                     initializer=_start_replayer, initargs=(replay,))
+
+    def answers(self, texts: list[str]) -> list[Any]:
+        return list(self._executor.map(_replay_in_worker, texts))
+
+    def __enter__(self) -> "ReplayPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _stop(self._executor)

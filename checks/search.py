@@ -7,8 +7,8 @@ machine it built; the area then shrinks that run as scenario lines (checks/minim
 faster than shrinking Hypothesis' choices, and shorter.
 
 With ``jobs`` above 1 (`kinv check --jobs N`) the chunks run in worker processes
-(checks/parallel.py) and the answer is the same: the lowest-numbered failing chunk, run once more
-here to be shrunk.
+(checks/parallel.py) and the answer is the same: the lowest-numbered failing chunk, whose worker
+sends its failing run's lines (``FoundRun``) here to be shrunk.
 
 A machine class takes part by having a ``counter`` class attribute (a ``MachineCounter``) that
 its ``__init__`` updates, and a ``cluster`` attribute whose ``violation`` is the one it found.
@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pickle
+
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis.stateful import run_state_machine_as_test
@@ -28,7 +30,7 @@ from checks.determinism import without_local_constants
 from checks.parallel import ChunkPool, JobSettings, current_jobs, first_failure
 from checks.violation import InvariantViolated
 
-__all__ = ["MachineCounter", "SearchOutcome", "search_machine", "run_chunk", "CHUNKS_MAX"]
+__all__ = ["MachineCounter", "SearchOutcome", "FoundRun", "search_machine", "run_chunk", "CHUNKS_MAX"]
 
 CHUNKS_MAX = 1_000_000  # a bound for the loop; the budget ends it long before
 
@@ -89,14 +91,36 @@ def run_chunk(machine_class: Callable[[MachineCounter], type], seed: int, exampl
     return counter, None
 
 
+def _violation_of(found: Any, error: Exception) -> InvariantViolated:
+    if isinstance(error, InvariantViolated):
+        return found.violation or error
+    return found.exception_raised(error)  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
+
+
 def _found(shrink: Callable[[Any, Any], tuple], counter: MachineCounter, error: Exception, examples_before: int,
            budget: Budget) -> SearchOutcome:
     found = counter.last.cluster
-    if isinstance(error, InvariantViolated):
-        violation = found.violation or error
-    else:  # out of impl/: an IMPL-EXCEPTION finding; ours: re-raised
-        violation = found.exception_raised(error)
-    return _shrunk(shrink, found, violation, examples_before + counter.created, budget)
+    return _shrunk(shrink, found, _violation_of(found, error), examples_before + counter.created, budget)
+
+
+@attrs.frozen
+class FoundRun:
+    """A failing run as a worker sends it to the parent: what an area's shrink reads of a run."""
+
+    lines: tuple[str, ...]
+    violation: InvariantViolated
+
+
+def _carry(counter: MachineCounter, error: Exception) -> FoundRun | None:
+    """In a worker, its failing chunk's run, or None where it cannot travel: the parent then runs
+    the chunk again itself (an error of the suite's own is raised there, as with --jobs 1)."""
+    try:
+        found = counter.last.cluster
+        run = FoundRun(tuple(found.lines), _violation_of(found, error))
+        pickle.dumps(run)
+    except Exception:  # noqa: BLE001 - anything: the parent's run of the chunk says what
+        return None
+    return run
 
 
 def search_machine(machine_class: Callable[[MachineCounter], type], shrink: Callable[[Any, Any], tuple],
@@ -132,8 +156,9 @@ def _search_in_workers(machine_class: Callable[[MachineCounter], type], shrink: 
                        seed: int, budget: Budget, examples_per_chunk: int, steps: int,
                        progress: Callable[[int, float], None] | None, examples_max: int | None,
                        job_settings: JobSettings) -> SearchOutcome:
-    """The chunks in worker processes (checks/parallel.py); the lowest-numbered failing chunk is
-    run again here, where its failing run is shrunk, as `--jobs 1` would have shrunk it."""
+    """The chunks in worker processes (checks/parallel.py); the failing run of the lowest-numbered
+    failing chunk is shrunk here from the lines its worker sent, as `--jobs 1` would have shrunk
+    it. Should they not fail again here, the chunk runs again here and its run is shrunk."""
     arguments = (machine_class, seed, examples_per_chunk, steps)
 
     def report(examples: int, busy: int) -> None:
@@ -141,11 +166,15 @@ def _search_in_workers(machine_class: Callable[[MachineCounter], type], shrink: 
             job_settings.on_workers(busy, job_settings.jobs)
         if progress is not None:
             progress(examples, budget.elapsed())
-    with ChunkPool(job_settings.jobs, run_chunk, arguments) as pool:
+    with ChunkPool(job_settings.jobs, run_chunk, arguments, carry=_carry) as pool:
         failed, examples = first_failure(pool, budget.exhausted, examples_max, report)
     if failed is None:
         return SearchOutcome(examples, budget.elapsed())
-    counter, error = run_chunk(*arguments, failed)
+    if failed.found is not None:
+        outcome = _shrunk(shrink, failed.found, failed.found.violation, examples + failed.created, budget)
+        if outcome.cluster is not failed.found:  # its lines failed again here: shrunk as --jobs 1 would
+            return outcome
+    counter, error = run_chunk(*arguments, failed.chunk)
     assert error is not None, (f"chunk {failed} of seed {seed} failed in a worker but not when run again here: "
                                "a test case depends on something besides its seed")
     return _found(shrink, counter, error, examples, budget)

@@ -69,7 +69,8 @@ class _Pool:
 @pytest.mark.parametrize("jobs", [2, 3, 8])
 def test_the_lowest_failing_chunk_wins(jobs):
     pool = _Pool(jobs, {3: (10, True), 4: (2, True), 5: (7, True)})
-    assert first_failure(pool, lambda: False, None) == (3, 75)
+    failed, examples = first_failure(pool, lambda: False, None)
+    assert (failed.chunk, examples) == (3, 75)
 
 
 @pytest.mark.parametrize("jobs", [2, 3, 8])
@@ -124,3 +125,20 @@ def test_a_killed_worker_costs_a_rerun_not_an_answer(tmp_path):
     with ChunkPool(2, _dying_chunk, (tmp_path / "killed",)) as pool:
         assert first_failure(pool, lambda: False, 50) == (None, 50)
         assert pool.restarts == 1
+
+
+def test_the_parent_shrinks_the_run_its_worker_sent_without_running_the_chunk_again(monkeypatch, capsys, tmp_path):
+    import checks.search
+
+    parent = os.getpid()
+    ran_here: list[int] = []
+    run_chunk = checks.search.run_chunk
+
+    def counting(*arguments):
+        if os.getpid() == parent:
+            ran_here.append(arguments[-1])
+        return run_chunk(*arguments)
+    monkeypatch.setattr(checks.search, "run_chunk", counting)
+    verdict, _ = _check(capsys, tmp_path, 2)
+    assert verdict["invariant"] == "RAFT-STATE-MACHINE-SAFETY"
+    assert ran_here == []

@@ -4,7 +4,8 @@ found, then shrink the failing run as scenario lines (checks/search.py, checks/m
 A test case is long (a few hundred ticks of a whole cluster, then the fault-free phase, and a
 twin run after perturbations): a chunk holds few of them, and the shrinker has a small budget of
 replays (each costs seconds): a few halvings of the 10-20 lines a test case has, which is already
-under the 30 lines a counterexample may have."""
+under the 30 lines a counterexample may have. With --jobs N the shrinker replays the next N
+candidates at once (checks/minimize.py), deciding them in order: the same counterexample."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from checks.controllers.cluster import ControllersCluster
 from checks.controllers.machine import ControllersMachine
 from checks.controllers.scenario import load, run
 from checks.minimize import shrink_found
+from checks.parallel import current_jobs
 from checks.search import MachineCounter, SearchOutcome, search_machine
 from checks.violation import InvariantViolated
 from impl.controllers.parts import ControllersParts
@@ -46,5 +48,6 @@ def shrink(found: ControllersCluster, parts: ControllersParts,
     # CTRL-LEVEL-TRIGGERED: shrinking anything else, a replay without it decides the same, and a
     # candidate that no longer fails (half of them) costs half as much.
     twin = violation.invariant.id == LEVEL_TRIGGERED.id
+    # A replay costs seconds: with --jobs N, the next candidates replay side by side.
     return shrink_found(found, violation, lambda text: run(load(text, "<minimize>"), parts, lenient=True, twin=twin),
-                        REPLAYS_MAX)
+                        REPLAYS_MAX, jobs=current_jobs().jobs)
