@@ -34,12 +34,18 @@ class Oracle:
     decisions and the count are those of one process, and so is the counterexample."""
 
     def __init__(self, runner: Callable[[str], str | None], signature: str,
-                 replays_max: int = REPLAYS_MAX, pool: Any = None) -> None:
+                 replays_max: int = REPLAYS_MAX, pool: Any = None, defaults: frozenset[str] = frozenset()) -> None:
         self.runner = runner
         self.signature = signature
         self.replays = 0
         self.replays_max = replays_max
         self.pool = pool
+        # `cluster` words that name an option's default: the run is the same without them, so
+        # dropping one is not worth a replay.
+        self.defaults = defaults
+        # Every answer so far, by text (a replay is deterministic): those replayed ahead
+        # (``prefetch``) are read from here, and a text asked again is not replayed again.
+        self.ahead: dict[str, str | None] = {}
 
     def exhausted(self) -> bool:
         return self.replays >= self.replays_max
@@ -49,6 +55,22 @@ class Oracle:
             return self.runner(text)
         except ScenarioError:
             return None
+
+    def prefetch(self, candidates: list[tuple[str, list[str]]]) -> None:
+        """Replay these side by side now (as many as there are workers), for ``first_failing`` to
+        read later if it asks: the candidates likely to come next, replayed beside one that must
+        be decided alone. Nothing is counted until it is read."""
+        if self.pool is not None:
+            texts = ["\n".join([header, *steps]) for header, steps in candidates[:self.pool.jobs]]
+            self.ahead.update(zip(texts, self.pool.answers(texts)))
+
+    def _answers(self, texts: list[str]) -> list[str | None]:
+        unknown = list(dict.fromkeys(text for text in texts if text not in self.ahead))
+        if len(unknown) > 1:
+            self.ahead.update(zip(unknown, self.pool.answers(unknown)))
+        elif unknown:
+            self.ahead[unknown[0]] = self.signature_of(unknown[0])
+        return [self.ahead[text] for text in texts]
 
     def fails(self, header: str, steps: list[str]) -> bool:
         return self.first_failing([(header, steps)]) == 0
@@ -60,7 +82,7 @@ class Oracle:
         while position < len(chain) and not self.exhausted():
             width = min(self.pool.jobs if self.pool is not None else 1, self.replays_max - self.replays)
             batch = ["\n".join([header, *steps]) for header, steps in chain[position:position + width]]
-            answers = self.pool.answers(batch) if len(batch) > 1 else [self.signature_of(batch[0])]
+            answers = self._answers(batch)
             for offset, answer in enumerate(answers):
                 self.replays += 1
                 if answer == self.signature:
@@ -86,7 +108,7 @@ def _delete_chunks(oracle: Oracle, header: str, steps: list[str]) -> list[str]:
 
 def _simplify_header(oracle: Oracle, header: str, steps: list[str]) -> str:
     words = header.split()
-    options = [word for word in words[2:] if not word.startswith("seed=")]
+    options = [word for word in words[2:] if not word.startswith("seed=") and word not in oracle.defaults]
     while options:
         chain = [[w for w in words if w != word] for word in options]
         hit = oracle.first_failing([(" ".join(candidate), steps) for candidate in chain])
@@ -155,6 +177,8 @@ def _drop_clients(oracle: Oracle, header: str, steps: list[str]) -> tuple[str, l
 def minimize_lines(lines: list[str], oracle: Oracle) -> list[str]:
     """``lines`` is a whole failing scenario (the `cluster` line first); returns a shorter one."""
     header, steps = lines[0], list(lines[1:])
+    # Beside the replay that checks the run fails again, the first deletion (its first half).
+    oracle.prefetch([(header, steps), (header, steps[max(1, len(steps) // 2):])])
     if not oracle.fails(header, steps):
         return lines  # not reproducible from its lines alone: keep it as it is
     while not oracle.exhausted():  # to a fixpoint: one deletion can enable another
@@ -195,24 +219,28 @@ def minimize_strict(lines: list[str], oracle: Oracle, replay_marked: Callable[[l
 
 
 def shrink_found(found: Any, violation: Any, replay: Callable[[str], Any], replays_max: int,
-                 jobs: int = 1) -> tuple[Any, Any]:
+                 jobs: int = 1, defaults: frozenset[str] = frozenset()) -> tuple[Any, Any]:
     """A failing run shrunk as scenario lines, for any area whose ``replay(text)`` runs a scenario
     leniently and returns an outcome with ``violation`` and ``cluster``: (the shrunk run's
     harness, its violation), or the run as found if the shrunk lines no longer fail. ``found``
     needs only its ``lines``. With ``jobs`` above 1 the candidates replay in that many worker
-    processes, with the same result."""
+    processes, with the same result. ``defaults``: `cluster` words not worth a replay (Oracle)."""
     def runner(text: str) -> str | None:
         broken = replay(text).violation
         return broken.signature if broken is not None else None
 
+    marked: list[Any] = []  # the outcome of replaying the shrunk lines, which marks them
+
     def replay_marked(lines: list[str]) -> list[str]:
-        return replay("\n".join(lines)).cluster.lines
-    oracle = Oracle(runner, violation.signature, replays_max)
+        marked.append(replay("\n".join(lines)))
+        return marked[-1].cluster.lines
+    oracle = Oracle(runner, violation.signature, replays_max, defaults=defaults)
     with contextlib.ExitStack() as stack:
         if jobs > 1:
             oracle.pool = stack.enter_context(ReplayPool(jobs, oracle.signature_of))
         lines = minimize_strict(list(found.lines), oracle, replay_marked)
-    outcome = replay("\n".join(lines))
+    # No marked line dropped: the lines are that replay's own, and replaying them runs it again.
+    outcome = marked[-1] if marked and marked[-1].cluster.lines == lines else replay("\n".join(lines))
     if outcome.violation is None:
         return found, violation
     return outcome.cluster, outcome.violation
