@@ -46,9 +46,20 @@ class Oracle:
         # Every answer so far, by text (a replay is deterministic): those replayed ahead
         # (``prefetch``) are read from here, and a text asked again is not replayed again.
         self.ahead: dict[str, str | None] = {}
+        self.long_steps: int | None = None  # see ``extended``
+        self.long_replays_max = replays_max
 
     def exhausted(self) -> bool:
         return self.replays >= self.replays_max
+
+    def extended(self, steps: int) -> bool:
+        """Whether the bound grows to ``long_replays_max``: a run still longer than
+        ``long_steps`` when the replays ran out gets that many replays in all, once. The length
+        decides, never the time taken, so every machine shrinks alike."""
+        if self.long_steps is None or steps <= self.long_steps or self.replays_max >= self.long_replays_max:
+            return False
+        self.replays_max = self.long_replays_max
+        return True
 
     def signature_of(self, text: str) -> str | None:
         try:
@@ -181,6 +192,13 @@ def minimize_lines(lines: list[str], oracle: Oracle) -> list[str]:
     oracle.prefetch([(header, steps), (header, steps[max(1, len(steps) // 2):])])
     if not oracle.fails(header, steps):
         return lines  # not reproducible from its lines alone: keep it as it is
+    header, steps = _to_fixpoint(oracle, header, steps)
+    while oracle.exhausted() and oracle.extended(len(steps)):
+        header, steps = _to_fixpoint(oracle, header, steps)
+    return [header, *steps]
+
+
+def _to_fixpoint(oracle: Oracle, header: str, steps: list[str]) -> tuple[str, list[str]]:
     while not oracle.exhausted():  # to a fixpoint: one deletion can enable another
         before = (header, steps)
         header, steps = _drop_clients(oracle, header, steps)  # clients that play no part
@@ -189,7 +207,7 @@ def minimize_lines(lines: list[str], oracle: Oracle) -> list[str]:
         steps = _shorten_ticks(oracle, header, _merge_ticks(oracle, header, steps))
         if (header, steps) == before:
             break
-    return [header, *steps]
+    return header, steps
 
 
 def drop_no_effect_lines(lines: list[str], oracle: Oracle) -> list[str]:
@@ -219,12 +237,15 @@ def minimize_strict(lines: list[str], oracle: Oracle, replay_marked: Callable[[l
 
 
 def shrink_found(found: Any, violation: Any, replay: Callable[[str], Any], replays_max: int,
-                 jobs: int = 1, defaults: frozenset[str] = frozenset()) -> tuple[Any, Any]:
+                 jobs: int = 1, defaults: frozenset[str] = frozenset(),
+                 long: tuple[int, int] | None = None) -> tuple[Any, Any]:
     """A failing run shrunk as scenario lines, for any area whose ``replay(text)`` runs a scenario
     leniently and returns an outcome with ``violation`` and ``cluster``: (the shrunk run's
     harness, its violation), or the run as found if the shrunk lines no longer fail. ``found``
     needs only its ``lines``. With ``jobs`` above 1 the candidates replay in that many worker
-    processes, with the same result. ``defaults``: `cluster` words not worth a replay (Oracle)."""
+    processes, with the same result. ``defaults``: `cluster` words not worth a replay (Oracle).
+    ``long``: (steps, replays): a run still longer than that many steps when ``replays_max`` ran
+    out may take that many replays in all (``Oracle.extended``)."""
     def runner(text: str) -> str | None:
         broken = replay(text).violation
         return broken.signature if broken is not None else None
@@ -235,6 +256,8 @@ def shrink_found(found: Any, violation: Any, replay: Callable[[str], Any], repla
         marked.append(replay("\n".join(lines)))
         return marked[-1].cluster.lines
     oracle = Oracle(runner, violation.signature, replays_max, defaults=defaults)
+    if long is not None:
+        oracle.long_steps, oracle.long_replays_max = long
     with contextlib.ExitStack() as stack:
         if jobs > 1:
             oracle.pool = stack.enter_context(ReplayPool(jobs, oracle.signature_of))

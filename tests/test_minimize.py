@@ -120,3 +120,21 @@ def test_the_replay_workers_give_the_answers_of_this_process():
     alone, _ = shrink_found(found, Broke(), Outcome, 40)
     shared, _ = shrink_found(found, Broke(), Outcome, 40, jobs=2)
     assert shared.lines == alone.lines == ("cluster 3", "put a", "get a")
+
+
+def test_a_run_still_long_when_the_replays_ran_out_gets_more_once():
+    lines = ["cluster 3", *[f"put k{i}" for i in range(40)], "get k7"]
+    def fails(kept):
+        return "put k7" in kept and "get k7" in kept
+
+    def shrunk(long_steps):
+        oracle = _oracle(fails)
+        oracle.replays_max = oracle.long_replays_max = 4
+        if long_steps is not None:
+            oracle.long_steps, oracle.long_replays_max = long_steps, 12
+        return minimize_lines(lines, oracle), oracle.replays
+    short, replays = shrunk(None)
+    assert replays == 4 and len(short) - 1 > 5
+    shorter, replays = shrunk(5)
+    assert replays == 12 and len(shorter) < len(short)
+    assert shrunk(len(short)) == (short, 4)  # not longer than that: no more replays

@@ -31,6 +31,10 @@ DEFAULT_WORDS = frozenset(f"{option}={getattr(ControllersOptions(), option)}"
 EXAMPLES_PER_CHUNK = 2
 STEPS_PER_EXAMPLE = 12
 REPLAYS_MAX = 8
+# A counterexample a reader can follow has at most this many steps. One still longer when the
+# replays ran out (45 steps in a catalog search, from about 60) gets this many in all.
+STEPS_WANTED = 30
+LONG_REPLAYS_MAX = 16
 
 
 def search(parts: ControllersParts, seed: int, budget_seconds: float,
@@ -54,4 +58,5 @@ def shrink(found: ControllersCluster, parts: ControllersParts,
     twin = violation.invariant.id == LEVEL_TRIGGERED.id
     # A replay costs seconds: with --jobs N, the next candidates replay side by side.
     return shrink_found(found, violation, lambda text: run(load(text, "<minimize>"), parts, lenient=True, twin=twin),
-                        REPLAYS_MAX, jobs=current_jobs().jobs, defaults=DEFAULT_WORDS)
+                        REPLAYS_MAX, jobs=current_jobs().jobs, defaults=DEFAULT_WORDS,
+                        long=(STEPS_WANTED, LONG_REPLAYS_MAX))
