@@ -250,6 +250,24 @@ def test_the_twin_drops_only_the_perturbations_and_masks_uids():
         "pods of ReplicaSet a/rs": 1}
 
 
+def _storage(binding: dict[str, str]) -> dict:
+    """Volumes pv-1 and pv-2, claims a/c1 and a/c2, bound as ``binding`` says (claim -> volume)."""
+    volumes = {name: {"metadata": {"name": name}, "spec": {"capacity": {"storage": "1Gi"}}} for name in ("pv-1", "pv-2")}
+    claims = {key: {"metadata": {"name": key[2:], "namespace": "a"}, "spec": {}} for key in ("a/c1", "a/c2")}
+    for claim, volume in binding.items():
+        claims[claim]["spec"]["volumeName"] = volume
+        volumes[volume]["spec"]["claimRef"] = {"namespace": "a", "name": claim[2:]}
+        volumes[volume]["metadata"]["annotations"] = {"pv.kubernetes.io/bound-by-controller": "yes"}
+    return {"persistentvolumes": volumes, "persistentvolumeclaims": claims}
+
+
+def test_the_twin_compares_whether_claims_are_bound_not_to_which_volume():
+    # The binder takes the smallest fitting volume its cache holds: which one depends on timing.
+    assert snapshot(_storage({"a/c1": "pv-1"})) == snapshot(_storage({"a/c1": "pv-2"}))
+    assert snapshot(_storage({"a/c1": "pv-1"})) != snapshot(_storage({"a/c2": "pv-1"}))  # another claim bound
+    assert snapshot(_storage({"a/c1": "pv-1"})) != snapshot(_storage({}))  # no claim bound
+
+
 # ----- bad input -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv,message", [

@@ -24,7 +24,8 @@ without them (a *twin*: the same scenario lines less those) must reach the same 
 are compared only when kubectl's requests were answered alike in both (otherwise the user asked
 different things of them, e.g. a create that found its namespace still terminating in one), on
 ``snapshot``: every object whose name was not generated, by spec, data, labels and annotations
-(UIDs masked), and the number of active pods under each owner (a Deployment's, not its
+(UIDs masked; of a claim, whether bound, not to which volume: ``BOUND_BY_CONTROLLER``), the
+number of volumes bound, and the number of active pods under each owner (a Deployment's, not its
 ReplicaSet's: a hash collision, which depends on timing, renames the ReplicaSet).
 """
 
@@ -49,6 +50,12 @@ WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 NOT_COMPARED = ("leases", "events", "minions", "replicasets", "pods", "controllerrevisions")
 VOLATILE_ANNOTATIONS = re.compile(r"^deployment\.kubernetes\.io/")
 DIFFERENCES_SHOWN = 3
+# Which volume a claim is bound to: the binder takes the smallest volume that fits among those its
+# cache holds when it syncs the claim, and a binding is final, so a volume created just before the
+# claim and not yet seen (a hidden event, a lagging cache) leaves the claim on a bigger one (kube's
+# PV controller does the same: findBestMatchForClaim over its volume cache). So the twin compares
+# whether each claim is bound and how many volumes are, not which.
+BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 STUCK_QUIET_TICKS = 150
 FIGHT_TICKS = 150
 FIGHT_CHECK_TICKS = 10  # how often a run that is still writing is looked at (the look costs a scan of the store)
@@ -228,6 +235,9 @@ def snapshot(objects: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
             if meta(obj).get("generateName"):
                 continue
             found[f"{resource} {key}"] = _masked(_compared_fields(resource, obj), uids)
+    if objects.get("persistentvolumes"):
+        found["persistentvolumes bound"] = sum(1 for volume in objects["persistentvolumes"].values()
+                                               if (volume.get("spec") or {}).get("claimRef"))
     ancestors = {meta(rs).get("uid"): _controller_ref(rs) for rs in objects.get("replicasets", {}).values()}
     for pod in objects.get("pods", {}).values():
         ref = _controller_ref(pod)
@@ -252,8 +262,11 @@ def _compared_fields(resource: str, obj: dict[str, Any]) -> dict[str, Any]:
     spec = dict(obj.get("spec") or {})
     spec.pop("clusterIP", None)
     spec.pop("clusterIPs", None)
-    if isinstance(spec.get("claimRef"), dict):  # the claim's resourceVersion when bound: a matter of timing
-        spec["claimRef"] = {k: v for k, v in spec["claimRef"].items() if k != "resourceVersion"}
+    if resource == "persistentvolumeclaims":  # whether bound, not to which (BOUND_BY_CONTROLLER)
+        spec["volumeName"] = bool(spec.get("volumeName"))
+    if resource == "persistentvolumes":  # how many are bound is compared apart (``snapshot``)
+        spec.pop("claimRef", None)
+        fields["annotations"].pop(BOUND_BY_CONTROLLER, None)
     return fields | {"spec": spec, "data": obj.get("data") or {}}
 
 
