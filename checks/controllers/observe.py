@@ -13,13 +13,22 @@ the rules; spec/controllers/invariants.py states them).
   in it (CTRL-NO-LEAK);
 - it remembers which pods have been Ready, and judges each Endpoints write against that
   (CTRL-ENDPOINTS-READY);
-- and which hosts act as leader of each Lease (CTRL-SINGLE-LEADER).
+- and which hosts act as leader of each Lease (CTRL-SINGLE-LEADER);
+- it remembers which templates each Deployment had in a version that was not paused, and judges
+  each ReplicaSet created under a Deployment against that (CTRL-PAUSED-NO-ROLLOUT);
+- it keeps each pod's stored states by revision, and notes at the end of every tick the
+  resourceVersion of each controller host's pod cache; each pod delete the ReplicaSet controller
+  sends (by its User-Agent) is judged against the pods of that ReplicaSet the same reconcile keeps,
+  as the store held them at the revisions that cache was at over the tick (CTRL-SCALE-DOWN-ORDER).
 
 The rollout rules hold while nodes are healthy and every request has a known outcome: the
 harness calls ``fault`` when a kubelet or node fails, a link is cut, an instance is made to
 lag, the network drops messages, or a write of a controller is never answered, and the rollout
 rules are not judged after that in the run (a controller crash, a leader change and hidden
 events do not excuse them: the controllers must stay within the bounds through those).
+CTRL-PAUSED-NO-ROLLOUT holds whatever fails, and so does CTRL-SCALE-DOWN-ORDER, judged on the
+states the deleting controller's pod cache held (a cache at a resourceVersion holds the store's
+pods at that revision, however far behind it is).
 """
 
 from __future__ import annotations
@@ -33,19 +42,21 @@ from impl.apiserver.status import ApiError
 from impl.controllers.connection import decoded
 from spec.controllers.desired import is_available, is_ready, meta
 from spec.controllers.invariants import (
-    ENDPOINTS_READY, GC_LIVE_OWNER, NO_LEAK, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_SETTLE_TICKS, SINGLE_LEADER,
-    STATUS_OBSERVED,
+    ENDPOINTS_READY, GC_LIVE_OWNER, NO_LEAK, PAUSED_NO_ROLLOUT, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_DOWN_ORDER,
+    SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
     FOREGROUND, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
-    leader_problems, namespace_left_problems, overcounted, pods_of_deployment, recreate_problems, spec_excess,
-    spec_replicas, stale_view_excess, status_problems, surge_problems, unavailable_problems,
+    leader_problems, namespace_left_problems, overcounted, paused_rollout_problems, pods_of_deployment,
+    recreate_problems, scale_down_order_problems, spec_excess, spec_replicas, stale_view_excess, status_problems,
+    surge_problems, template_key, unavailable_problems,
 )
 from spec.invariant import Invariant
 
-__all__ = ["SafetyObserver", "GC_USER_AGENT"]
+__all__ = ["SafetyObserver", "GC_USER_AGENT", "REPLICASET_USER_AGENT"]
 
 GC_USER_AGENT = "kinv/garbage-collector"
+REPLICASET_USER_AGENT = "kinv/replicaset"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -108,6 +119,18 @@ class SafetyObserver:
         self._overcounts: dict[str, tuple[int, int | None]] = {}  # ReplicaSet uid -> (overcount, until)
         self._scaled_down_overcount: dict[str, int] = {}  # ReplicaSet uid -> the others' overcount
         self._spec_by_generation: dict[str, dict[int, int]] = {}  # ReplicaSet uid -> generation -> spec.replicas
+        self._unpaused: dict[str, set[str]] = {}  # Deployment uid -> template_key of its unpaused versions
+        # For the scale-down order: each pod's stored states (revision, state; None: gone), back to
+        # the oldest revision a controller host's pod cache is at; that cache (the informer, and its
+        # resourceVersion) at the end of the last tick, per host; and the ReplicaSet controller's
+        # requests that may come before its deletes in a reconcile (a claim's
+        # adoptions and releases of pods) in flight, and when each host's last one was answered.
+        self._revision = 0  # of the change being applied
+        self._pod_states: dict[str, list[tuple[int, dict[str, Any] | None]]] = {}  # pod uid -> states
+        self._pod_caches: dict[str, tuple[Any, int]] = {}  # host -> (its pod informer, its resourceVersion)
+        self._pod_states_from = 0  # the revision from which the pods' states are all kept
+        self._claims_open: dict[int, CallRecord] = {}  # position in the log -> call
+        self._claim_answered: dict[str, int] = {}  # host -> the tick its last such call was answered
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -128,6 +151,7 @@ class SafetyObserver:
             self._read_calls()
         if self.found is None:
             self._judge_leaders()
+        self._note_pod_caches()
         return self.found
 
     def _flag(self, invariant: Invariant, problems: list[str]) -> None:
@@ -141,6 +165,7 @@ class SafetyObserver:
         while self._changes_read < len(changes) and self.found is None:
             change = changes[self._changes_read]
             self._changes_read += 1
+            self._revision = change.revision
             self._apply(change.resource, change.key, change.object, change.previous)
 
     def _apply(self, storage: str, key: str, obj: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
@@ -158,6 +183,8 @@ class SafetyObserver:
         if storage == "pods" and obj is not None and previous is None:
             self._born[meta(obj).get("uid")] = self._changes_read
         if storage == "replicasets":
+            if obj is not None and previous is None:
+                self._replica_set_created(obj)
             self._replica_set_changed(obj, previous)
             self._replicas_changed(obj, previous)
         if storage == "minions" and obj is not None and _no_execute(obj) - _no_execute(previous or {}):
@@ -177,8 +204,12 @@ class SafetyObserver:
             self._flag(GC_LIVE_OWNER, foreground_problems(what, previous, [self.by_uid[uid] for uid in sorted(waited)
                                                                           if uid in self.by_uid]))
         if storage == "deployments" and obj is not None:
+            templates = self._unpaused.setdefault(meta(obj).get("uid"), set())
+            if not (obj.get("spec") or {}).get("paused"):
+                templates.add(template_key((obj.get("spec") or {}).get("template")))
             self._deployment_changed(short, obj, previous)
         elif storage == "pods":
+            self._remember_pod(obj, previous)
             if obj is not None and is_ready(obj):
                 self._ever_ready.add(meta(obj).get("uid"))
             self._pod_changed(obj, previous)
@@ -198,6 +229,14 @@ class SafetyObserver:
             self._overcounts[uid] = (max(over, before) if ongoing else over, None)
         elif until is None:
             self._overcounts[uid] = (before, now)
+
+    def _replica_set_created(self, replica_set: dict[str, Any]) -> None:
+        """A ReplicaSet created under a Deployment seen: for a template it had unpaused."""
+        ref = next((r for r in meta(replica_set).get("ownerReferences") or () if r.get("controller")), {})
+        if ref.get("kind") != "Deployment" or ref.get("uid") not in self._unpaused:
+            return
+        self._flag(PAUSED_NO_ROLLOUT, paused_rollout_problems(f"{meta(replica_set).get('namespace')}/{ref.get('name')}",
+                                                              replica_set, self._unpaused[ref["uid"]]))
 
     def _lowest_since_observed(self, uid: str, replica_set: dict[str, Any]) -> int | None:
         """The lowest spec.replicas the store held for ``replica_set`` from the generation its
@@ -327,6 +366,41 @@ class SafetyObserver:
                                                        spec_excess(deployment, replica_sets)))
         self._spec_changes[owner] = [*recent, (now, uid, before, after)]
 
+    def _remember_pod(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
+        self._pod_states.setdefault(meta(pod if pod is not None else previous).get("uid"), []).append(
+            (self._revision, pod))
+
+    def _states_between(self, uid: str, low: int, high: int) -> list[dict[str, Any] | None]:
+        """A pod's states at the revisions ``low`` to ``high``: the one it had at ``low`` (None if
+        it did not exist then) and every later one up to ``high``."""
+        states = self._pod_states.get(uid, [])
+        before = [state for revision, state in states if revision <= low]
+        return [before[-1] if before else None, *(state for revision, state in states if low < revision <= high)]
+
+    def _pod_cache(self, host_id: str) -> tuple[Any, int] | None:
+        """The informer a host's controllers read pods from, and its resourceVersion (None: none
+        that has listed)."""
+        host = self.cluster.world.nodes[host_id]
+        informer = (getattr(host, "informers", None) or {}).get("pods")
+        if informer is None or not informer.has_synced:
+            return None
+        return informer, int(informer.resource_version)
+
+    def _note_pod_caches(self) -> None:
+        """Each controller host's pod cache at the end of this tick; the pods' states the oldest
+        of them no longer needs are dropped."""
+        kubelets = set(self.cluster.kubelet_ids)
+        self._pod_caches = {host_id: cache for host_id in self.cluster.host_ids if host_id not in kubelets
+                            for cache in [self._pod_cache(host_id)] if cache is not None}
+        oldest = min((revision for _, revision in self._pod_caches.values()), default=0)
+        self._pod_states_from = max(self._pod_states_from, oldest)
+        for uid in sorted(self._pod_states):
+            states = self._pod_states[uid]
+            while len(states) > 1 and states[1][0] <= oldest:
+                states.pop(0)
+            if len(states) == 1 and states[0][1] is None and states[0][0] <= oldest:
+                del self._pod_states[uid]
+
     def _predate_scale_down(self, pods: list[dict[str, Any]]) -> set[str]:
         """The UIDs of ``pods`` that appeared before their ReplicaSet was last scaled down."""
         older = set()
@@ -343,13 +417,30 @@ class SafetyObserver:
         # A kubelet's writes (pod status, its node) create nothing a rollout counts: their unknown
         # outcomes excuse nothing, and its client gives up sooner than the controllers'.
         hosts, kubelets = set(self.cluster.host_ids), set(self.cluster.kubelet_ids)
+        deletes = []
         for position in range(self._calls_read, len(calls)):
             call = calls[position]
             if call.client in hosts and call.request.method in WRITE_METHODS and call.client not in kubelets:
                 host = self.cluster.world.nodes[call.client]
                 self._pending[position] = (call, host.connection if host is not None else None)
+            if call.client in hosts and _user_agent(call) == REPLICASET_USER_AGENT:
+                if call.request.method == "DELETE":
+                    deletes.append(call)
+                elif call.request.method == "PATCH":  # a claim's adoption or release of a pod
+                    self._claims_open[position] = call
         self._calls_read = len(calls)
         now = self.cluster.world.now
+        for position in sorted(self._claims_open):
+            call = self._claims_open[position]
+            if call.finished is not None or now - call.started > self.cluster.request_timeout_ticks:
+                del self._claims_open[position]
+                self._claim_answered[call.client] = max(self._claim_answered.get(call.client, 0),
+                                                        call.finished if call.finished is not None else now)
+        for call in deletes:
+            view = self._view_of(call)  # sent this tick: the log is read every tick
+            if self.found is None and view is not None:
+                batch = [c for c in deletes if (c.client, c.started) == (call.client, call.started)]
+                self._replica_set_deleted(call, batch, view)
         for position in sorted(self._pending):
             call, connection = self._pending[position]
             if call.response is None:
@@ -363,6 +454,47 @@ class SafetyObserver:
                 self.fault(f"a write of {call.client} was answered {call.response.code}")
             if _user_agent(call) == GC_USER_AGENT and call.request.method == "DELETE" and call.response.code < 300:
                 self._gc_deleted(call)
+
+    def _view_of(self, call: CallRecord) -> tuple[int, int] | None:
+        """The revisions the pod cache of the reconcile that sent ``call`` (this tick) may have
+        been at: its host's pod informer's resourceVersion at the end of the last tick and now,
+        the same informer, not moved back (a watch stream numbers its events: one lost, repeated or
+        out of order ends it, and the informer watches again from its resourceVersion, so its cache
+        is the store's pods at that revision). None when that cannot be told: the reconcile may have
+        begun earlier (an adoption or release of a pod by a claim, which
+        comes before its deletes, was in flight or answered in the last STALE_STATUS_TICKS ticks:
+        a claim's last such request is answered just before its deletes go, and its recheck of the
+        owner, a GET, is always followed by one)."""
+        before, now = self._pod_caches.get(call.client), self._pod_cache(call.client)
+        if before is None or now is None or before[0] is not now[0] or before[1] > now[1] \
+                or before[1] < self._pod_states_from:
+            return None
+        if self._claim_answered.get(call.client, -STALE_STATUS_TICKS - 1) >= call.started - STALE_STATUS_TICKS:
+            return None
+        if any(c.client == call.client and c.started <= call.started for c in self._claims_open.values()):
+            return None
+        return before[1], now[1]
+
+    def _replica_set_deleted(self, call: CallRecord, batch: list[CallRecord], view: tuple[int, int]) -> None:
+        """The ReplicaSet controller deleted a pod: no pod of its ReplicaSet it kept (not in the
+        same batch of deletes) ranked before it at every revision its cache may have been at."""
+        names = []
+        for sent in batch:
+            try:
+                info = request_info(sent.request)
+            except ApiError:
+                return
+            names.append(f"{info.namespace}/{info.name}")
+        key = names[batch.index(call)]
+        pod = self.view.get("pods", {}).get(key) or self.gone.get(("pods", key))
+        replica_set = self.by_uid.get(_owner_uid(pod) or "") if pod is not None else None
+        if replica_set is None or replica_set.get("kind") not in (None, "ReplicaSet"):
+            return
+        deleted = [state for state in self._states_between(meta(pod).get("uid"), *view) if state is not None]
+        kept = {meta(other).get("name"): self._states_between(meta(other).get("uid"), *view)
+                for other_key, other in sorted(self.view.get("pods", {}).items())
+                if other_key not in names and _owner_uid(other) == meta(replica_set).get("uid")}
+        self._flag(SCALE_DOWN_ORDER, scale_down_order_problems(replica_set, deleted, kept))
 
     def _caller_waits(self, call: CallRecord, connection: Any) -> bool:
         """The process that sent ``call`` still waited for its answer when it gave up on it: it

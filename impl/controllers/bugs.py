@@ -16,9 +16,9 @@ import attrs
 
 from impl.apiserver.objectmeta import timestamp
 from impl.catalog import Bug
-from impl.controllers.api import Answer, Watch
+from impl.controllers.api import Answer, Result, Watch
 from impl.controllers.deployment import (
-    REVISION, DeploymentController, _status, replicas, revision, value_from_int_or_percent,
+    REVISION, DeploymentController, _spec, _status, replicas, revision, value_from_int_or_percent,
 )
 from impl.controllers.endpoints import EndpointsController, _services_of_pod
 from impl.controllers.garbagecollector import (
@@ -45,6 +45,16 @@ class NoExpectations(ReplicaSetController):
 
     def expectations_satisfied(self, key):
         return True
+
+
+class DeletesFirstListed(ReplicaSetController):
+    """``ReplicaSetController.pods_to_delete``: a scale-down deletes the first pods of the list
+    (claim's name order) without ranking them, as the replication controller did before it took
+    phase and readiness into account: a pod that is Running and Ready goes while one that is
+    unscheduled, still starting or crash-looping stays."""
+
+    def pods_to_delete(self, rs, pods, count, cache):
+        return pods[:count]
 
 
 # ----- the controller host -----------------------------------------------------------------------
@@ -168,6 +178,19 @@ class WaitsForAnotherWorker(DeploymentController):
         return (yield from super().sync_existing_new(d, rs, new_revision, client))
 
 
+class PausedSyncCreatesNew(DeploymentController):
+    """``DeploymentController.sync``: a paused Deployment's sync creates its new template's
+    ReplicaSet when there is none (getAllReplicaSetsAndSyncRevision with createIfNotExisted true,
+    as a rollout calls it, where kube's sync passes false), sized as a rollout sizes it (up to
+    maxSurge), so a template changed while paused starts to roll out at once."""
+
+    def sync(self, d, rs_list, cache, client):
+        if _spec(d).get("paused") and self.find_new(d, rs_list) is None:
+            yield from self.all_replica_sets(d, rs_list, True, cache, client)
+            return Result(requeue=True)
+        return (yield from super().sync(d, rs_list, cache, client))
+
+
 class UnavailableRoundedUp(DeploymentController):
     """``DeploymentController.scale_down_old_for_rolling_update``: maxUnavailable as a
     percentage is rounded up (kube rounds it down, and maxSurge up: ResolveFenceposts), so a
@@ -235,6 +258,13 @@ BUGS = (
         "kube pkg/controller/controller_utils.go (ControllerExpectations: a sync waits until the informer "
         "has seen the creates and deletes of the last one); pkg/controller/replicaset/replica_set.go",
         attrs.evolve(REFERENCE, replicaset=NoExpectations)),
+    Bug("scale-down-deletes-first-listed", "controllers", "CTRL-SCALE-DOWN-ORDER",
+        "The ReplicaSet controller scales down by deleting the first pods it lists, unranked: a Ready pod goes "
+        "while a crash-looping or unscheduled one of the same ReplicaSet stays.",
+        "kubernetes/kubernetes#3948 ('Kubernetes killing running pods instead of unassigned when reducing "
+        "replicas') and #14396; kube pkg/controller/replicaset (getPodsToDelete sorts by "
+        "controller.ActivePodsWithRanks); Kubernetes documentation, \"ReplicaSet\" (Scaling a ReplicaSet)",
+        attrs.evolve(REFERENCE, replicaset=DeletesFirstListed)),
     Bug("reconcile-before-cache-sync", "controllers", "CTRL-ROLLOUT-SURGE",
         "A controller manager's workers start before every informer they read has synced: a new leader's "
         "Deployment controller sees no ReplicaSet and creates the new template's at full size beside the old.",
@@ -261,6 +291,13 @@ BUGS = (
         "Sieve (OSDI 2022), intermediate states (a crash between two writes of one reconcile leaves a state "
         "the restarted controller misreads and never repairs: rabbitmq-operator, cass-operator)",
         attrs.evolve(REFERENCE, deployment=WaitsForAnotherWorker)),
+    Bug("paused-sync-creates-new-replicaset", "controllers", "CTRL-PAUSED-NO-ROLLOUT",
+        "A paused Deployment's sync creates the ReplicaSet of a template changed while paused, and sizes it as "
+        "a rollout would: the new release starts before the user resumes.",
+        "Kubernetes documentation, \"Deployments\" (Pausing and Resuming a rollout of a Deployment); kube "
+        "pkg/controller/deployment/sync.go (sync: getAllReplicaSetsAndSyncRevision with createIfNotExisted "
+        "false) and kubernetes/kubernetes#20273 (paused Deployments are scaled, never rolled out)",
+        attrs.evolve(REFERENCE, deployment=PausedSyncCreatesNew)),
     Bug("rolling-update-rounding", "controllers", "CTRL-ROLLOUT-AVAILABLE",
         "A rolling update rounds maxUnavailable up from a percentage (kube rounds it down): 3 replicas at "
         "25% lose an available pod the user did not allow.",

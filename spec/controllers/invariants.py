@@ -8,7 +8,8 @@ with the functions of spec/controllers/safety.py.
 
 Sources: Anvil (Sun et al., OSDI 2024), "Eventually Stable Reconciliation"; Sieve (Sun et al.,
 OSDI 2022), "intermediate states", "unobserved states", "stale states"; Kubernetes documentation,
-"Controllers", "Deployments", "Garbage Collection", "Leases"; client-go ``tools/leaderelection``.
+"Controllers", "Deployments", "ReplicaSet", "Garbage Collection", "Leases"; client-go
+``tools/leaderelection``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from spec.controllers.safety import STALE_STATUS_TICKS
 from spec.invariant import Invariant
 
 __all__ = ["INVARIANTS", "CONVERGES", "FIXPOINT_QUIET", "NO_LEAK", "LEVEL_TRIGGERED", "ROLLOUT_SURGE",
-           "ROLLOUT_AVAILABLE", "STATUS_OBSERVED", "GC_LIVE_OWNER", "SINGLE_LEADER", "ENDPOINTS_READY", "CONVERGE_TICKS_MAX",
-           "QUIET_TICKS", "SCALE_SETTLE_TICKS"]
+           "ROLLOUT_AVAILABLE", "STATUS_OBSERVED", "GC_LIVE_OWNER", "SINGLE_LEADER", "ENDPOINTS_READY",
+           "PAUSED_NO_ROLLOUT", "SCALE_DOWN_ORDER", "CONVERGE_TICKS_MAX", "QUIET_TICKS", "SCALE_SETTLE_TICKS"]
 
 AREA = "controllers"
 # The bound of ESR, in fair ticks (every component ticks once a tick) after the last fault and
@@ -167,5 +168,39 @@ ENDPOINTS_READY = Invariant(
     "it is Ready takes requests it cannot serve, and a rollout of a broken release takes a site down "
     "(kubernetes/kubernetes#61223, #75889).")
 
+PAUSED_NO_ROLLOUT = Invariant(
+    "CTRL-PAUSED-NO-ROLLOUT", AREA,
+    "A paused Deployment rolls nothing out: no ReplicaSet is created under it for a pod template (compared "
+    "without the pod-template-hash label) that the Deployment has only ever had while paused, i.e. "
+    "spec.paused was true in every version of it the store held with that template. A paused Deployment "
+    "is still scaled (its ReplicaSets proportionally, as kube's sync does), and a template it had unpaused "
+    "at some version may still be rolled out: a controller whose cache lags acts on a version it read, "
+    "however old, but never on one the store did not hold.",
+    "Kubernetes documentation, \"Deployments\" (Pausing and Resuming a rollout of a Deployment: changes "
+    "to the PodTemplateSpec of a paused Deployment do not trigger new rollouts); kube "
+    "pkg/controller/deployment (syncDeployment: a paused Deployment goes to sync; sync.go: "
+    "getAllReplicaSetsAndSyncRevision with createIfNotExisted false); kubernetes/kubernetes#20273",
+    "Users pause a Deployment to make several changes and roll them out as one (a new image with the "
+    "config it needs), or to stop a rollout that looks bad: a controller that rolls on ships a half-made "
+    "release the user held back.")
+
+SCALE_DOWN_ORDER = Invariant(
+    "CTRL-SCALE-DOWN-ORDER", AREA,
+    "A scale-down deletes the pods kube ranks first: the ReplicaSet controller never deletes a pod of a "
+    "ReplicaSet while it keeps another active pod of it that ranked before it (not bound to a node before "
+    "bound; Pending before Unknown before Running; not Ready before Ready) at every revision its pod cache "
+    "may have been at when it chose (the cache's resourceVersion over the tick it sent the delete). A cache "
+    "may lag the store by any amount, but it shows the pods as the store held them at its resourceVersion. "
+    "Judged whatever fails, but not for a delete whose reconcile may have read its cache earlier (an "
+    f"adoption or release of a pod, which comes before the deletes, in flight or answered in the last "
+    f"{STALE_STATUS_TICKS} ticks).",
+    "Kubernetes documentation, \"ReplicaSet\" (Scaling a ReplicaSet: pending and unschedulable pods go "
+    "first, ...); kube pkg/controller/replicaset (manageReplicas, getPodsToDelete) and "
+    "pkg/controller/controller_utils.go (ActivePodsWithRanks: unassigned < assigned, Pending < Unknown < "
+    "Running, not ready < ready); kubernetes/kubernetes#3948",
+    "A scale-down that takes Ready pods and keeps ones that cannot serve cuts capacity twice: the "
+    "replicas asked for are no longer all serving, and an autoscaler that scales down under load drops "
+    "the pods that carried it (kubernetes/kubernetes#3948, #14396).")
+
 INVARIANTS = (CONVERGES, FIXPOINT_QUIET, NO_LEAK, LEVEL_TRIGGERED, ROLLOUT_SURGE, ROLLOUT_AVAILABLE,
-              STATUS_OBSERVED, GC_LIVE_OWNER, SINGLE_LEADER, ENDPOINTS_READY)
+              STATUS_OBSERVED, GC_LIVE_OWNER, SINGLE_LEADER, ENDPOINTS_READY, PAUSED_NO_ROLLOUT, SCALE_DOWN_ORDER)

@@ -7,15 +7,17 @@ Each returns one sentence per violation (empty: it holds).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from spec.controllers.desired import controlled_by, is_active, meta, template_hash_free
+from spec.controllers.desired import controlled_by, is_active, is_ready, meta, template_hash_free
 
 __all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "spec_replicas", "spec_excess", "stale_view_excess", "surge_problems", "unavailable_problems",
            "overcounted", "STALE_STATUS_TICKS",
-           "status_problems", "gc_delete_problems", "leader_problems", "endpoints_ready_problems"]
+           "status_problems", "gc_delete_problems", "leader_problems", "endpoints_ready_problems", "template_key",
+           "paused_rollout_problems", "PHASE_ORDINAL", "deletion_rank", "scale_down_order_problems"]
 
 
 def scaled(value: Any, replicas: int, round_up: bool) -> int:
@@ -299,3 +301,80 @@ def endpoints_ready_problems(key: str, endpoints: dict[str, Any], service: dict[
              if ref.get("kind") == "Pod" and ref.get("uid") and ref.get("uid") not in ever_ready]
     return [f"endpoints {key} list pod {ref.get('name')} as a ready address, and it has never been Ready"
             for ref in never[:1]]
+
+
+def template_key(template: dict[str, Any] | None) -> str:
+    """A pod template without the ``pod-template-hash`` label (``template_hash_free``), as text:
+    what "the same template" means in a set."""
+    return json.dumps(template_hash_free(template), sort_keys=True)
+
+
+def paused_rollout_problems(deployment: str, replica_set: dict[str, Any], unpaused: Collection[str]) -> list[str]:
+    """The ReplicaSet ``replica_set`` was just created under the Deployment ``deployment`` (its
+    controller, by UID): its template must be one the Deployment had in a stored version that was
+    not paused (``unpaused``: those templates, as ``template_key`` gives them).
+
+    kube's Deployment controller rolls out only a Deployment it read unpaused: syncDeployment hands
+    a paused one to ``sync`` (pkg/controller/deployment/sync.go), which scales the ReplicaSets
+    there are and creates none (getAllReplicaSetsAndSyncRevision with createIfNotExisted false).
+    A cache that lags holds some version the store had, so a template the Deployment had
+    unpaused, however long ago, is never judged; one it only ever had paused is nobody's to roll
+    out."""
+    if template_key((replica_set.get("spec") or {}).get("template")) in unpaused:
+        return []
+    return [f"deployment {deployment}: replicaset {meta(replica_set).get('name')} was created for a template the "
+            f"Deployment has only ever had while paused"]
+
+
+# podPhaseToOrdinal (kube pkg/controller/controller_utils.go): any other phase counts as Pending.
+PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def deletion_rank(pod: dict[str, Any]) -> tuple[int, int, int]:
+    """The first three keys of kube's scale-down order (controller_utils.go, ActivePodsWithRanks
+    Less), lower first: not bound to a node before bound; Pending before Unknown before Running;
+    not Ready before Ready."""
+    bound = 1 if (pod.get("spec") or {}).get("nodeName") else 0
+    return bound, PHASE_ORDINAL.get((pod.get("status") or {}).get("phase") or "", 0), 1 if is_ready(pod) else 0
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, Any]) -> bool:
+    """matchLabels only: a selector with matchExpressions selects nothing here (the rule then
+    judges nothing, rather than guess)."""
+    if selector.get("matchExpressions"):
+        return False
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def _ranks(pod: dict[str, Any]) -> str:
+    bound, phase, ready = deletion_rank(pod)
+    return f"{'bound' if bound else 'not bound'}, {(pod.get('status') or {}).get('phase') or 'no phase'}, " \
+           f"{'Ready' if ready else 'not Ready'}"
+
+
+def scale_down_order_problems(replica_set: dict[str, Any], deleted: list[dict[str, Any]],
+                              kept: Mapping[str, list[dict[str, Any] | None]]) -> list[str]:
+    """The ReplicaSet controller deleted a pod of ``replica_set``, deciding on a pod cache at one
+    of a range of revisions (``deleted``: the states the store held of that pod over that range)
+    and kept the pods ``kept`` (name -> the states the store held of each over the same range, None
+    where it did not exist). A kept pod that was active, of ``replica_set`` and selected by it in
+    every one of its states, and ranked before the deleted pod (``deletion_rank``) from each of its
+    states against each of the deleted one's, must have gone first: kube's manageReplicas deletes
+    the lowest ranked of the pods its cache lists (getPodsToDelete), and a cache at a revision holds
+    each pod as the store did then. A deleted pod that was not the ReplicaSet's throughout tells
+    nothing (another ReplicaSet's reconcile may have chosen it)."""
+    uid = meta(replica_set).get("uid")
+    if not deleted or not all(controlled_by(p, uid) for p in deleted):
+        return []
+    lowest = min(deletion_rank(p) for p in deleted)
+    selector = (replica_set.get("spec") or {}).get("selector") or {}
+    for name in sorted(kept):
+        states = kept[name]
+        if not states or any(s is None or not is_active(s) or not controlled_by(s, uid)
+                             or not _selects(selector, meta(s).get("labels") or {}) for s in states):
+            continue
+        if max(deletion_rank(s) for s in states if s is not None) < lowest:
+            return [f"replicaset {meta(replica_set).get('namespace')}/{meta(replica_set).get('name')}: the scale-down "
+                    f"deleted pod {meta(deleted[-1]).get('name')} ({_ranks(deleted[-1])}) and kept pod {name} "
+                    f"({_ranks(states[-1])}), which ranked before it throughout"]
+    return []
