@@ -62,6 +62,12 @@ SWARM_KINDS = ("crash", "hide", "lag", "kubelet", "partition", "jobs", "namespac
 # with pods was in 1 test case in 20 (mutation testing: a taint eviction whose timer restarted on
 # every requeue, and terminating pods counted as replicas, both survived 60 s searches).
 KIND_DRAWS = SWARM_KINDS + ("kubelet",)
+# With "kubelet" on, a test case ends with a machine that runs pods powered off, when the pods
+# tolerate an unreachable node for 10 or 30 s (the default 300 would add 350 ticks, seconds, to
+# the fault-free phase): its pods must be evicted there, and nothing the user does takes them
+# away first. Powered off by a rule only (seed 1, 20 test cases), a machine had pods at the end of
+# 2, and in both they went before the fixpoint (a delete, a rollout's scale-down): a taint eviction
+# whose timer restarted on every requeue survived three 60 s searches; with this, 2 of 4 found it.
 START_TICKS = 20  # the elections are won and every node is Ready (11 ticks on the reference)
 DEPLOYMENTS = ("default/web", "default/api", "team/web")
 # The default (25% each, rounded up for surge and down for unavailable) is what most users run.
@@ -98,6 +104,18 @@ NAMESPACE_NODE_DOWN_TICKS = 150
 # A machine powered off this recently may still be given pods (its Node reads Ready until its
 # lease runs out, 40 ticks, and the node lifecycle controller's next pass).
 LOST_UNSEEN_TICKS = 60
+
+# With "hide" on, web has CREATE_HIDDEN_REPLICAS pods and the target misses its watch events from
+# a drawn tick after web is created on: the ReplicaSet controller has sent its first slow-start
+# batches (1, 2, 3) and seen some of their pods, not all (Sieve's unobserved state half-way
+# through a reconcile: the overshoot that kube's expectations prevent). Measured, 6 pods overshoot
+# every strategy's surge but 50%, when hidden 16-30 ticks after the create on a perfect network
+# and 26-30 (one seed in three: only 30) with delays of 1-2 ticks; 3 or 4 pods overshoot only the
+# smaller surges, hidden 16-22 ticks after. Hidden at a tick of the machine's later steps instead,
+# five 60 s searches of the catalog's no-expectations-overshoot found it 0 times.
+CREATE_HIDDEN_REPLICAS = 6
+CREATE_HIDDEN_AFTER_TICKS = (18, 22, 26, 30)
+CREATE_HIDDEN_TICKS = 30
 
 network_faults = st.sampled_from([NetworkFaults(), NetworkFaults(), NetworkFaults(1, 2)])
 
@@ -150,14 +168,17 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         self.toleration_seconds: int | None = None  # of every Deployment's pods (TOLERATION_SECONDS)
         self.tainted: set[str] = set()  # kubelets whose Node keeps a taint the user put on it
         self.lost_at: dict[str, int] = {}  # kubelet -> the tick it was powered off
+        self.power_off_last = False  # a machine running pods is powered off as the test case ends
         if self.counter is not None:
             self.counter.saw(self)
 
     @initialize(seed=st.integers(0, 2**16), managers=st.sampled_from([2, 2, 3]), nodes=st.sampled_from([3, 3, 4]),
                 faults=network_faults, kinds=st.frozensets(st.sampled_from(KIND_DRAWS), min_size=1, max_size=KINDS_MAX),
                 replicas=st.integers(2, 4), strategy=st.sampled_from(STRATEGIES), min_ready=st.sampled_from(MIN_READY_SECONDS),
-                start=st.sampled_from(STARTS), toleration=st.sampled_from(TOLERATION_SECONDS))
-    def setup(self, seed, managers, nodes, faults, kinds, replicas, strategy, min_ready, start, toleration) -> None:
+                start=st.sampled_from(STARTS), toleration=st.sampled_from(TOLERATION_SECONDS),
+                hidden_after=st.sampled_from(CREATE_HIDDEN_AFTER_TICKS))
+    def setup(self, seed, managers, nodes, faults, kinds, replicas, strategy, min_ready, start, toleration,
+              hidden_after) -> None:
         # Each chunk starts with Hypothesis' simplest test case, the same every time (all draws
         # zero): measured, it was half of a search's test cases. One of them is enough.
         assume(seed != 0)
@@ -166,12 +187,12 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         # An operator's classic failure is a restart that misses an event: always in play for the user's.
         self.enabled = kinds | {"crash"} if self.controller else kinds
         self.toleration_seconds = toleration
+        self.power_off_last = "kubelet" in kinds and toleration is not None and not self.controller
         self.cluster.tick(START_TICKS)
         for manifest in self.manifests:
             self.cluster.apply_object(copy.deepcopy(manifest))
         if not self.controller:
-            self._create("default/web", replicas, strategy, min_ready)
-            self.service("web", True, "a")
+            self._create_web(replicas, strategy, min_ready, hidden_after if "hide" in kinds else None)
             if start != "none":  # what comes next starts from a complete rollout, under the rollout bounds
                 self._wait("default/web", "settled")
             if start == "rollout":  # and a first rollout is judged by them before any fault excuses them
@@ -179,6 +200,16 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
                 self.cluster.rollout_status("default/web", ROLLOUT_WAIT_TICKS)
             if "namespace" in kinds:  # team and its pods from the start, as web: its deletion comes early
                 self.create_namespace(False, 2)
+
+    def _create_web(self, replicas: int, strategy: dict | None, min_ready: int, hidden_after: int | None) -> None:
+        """Create web and its Service; with ``hidden_after``, web has CREATE_HIDDEN_REPLICAS pods
+        and the target misses its watch events from that many ticks after the create on."""
+        self._create("default/web", replicas if hidden_after is None else CREATE_HIDDEN_REPLICAS, strategy, min_ready)
+        created = self.cluster.world.now
+        self.service("web", True, "a")
+        if hidden_after is not None:
+            self.cluster.tick(max(1, created + hidden_after - self.cluster.world.now))
+            self._hide_target(CREATE_HIDDEN_TICKS)
 
     def _on(self, kind: str) -> bool:
         return kind in self.enabled
@@ -259,6 +290,23 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         key = self._deployment(which)
         if paused or not self._rollout_blocked(key):
             self.cluster.pause(key, paused)
+
+    @precondition(lambda self: self._on("timing") and not self.controller and self.cluster.stored("deployments"))
+    @rule(which=st.integers(0, 2), paused_for=st.sampled_from([0, 20, 60]))
+    def change_while_paused(self, which, paused_for) -> None:
+        """Kube's docs, "Pausing and Resuming a rollout": pause, change the template (to an image
+        it never ran: one it had unpaused may rightly roll out from a lagging cache), resume. By
+        ``pause`` alone, no template changed while paused in 16 test cases, and a paused Deployment
+        that kept rolling out survived two 60 s searches (helper-39)."""
+        key = self._deployment(which)
+        if self._rollout_blocked(key):
+            return
+        self.cluster.pause(key, True)
+        self.cluster.set_image(key, f"nginx:1.{30 + self.cluster.world.now % 1000}")
+        if paused_for:
+            self.cluster.tick(paused_for)
+        if key in self.cluster.stored("deployments"):
+            self.cluster.pause(key, False)
 
     @precondition(lambda self: not self.controller and self.cluster.stored("deployments"))
     @rule(which=st.integers(0, 2), propagation=st.sampled_from(("",) + PROPAGATIONS))
@@ -388,12 +436,18 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         self.cluster.delete_object("jobs", key, propagation)
 
     @precondition(lambda self: self._on("namespace") or self.controller)
-    @rule(labelled=st.booleans(), replicas=st.integers(0, 3))
-    def create_namespace(self, labelled, replicas) -> None:
+    @rule(labelled=st.booleans(), replicas=st.integers(0, 3), node_down=st.booleans())
+    def create_namespace(self, labelled, replicas, node_down=False) -> None:
         """Create the namespace ``team``, with a Deployment of ``replicas`` pods in it (none: an
-        empty namespace; the user's controller has its own objects)."""
+        empty namespace; the user's controller has its own objects); delete it if it is there
+        (as ``delete_namespace``). Hypothesis turns each rule off in some test cases (its own
+        swarm of rules): measured, ``delete_namespace`` was not taken once in 8 test cases with
+        namespace team, and a namespace finalized while one of its pods was still Terminating
+        survived two 60 s searches; either rule now deletes team."""
         namespaces = self.cluster.stored("namespaces")
-        if "team" not in namespaces:
+        if "team" in namespaces:
+            self.delete_namespace(node_down)
+        else:
             labels = self._namespace_labels() if labelled else {}
             self.cluster.apply_object({"apiVersion": "v1", "kind": "Namespace",
                                        "metadata": {"name": "team", **({"labels": labels} if labels else {})}})
@@ -521,15 +575,23 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         """A machine dies for good and nobody deletes its Node: the node lifecycle controller must
         find out and evict its pods. Or an API server instance dies for good (one of two at most):
         its clients must move to the other. A machine is not powered off under a pod that
-        something waits for (``_waits_for_pods_on``), nor when no other node could take pods."""
+        something waits for (``_waits_for_pods_on``), nor when no other node could take pods.
+        The machine is one that runs pods when there is one: a machine without pods asks nothing
+        of the node lifecycle controller (evict them after their tolerationSeconds)."""
         if instance:
             alive = [a for a in self.cluster.instance_ids if a not in self.cluster.lost]
             if len(alive) > 1:
                 self.cluster.power_off(alive[which % len(alive)])
             return
-        kubelet = self.cluster.kubelet_ids[which % len(self.cluster.kubelet_ids)]
-        if kubelet not in self.cluster.removed and kubelet not in self.cluster.lost \
-                and self._others_schedulable(kubelet) and not self._waits_for_pods_on(kubelet):
+        self._power_off_machine(which)
+
+    def _power_off_machine(self, which: int) -> None:
+        """Power off the ``which``-th machine that may go (one running pods if there is one)."""
+        kubelets = [k for k in self.cluster.kubelet_ids if k not in self.cluster.removed and k not in self.cluster.lost
+                    and self._others_schedulable(k) and not self._waits_for_pods_on(k)]
+        hosting = [k for k in self._kubelets_hosting(list(self.cluster.stored("pods").values())) if k in kubelets]
+        if hosting or kubelets:
+            kubelet = (hosting or kubelets)[which % len(hosting or kubelets)]
             self.cluster.power_off(kubelet)
             self.lost_at[kubelet] = self.cluster.world.now
 
@@ -685,4 +747,7 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
 
     def teardown(self) -> None:
         if self.cluster is not None and self.cluster.violation is None:
+            if self.power_off_last and len(self.cluster.kubelet_ids) - len(self.cluster.removed) \
+                    - len(self.cluster.lost) > MIN_NODES:
+                self._power_off_machine(0)
             self.cluster.converge()
