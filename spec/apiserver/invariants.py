@@ -318,7 +318,11 @@ def namespace_terminating(view: ApiView) -> list[str]:
         for create in creates:
             if create.namespace != namespace or create.started <= delete.finished:
                 continue
-            if any(_created_name(r) == namespace and delete.finished <= r.finished <= create.started
+            # A create of N that was answered after the delete and sent before this create was
+            # answered may have made the namespace this create found (a controller that watches
+            # namespaces sees the new one before its creator hears back).
+            answered = create.finished if create.finished is not None else create.started
+            if any(_created_name(r) == namespace and r.finished >= delete.finished and r.started <= answered
                    for r in recreates):
                 continue
             found.append(f"{_call(create)} created {create.resource} {namespace}/{_created_name(create)} "
@@ -1074,9 +1078,11 @@ NAMESPACE_TERMINATING = Invariant(
     "NAMESPACE-TERMINATING", AREA,
     "Once a client has been told that namespace N is being deleted (a delete of N answered 200 at "
     "tick F), no create in N (of an object, not a subresource) that started after F succeeds, unless "
-    "a create of namespace N succeeded in between (finished at or after F, before the later create "
-    "started). Happens-before as a user observes it: a create already in flight when the delete was "
-    "acknowledged may still land, as kube's NamespaceLifecycle plugin with its live lookup allows.",
+    "a create of namespace N succeeded that may have come first (answered at or after F, and sent "
+    "before the later create was answered: one that watches namespaces sees the new N before its "
+    "creator is answered). Happens-before as a user observes it: a create already in flight when the "
+    "delete was acknowledged may still land, as kube's NamespaceLifecycle plugin with its live lookup "
+    "allows.",
     "Kubernetes documentation, \"Namespaces\" and \"Admission Controllers Reference\" "
     "(NamespaceLifecycle); API concepts",
     "The namespace controller deletes a namespace's content once; an object created after it looked "
