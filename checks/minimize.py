@@ -34,7 +34,8 @@ class Oracle:
     decisions and the count are those of one process, and so is the counterexample."""
 
     def __init__(self, runner: Callable[[str], str | None], signature: str,
-                 replays_max: int = REPLAYS_MAX, pool: Any = None, defaults: frozenset[str] = frozenset()) -> None:
+                 replays_max: int = REPLAYS_MAX, pool: Any = None, defaults: frozenset[str] = frozenset(),
+                 long: tuple[int, int] | None = None) -> None:
         self.runner = runner
         self.signature = signature
         self.replays = 0
@@ -46,8 +47,8 @@ class Oracle:
         # Every answer so far, by text (a replay is deterministic): those replayed ahead
         # (``prefetch``) are read from here, and a text asked again is not replayed again.
         self.ahead: dict[str, str | None] = {}
-        self.long_steps: int | None = None  # see ``extended``
-        self.long_replays_max = replays_max
+        # (steps, replays): see ``extended``.
+        self.long_steps, self.long_replays_max = long if long is not None else (None, replays_max)
 
     def exhausted(self) -> bool:
         return self.replays >= self.replays_max
@@ -255,9 +256,7 @@ def shrink_found(found: Any, violation: Any, replay: Callable[[str], Any], repla
     def replay_marked(lines: list[str]) -> list[str]:
         marked.append(replay("\n".join(lines)))
         return marked[-1].cluster.lines
-    oracle = Oracle(runner, violation.signature, replays_max, defaults=defaults)
-    if long is not None:
-        oracle.long_steps, oracle.long_replays_max = long
+    oracle = Oracle(runner, violation.signature, replays_max, defaults=defaults, long=long)
     with contextlib.ExitStack() as stack:
         if jobs > 1:
             oracle.pool = stack.enter_context(ReplayPool(jobs, oracle.signature_of))

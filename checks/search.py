@@ -16,10 +16,9 @@ its ``__init__`` updates, and a ``cluster`` attribute whose ``violation`` is the
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any
-
-import pickle
 
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, settings
@@ -175,6 +174,6 @@ def _search_in_workers(machine_class: Callable[[MachineCounter], type], shrink: 
         if outcome.cluster is not failed.found:  # its lines failed again here: shrunk as --jobs 1 would
             return outcome
     counter, error = run_chunk(*arguments, failed.chunk)
-    assert error is not None, (f"chunk {failed} of seed {seed} failed in a worker but not when run again here: "
+    assert error is not None, (f"chunk {failed.chunk} of seed {seed} failed in a worker but not when run again here: "
                                "a test case depends on something besides its seed")
     return _found(shrink, counter, error, examples, budget)

@@ -568,8 +568,12 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
     def add_node(self) -> None:
         self.cluster.add_node(sorted(self.cluster.removed)[0])
 
-    @precondition(lambda self: self._on("kubelet") and len(self.cluster.kubelet_ids) - len(self.cluster.removed)
-                  - len(self.cluster.lost) > MIN_NODES)
+    def _more_than_min_nodes(self) -> bool:
+        """More than MIN_NODES left once the removed nodes and everything powered off are counted
+        out: a machine may still be powered off."""
+        return len(self.cluster.kubelet_ids) - len(self.cluster.removed) - len(self.cluster.lost) > MIN_NODES
+
+    @precondition(lambda self: self._on("kubelet") and self._more_than_min_nodes())
     @rule(which=st.integers(0, 3), instance=st.sampled_from([False, False, True]))
     def power_off(self, which, instance) -> None:
         """A machine dies for good and nobody deletes its Node: the node lifecycle controller must
@@ -590,8 +594,9 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         kubelets = [k for k in self.cluster.kubelet_ids if k not in self.cluster.removed and k not in self.cluster.lost
                     and self._others_schedulable(k) and not self._waits_for_pods_on(k)]
         hosting = [k for k in self._kubelets_hosting(list(self.cluster.stored("pods").values())) if k in kubelets]
-        if hosting or kubelets:
-            kubelet = (hosting or kubelets)[which % len(hosting or kubelets)]
+        candidates = hosting or kubelets
+        if candidates:
+            kubelet = candidates[which % len(candidates)]
             self.cluster.power_off(kubelet)
             self.lost_at[kubelet] = self.cluster.world.now
 
@@ -747,7 +752,6 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
 
     def teardown(self) -> None:
         if self.cluster is not None and self.cluster.violation is None:
-            if self.power_off_last and len(self.cluster.kubelet_ids) - len(self.cluster.removed) \
-                    - len(self.cluster.lost) > MIN_NODES:
+            if self.power_off_last and self._more_than_min_nodes():
                 self._power_off_machine(0)
             self.cluster.converge()

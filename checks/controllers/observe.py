@@ -393,8 +393,10 @@ class SafetyObserver:
         self._pod_caches = {host_id: cache for host_id in self.cluster.host_ids if host_id not in kubelets
                             for cache in [self._pod_cache(host_id)] if cache is not None}
         oldest = min((revision for _, revision in self._pod_caches.values()), default=0)
-        self._pod_states_from = max(self._pod_states_from, oldest)
-        for uid in sorted(self._pod_states):
+        if oldest <= self._pod_states_from:
+            return  # every state kept is still newer than some cache, or was already needed
+        self._pod_states_from = oldest
+        for uid in list(self._pod_states):  # the order drops nothing differently
             states = self._pod_states[uid]
             while len(states) > 1 and states[1][0] <= oldest:
                 states.pop(0)
