@@ -150,6 +150,7 @@ class ControllersCluster(ControllersCommands, ApiCluster):
         self.lost: set[str] = set()  # kubelets and instances powered off for good (their Node objects stay)
         self.hidden: dict[str, int] = {}  # host -> the tick its watch events flow again
         self.lagging: set[str] = set()  # instances whose watch responses from the store are held back
+        self.webhook_down_until = 0  # the tick the policy webhook answers again (webhook-outage)
         # Runs the given scenario lines as a new cluster (CTRL-LEVEL-TRIGGERED's twin); the
         # scenario module sets it, so that a cluster built elsewhere has none.
         self.twin: Callable[[list[str]], Any] | None = None

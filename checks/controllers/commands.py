@@ -8,7 +8,8 @@ and ``kubectl``.
 User actions (through kubectl ``u1``, as admin; each waits for its answer):
 
 - ``apply JSON``: create the object, or merge-patch it onto the one of its name;
-- ``delete RESOURCE KEY [propagation=Background|Foreground|Orphan]``;
+- ``delete RESOURCE KEY [propagation=Background|Foreground|Orphan] [grace=SECONDS]``; ``grace=0`` is
+  ``kubectl delete --force --grace-period=0``: the object goes without waiting for its kubelet;
 - ``add-node kX`` / ``remove-node kX``: a kubelet (and its Node) joins, or leaves for good (the
   process stops and the Node object is deleted, as a cloud provider's node controller does).
 
@@ -21,6 +22,11 @@ Faults and perturbations:
 - ``hide-events HOST K``: for K ticks no watch event reaches HOST; then its informers list again,
   so what happened meanwhile arrives merged, and an object created and deleted in between is
   never seen (Sieve's unobserved state);
+- ``webhook-outage K``: for K ticks the validating admission webhook the cluster's policy engine
+  registers (failurePolicy Fail, matching every write but Leases) cannot be reached, and every API
+  server instance refuses each write of the controllers, the scheduler and the user's controller
+  with 500 InternalError "failed calling webhook", as kube's does; the request changes nothing
+  (kubectl's requests and the kubelets' are not matched: the user and the nodes go on);
 - ``lag aN``: the store's watch responses to instance aN are held back (its requests to the
   store are answered as before): its watch cache stops where it is and it serves lists from it at
   resourceVersion 0, while a host talking to it can still write and lead; ``heal`` ends it and
@@ -38,7 +44,9 @@ from typing import Any
 
 import attrs
 
-from impl.apiserver.messages import WatchEvent
+from impl.apiserver.messages import ApiRequest, ApiResponse, WatchEvent
+from impl.apiserver.status import ApiError
+from impl.sim.world import Output
 from impl.apiserver.resources import resource_for_kind, resource_named
 from impl.etcd.messages import WatchResponse
 from spec.controllers.desired import deployment_left, template_hash_free
@@ -114,13 +122,16 @@ class ControllersCommands:
         template = template_hash_free((revisions[-2][1].get("spec") or {}).get("template"))
         return template
 
-    def delete_object(self, resource: str, key: str, propagation: str = "") -> None:
+    def delete_object(self, resource: str, key: str, propagation: str = "", grace: int | None = None) -> None:
         kind = resource_named(resource)
         namespace, _, name = key.rpartition("/")
-        body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if propagation:
             body["propagationPolicy"] = propagation
-        line = f"delete {resource} {key}" + (f" propagation={propagation}" if propagation else "")
+        if grace is not None:
+            body["gracePeriodSeconds"] = grace
+        line = f"delete {resource} {key}" + (f" propagation={propagation}" if propagation else "") + \
+            (f" grace={grace}" if grace is not None else "")
         self._run(line, lambda: self.kubectl("DELETE", kind.path(namespace or None, name), body))
 
     def remove_node(self, kubelet: str) -> None:
@@ -267,9 +278,34 @@ class ControllersCommands:
             self._drop_watch_events()
         self._run(f"hide-events {host_id} {ticks}", run)
 
+    def webhook_outage(self, ticks: int) -> None:
+        def run() -> None:
+            self.webhook_down_until = max(self.webhook_down_until, self.world.now + ticks)
+            self.world.trace.record(self.world.now, "partition", None, f"the policy webhook cannot be reached for "
+                                                                      f"{ticks} ticks: the controllers' writes fail")
+            self._refuse_webhook_writes()
+        self._run(f"webhook-outage {ticks}", run)
+
+    def _refuse_webhook_writes(self) -> None:
+        """Each controller write on its way to an instance, answered at once as the instance
+        answers when the webhook is unreachable (its admission chain calls it before storing)."""
+        if self.world.now >= self.webhook_down_until:
+            return
+        writers = set(self.manager_ids + (self.scheduler_id,) + self.operator_ids)
+        for envelope in self._in_flight_to(set(self.instance_ids), ApiRequest):
+            request = envelope.message
+            if envelope.src in writers and request.method in WRITE_METHODS and "/leases" not in request.path:
+                self.world.drop(envelope)
+                error = ApiError("InternalError", f'Internal error occurred: failed calling webhook "{POLICY_WEBHOOK}": '
+                                                  f'failed to call webhook: Post "{POLICY_WEBHOOK_URL}": dial tcp: '
+                                                  f'connect: connection refused')
+                answer = ApiResponse(request.request_id, error.code, error.status())
+                self.world.apply(envelope.dst, Output(messages=[(envelope.src, answer)]))
+
     def each_tick(self) -> None:
         self._drop_watch_events()
         self._hold_lagging_watches()
+        self._refuse_webhook_writes()
         for host_id in sorted(self.hidden):
             if self.world.now >= self.hidden[host_id]:
                 self._stop_hiding(host_id)
@@ -295,12 +331,18 @@ class ControllersCommands:
         powered-off one) restarted, no event hidden, no message dropped."""
         self.world.network.heal()
         self._end_lag()
+        self.webhook_down_until = 0
         self.world.network.faults = attrs.evolve(self.world.network.faults, drop_rate=0.0, duplicate_rate=0.0)
         for host_id in sorted(self.hidden):
             self._stop_hiding(host_id)
         for node_id in self.world.node_ids:
             if self.world.nodes[node_id] is None and node_id not in self.removed and node_id not in self.lost:
                 self.world.restart(node_id)
+
+
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+POLICY_WEBHOOK = "policy.kinv.dev"
+POLICY_WEBHOOK_URL = "https://policy.kinv-system.svc:443/validate"
 
 
 def _replacing(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,8 @@ leaked, for ``QUIET_TICKS`` no host has made a write other than a heartbeat, and
 leader that has listed everything and has nothing queued (so has the user's controller). What is left at
 the bound names the invariant: CTRL-CONVERGES (the desired state is not reached), CTRL-NO-LEAK
 (reached, but something outlived its owner), CTRL-FIXPOINT-QUIET (reached, but a controller keeps
-writing).
+writing). A run that settled has each Job's count judged against what became of its pods
+(CTRL-JOB-COUNTED: the safety observer followed them).
 
 The verdict comes before the bound when waiting longer cannot change it, because a failing run
 (and each replay of the shrinker) would otherwise tick the whole bound: a run that is not
@@ -18,7 +19,7 @@ reference was measured to take (a 31-tick quiet spell before its next write, wri
 a matched state; 56 converge phases of seeds 11-14).
 
 Then, when the run had perturbations of the controllers (crashes and restarts of a controller
-host, ``crash-between-writes``, ``hide-events``, ``lag``) and no request whose effect depends on
+host, ``crash-between-writes``, ``hide-events``, ``lag``, ``webhook-outage``) and no request whose effect depends on
 timing (``pause``, ``rollout-undo``, an orphaning delete, a claim's delete), CTRL-LEVEL-TRIGGERED: the same run
 without them (a *twin*: the same scenario lines less those) must reach the same state. The two
 are compared only when kubectl's requests were answered alike in both (otherwise the user asked
@@ -40,7 +41,9 @@ import attrs
 
 from impl.apiserver.client import CallRecord
 from spec.controllers.desired import desired_left, is_active, leaks, meta
-from spec.controllers.invariants import CONVERGE_TICKS_MAX, CONVERGES, FIXPOINT_QUIET, LEVEL_TRIGGERED, NO_LEAK, QUIET_TICKS
+from spec.controllers.invariants import (
+    CONVERGE_TICKS_MAX, CONVERGES, FIXPOINT_QUIET, JOB_COUNTED, LEVEL_TRIGGERED, NO_LEAK, QUIET_TICKS,
+)
 
 __all__ = ["converge", "snapshot", "is_perturbation", "twin_lines", "is_heartbeat", "writes_since", "DIFFERENCES_SHOWN"]
 
@@ -69,8 +72,8 @@ DEADLINE_ONLY = ("deployment",)
 # ReplicaSet, an orphaning delete leaves whatever dependents existed, and a claim deleted leaves
 # its volume Released (bound-by-controller, its claimRef kept) if the binder had bound it, and
 # Available if not. A run with them has no timing-free fixpoint to compare.
-_TIMING_DEPENDENT = re.compile(r"^(pause|rollout-undo) |^delete .* propagation=Orphan$|^delete persistentvolumeclaims ")
-_PERTURBATION = re.compile(r"^(crash-between-writes|hide-events|lag) |^(crash|restart) (cm\d+|sched|op\d+)\b|"
+_TIMING_DEPENDENT = re.compile(r"^(pause|rollout-undo) |^delete .* propagation=Orphan\b|^delete persistentvolumeclaims ")
+_PERTURBATION = re.compile(r"^(crash-between-writes|hide-events|lag|webhook-outage) |^(crash|restart) (cm\d+|sched|op\d+)\b|"
                            r"^restart \S+ via ")
 
 
@@ -117,6 +120,9 @@ def converge(cluster: Any, twin: Callable[[list[str]], Any] | None) -> None:
             _not_settled(cluster, progress.started, hopeless)
     else:
         _not_settled(cluster, progress.started)
+    miscounted = cluster.safety.job_count_problems(cluster.by_resource().get("jobs", {}))
+    if miscounted:
+        cluster.fail(JOB_COUNTED, "; ".join(miscounted[:2]))
     cluster.judging_api = True
     cluster.check()
     lines = [line.removeprefix("maybe ") for line in cluster.lines[1:]]

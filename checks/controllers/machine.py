@@ -1,8 +1,10 @@
 """The controllers state machine: a user working through kubectl (create, scale, roll out, roll
-back, pause and delete Deployments; run and delete Jobs; create and delete a namespace with a
+back, pause and delete Deployments; run and delete Jobs, and delete a Job's pod or one stuck on
+a dead machine; create and delete a namespace with a
 Deployment in it; create and delete a Service; add and remove nodes) interleaved with Sieve's
 perturbations of the controllers (a crash between two writes of one reconcile, hidden events,
-a restart pointed at a lagging API server instance), crashes of the leader, kubelet failures and
+a restart pointed at a lagging API server instance, an admission webhook that refuses their
+writes while it is down), crashes of the leader, kubelet failures and
 partitions; every test case ends with ``converge``, the fault-free phase that judges Eventually
 Stable Reconciliation and, after perturbations, compares the fixpoint with a run without them.
 
@@ -76,9 +78,10 @@ STRATEGIES = ({}, {}, {"maxSurge": 1, "maxUnavailable": 0}, {"maxSurge": 0, "max
 IMAGES = ("nginx:1.27", "nginx:1.28", "nginx:1.29")
 MIN_NODES = 2
 # What the user does while the leader is down or misses its watch events (Sieve's unobserved
-# states): relabel or delete the Service, delete the Deployment (or delete it and create it again
-# under its name at once), roll it out, scale it (up by several pods, so that the ReplicaSet
-# controller creates them in more than one batch).
+# states): relabel or delete the Service, delete the Deployment (in the background or the
+# foreground, kubectl's --cascade=foreground; or delete it and create it again under its name at
+# once), roll it out, scale it (up by several pods, so that the ReplicaSet controller creates them
+# in more than one batch).
 # (Rollouts a third of them instead found no more overshoots in five seeds of each catalog bug
 # that needs one, and fewer of the bugs that need a relabel or a Service deleted unseen.)
 UNSEEN_ACTIONS = ("relabel", "relabel", "delete-service", "delete", "replace", "set-image", "scale", "scale")
@@ -126,10 +129,7 @@ def deployment(key: str, replicas: int, strategy: dict | None, image: str = IMAG
     those maxSurge / maxUnavailable (empty: the defaults, 25% each); ``toleration_seconds``: how
     long its pods stay on a node that is not ready or unreachable (None: the default)."""
     namespace, _, name = key.partition("/")
-    pod_spec: dict[str, Any] = {"containers": [{"name": name, "image": image}]}
-    if toleration_seconds is not None:
-        pod_spec["tolerations"] = [{"key": problem, "operator": "Exists", "effect": "NoExecute",
-                                    "tolerationSeconds": toleration_seconds} for problem in NODE_PROBLEMS]
+    pod_spec: dict[str, Any] = {"containers": [{"name": name, "image": image}], **_tolerations(toleration_seconds)}
     spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                             "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}}
     spec["strategy"] = {"type": "Recreate"} if strategy is None else \
@@ -146,12 +146,23 @@ def _service(name: str, tier: str) -> dict[str, Any]:
             "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}}
 
 
-def _job(name: str, completions: int, parallelism: int, backoff: int, exit_code: int) -> dict[str, Any]:
+def _tolerations(toleration_seconds: int | None) -> dict[str, Any]:
+    """The pod spec's NoExecute tolerations of a node not ready or unreachable for that long (none
+    for None: the API server's default)."""
+    if toleration_seconds is None:
+        return {}
+    return {"tolerations": [{"key": problem, "operator": "Exists", "effect": "NoExecute",
+                             "tolerationSeconds": toleration_seconds} for problem in NODE_PROBLEMS]}
+
+
+def _job(name: str, completions: int, parallelism: int, backoff: int, exit_code: int,
+         toleration_seconds: int | None = None) -> dict[str, Any]:
     annotations = {"kinv.dev/exit-after": "5", "kinv.dev/exit-code": str(exit_code)}
+    pod_spec = {"restartPolicy": "Never", "containers": [{"name": "job", "image": "busybox"}],
+                **_tolerations(toleration_seconds)}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
             "spec": {"completions": completions, "parallelism": parallelism, "backoffLimit": backoff,
-                     "template": {"metadata": {"annotations": annotations},
-                                  "spec": {"restartPolicy": "Never", "containers": [{"name": "job", "image": "busybox"}]}}}}
+                     "template": {"metadata": {"annotations": annotations}, "spec": pod_spec}}}
 
 
 class ControllersMachine(UserActions, RuleBasedStateMachine):
@@ -354,8 +365,9 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         if not self.cluster.stored("deployments"):
             return
         key = self._deployment(which)
-        if action == "delete":
-            self.cluster.delete_object("deployments", key)
+        if action == "delete":  # in the foreground one time in two: the collector's promise spans the restart
+            foreground = which % 2 and not self._on_lost_node(self._pods_of(key))
+            self.cluster.delete_object("deployments", key, "Foreground" if foreground else "")
         elif action == "replace":
             self._replace(key, 1 + which % 4, STRATEGIES[which % len(STRATEGIES)])
         elif action == "set-image":
@@ -419,7 +431,7 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
           backoff=st.integers(0, 2), exit_code=st.sampled_from([0, 1]))
     def create_job(self, name, completions, parallelism, backoff, exit_code) -> None:
         if f"default/{name}" not in self.cluster.stored("jobs"):
-            self.cluster.apply_object(_job(name, completions, parallelism, backoff, exit_code))
+            self.cluster.apply_object(_job(name, completions, parallelism, backoff, exit_code, self.toleration_seconds))
 
     @precondition(lambda self: self._on("jobs") and not self.controller and self.cluster.stored("jobs"))
     @rule(which=st.integers(0, 1), propagation=st.sampled_from(("Background", "Foreground", "Orphan")))
@@ -434,6 +446,26 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         if propagation == "Foreground" and self._on_lost_node(pods):
             propagation = "Background"
         self.cluster.delete_object("jobs", key, propagation)
+
+    @precondition(lambda self: (self._on("jobs") or self._on("kubelet")) and not self.controller)
+    @rule(which=st.integers(0, 9), force=st.booleans())
+    def delete_pod(self, which, force) -> None:
+        """``kubectl delete pod``: the user restarts a pod of a Job, or clears one stuck on a machine
+        that died, with ``--force --grace-period=0`` there (kube's docs, "Force Delete StatefulSet
+        Pods"; nothing else moves it before its tolerationSeconds). Not a Deployment's pod on a
+        healthy node: a user's delete is a disruption the rollout bounds do not speak of. Pods on a
+        powered-off machine first, then a Job's that are not running yet, then its others."""
+        lost = {self.cluster.node_names[k] for k in self.cluster.lost if k in self.cluster.node_names}
+        pods = [(key, pod) for key, pod in sorted(self.cluster.stored("pods").items())
+                if not (pod.get("metadata") or {}).get("deletionTimestamp")]
+        on_lost = [key for key, pod in pods if (pod.get("spec") or {}).get("nodeName") in lost]
+        of_jobs = [(key, pod) for key, pod in pods if key not in on_lost and any(
+            ref.get("kind") == "Job" for ref in (pod.get("metadata") or {}).get("ownerReferences") or ())]
+        waiting = [key for key, pod in of_jobs if (pod.get("status") or {}).get("phase") in (None, "Pending")]
+        candidates = on_lost or waiting or [key for key, _ in of_jobs]
+        if candidates:
+            key = candidates[which % len(candidates)]
+            self.cluster.delete_object("pods", key, grace=0 if force or key in on_lost else None)
 
     @precondition(lambda self: self._on("namespace") or self.controller)
     @rule(labelled=st.booleans(), replicas=st.integers(0, 3), node_down=st.booleans())
@@ -685,13 +717,17 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         first creates seen and the rest not); then it lists again."""
         if after == 0:
             self._hide_target(ticks)
+        self._user_acts(action, which)
+        if after:
+            self.cluster.tick(after)
+            self._hide_target(ticks)
+
+    def _user_acts(self, action: str, which: int) -> None:
+        """One of UNSEEN_ACTIONS; with the user's controller, one of its objects applied again."""
         if self.controller:
             self.reapply(which, 1 + which % 3)
         else:
             self._act_unseen(action, which)
-        if after:
-            self.cluster.tick(after)
-            self._hide_target(ticks)
 
     def _hide_target(self, ticks: int) -> None:
         target = self._target()
@@ -725,6 +761,20 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         self.cluster.crash(leader)
         self.cluster.tick(restart_after + 1)
         self.cluster.restart(leader, lagging)
+
+    @precondition(lambda self: self._on("lag"))
+    @rule(action=st.sampled_from(UNSEEN_ACTIONS), which=st.integers(0, 9), after=st.sampled_from([0, 5, 10]),
+          ticks=st.sampled_from([10, 30, 60]))
+    def act_during_webhook_outage(self, action, which, after, ticks) -> None:
+        """The user acts, and ``after`` ticks later the policy webhook goes down for ``ticks``:
+        the controllers' writes half-way through carrying it out fail (a scale-down's pod
+        deletes, a rollout's scale-ups, a release of dependents), and each must take its
+        failure into account (kube's controllers lower their expectations, keep their
+        finalizers and requeue)."""
+        self._user_acts(action, which)
+        if after:
+            self.cluster.tick(after)
+        self.cluster.webhook_outage(ticks)
 
     @precondition(lambda self: self._on("partition"))
     @rule(which=st.integers(0, 9))

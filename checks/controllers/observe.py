@@ -8,12 +8,14 @@ the rules; spec/controllers/invariants.py states them).
   one revision: CTRL-STATUS-OBSERVED on a Deployment's status write, CTRL-ROLLOUT-SURGE and
   CTRL-ROLLOUT-AVAILABLE on a change of a pod of a Deployment;
 - it judges the garbage collector's deletes as their answers come in (CTRL-GC-LIVE-OWNER: the
-  request names who made it, by its User-Agent), and each owner that leaves foreground deletion
-  against what still blocks it; and each namespace that leaves the store against what is still
+  request names who made it, by its User-Agent), each owner that leaves foreground deletion
+  against what still blocks it, and each that leaves orphan deletion against what still names it; and each namespace that leaves the store against what is still
   in it (CTRL-NO-LEAK);
 - it remembers which pods have been Ready, and judges each Endpoints write against that
   (CTRL-ENDPOINTS-READY);
 - and which hosts act as leader of each Lease (CTRL-SINGLE-LEADER);
+- it follows what became of each pod of each Job (``pod_outcome``), for the Job's count at the
+  fixpoint (CTRL-JOB-COUNTED, judged by ``job_count_problems`` once the run has settled);
 - it remembers which templates each Deployment had in a version that was not paused, and judges
   each ReplicaSet created under a Deployment against that (CTRL-PAUSED-NO-ROLLOUT);
 - it keeps each pod's stored states by revision, and notes at the end of every tick the
@@ -46,8 +48,9 @@ from spec.controllers.invariants import (
     SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
-    FOREGROUND, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
-    leader_problems, namespace_left_problems, overcounted, paused_rollout_problems, pods_of_deployment,
+    FOREGROUND, ORPHAN, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
+    job_count_problems, leader_problems, namespace_left_problems, orphan_problems, overcounted,
+    paused_rollout_problems, pod_outcome, pods_of_deployment,
     recreate_problems, scale_down_order_problems, spec_excess, spec_replicas, stale_view_excess, status_problems,
     surge_problems, template_key, unavailable_problems,
 )
@@ -68,6 +71,12 @@ def _owner_uid(obj: dict[str, Any]) -> str | None:
     return next((ref.get("uid") for ref in meta(obj).get("ownerReferences") or () if ref.get("controller")), None)
 
 
+def _job_uid(pod: dict[str, Any]) -> str | None:
+    """The UID of the Job that controls the pod (None: no Job does)."""
+    return next((ref.get("uid") for ref in meta(pod).get("ownerReferences") or ()
+                 if ref.get("controller") and ref.get("kind") == "Job"), None)
+
+
 def _no_execute(node: dict[str, Any]) -> set[str]:
     return {t.get("key") for t in (node.get("spec") or {}).get("taints") or () if t.get("effect") == "NoExecute"}
 
@@ -80,10 +89,16 @@ def _body_field(call: CallRecord, field: str) -> Any:
     return body.get(field) if isinstance(body, dict) else None
 
 
-def _left_foreground(obj: dict[str, Any] | None, previous: dict[str, Any]) -> bool:
-    """The change took the foregroundDeletion finalizer off (or the object went with it)."""
-    return FOREGROUND in (meta(previous).get("finalizers") or ()) and \
-        (obj is None or FOREGROUND not in (meta(obj).get("finalizers") or ()))
+def _entered(finalizer: str, obj: dict[str, Any] | None, previous: dict[str, Any] | None) -> bool:
+    """The change put the finalizer on (foregroundDeletion, orphan: the delete that asked for it)."""
+    return obj is not None and finalizer in (meta(obj).get("finalizers") or ()) and \
+        finalizer not in (meta(previous or {}).get("finalizers") or ())
+
+
+def _left(finalizer: str, obj: dict[str, Any] | None, previous: dict[str, Any] | None) -> bool:
+    """The change took the finalizer off (or the object went with it)."""
+    return previous is not None and finalizer in (meta(previous).get("finalizers") or ()) and \
+        (obj is None or finalizer not in (meta(obj).get("finalizers") or ()))
 
 
 class SafetyObserver:
@@ -110,6 +125,7 @@ class SafetyObserver:
         self._spec_changes: dict[str, list[tuple[int, str, int, int]]] = {}  # Deployment uid -> changes
         self._stale_excess: dict[str, int] = {}  # Deployment uid -> excess
         self._waits_for: dict[str, set[str]] = {}  # owner uid -> what existed when it entered foreground deletion
+        self._orphaning: dict[str, set[str]] = {}  # owner uid -> what existed when it entered orphan deletion
         self._ever_ready: set[str] = set()  # the UIDs of the pods that have been Ready at some revision
         # For the availability bound: each ReplicaSet's last status that counted more available
         # replicas than its spec, or than its lowest spec since the generation the status observed
@@ -131,6 +147,7 @@ class SafetyObserver:
         self._pod_states_from = 0  # the revision from which the pods' states are all kept
         self._claims_open: dict[int, CallRecord] = {}  # position in the log -> call
         self._claim_answered: dict[str, int] = {}  # host -> the tick its last such call was answered
+        self._job_pods: dict[str, dict[str, str | None]] = {}  # Job uid -> pod uid -> pod_outcome
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -192,17 +209,7 @@ class SafetyObserver:
             self.fault(f"node {short} tainted {', '.join(sorted(_no_execute(obj)))}:NoExecute")
         if storage == "namespaces" and obj is None and previous is not None:
             self._flag(NO_LEAK, namespace_left_problems(short, self._everything()))
-        if obj is not None and FOREGROUND in (meta(obj).get("finalizers") or ()) and \
-                FOREGROUND not in (meta(previous or {}).get("finalizers") or ()):
-            # the dependents it waits for: those there when it entered foreground deletion (one a
-            # controller creates later, from a cache that missed the deletion, the collector's own
-            # graph may miss too, in kube as here)
-            self._waits_for[meta(obj).get("uid")] = {meta(o).get("uid") for o in self._everything()}
-        if previous is not None and _left_foreground(obj, previous) and not self._deleted_again(storage, short):
-            what = f"{previous.get('kind', storage)} {short}"
-            waited = self._waits_for.pop(meta(previous).get("uid"), set())
-            self._flag(GC_LIVE_OWNER, foreground_problems(what, previous, [self.by_uid[uid] for uid in sorted(waited)
-                                                                          if uid in self.by_uid]))
+        self._judge_deletion_finalizers(storage, short, obj, previous)
         if storage == "deployments" and obj is not None:
             templates = self._unpaused.setdefault(meta(obj).get("uid"), set())
             if not (obj.get("spec") or {}).get("paused"):
@@ -210,6 +217,7 @@ class SafetyObserver:
             self._deployment_changed(short, obj, previous)
         elif storage == "pods":
             self._remember_pod(obj, previous)
+            self._job_pod_changed(obj, previous)
             if obj is not None and is_ready(obj):
                 self._ever_ready.add(meta(obj).get("uid"))
             self._pod_changed(obj, previous)
@@ -260,10 +268,26 @@ class SafetyObserver:
                 total += over
         return total
 
-    def _deleted_again(self, storage: str, key: str) -> bool:
-        """Someone deleted the object again with propagation Background or Orphan: that takes the
-        foregroundDeletion finalizer off at once (kube's deletionFinalizersForGarbageCollection),
-        the garbage collector's promise with it."""
+    def _judge_deletion_finalizers(self, storage: str, key: str, obj: dict[str, Any] | None,
+                                   previous: dict[str, Any] | None) -> None:
+        """An owner leaves foreground deletion only once nothing blocks it, and orphan deletion
+        only once it has released its dependents. Both are judged on the dependents there when it
+        entered (one a controller creates later, from a cache that missed the deletion, the
+        collector's own graph may miss too, in kube as here)."""
+        for finalizer, waits, judge, other_policies in (
+                (FOREGROUND, self._waits_for, foreground_problems, ("Background", "Orphan")),
+                (ORPHAN, self._orphaning, orphan_problems, ("Background", "Foreground"))):
+            if _entered(finalizer, obj, previous):
+                waits[meta(obj).get("uid")] = {meta(o).get("uid") for o in self._everything()}
+            if _left(finalizer, obj, previous) and not self._deleted_again(storage, key, other_policies):
+                waited = waits.pop(meta(previous).get("uid"), set())
+                self._flag(GC_LIVE_OWNER, judge(f"{previous.get('kind', storage)} {key}", previous,
+                                                [self.by_uid[uid] for uid in sorted(waited) if uid in self.by_uid]))
+
+    def _deleted_again(self, storage: str, key: str, policies: tuple[str, ...]) -> bool:
+        """Someone deleted the object again with another propagation policy: that swaps its
+        deletion finalizer at once (kube's deletionFinalizersForGarbageCollection), the garbage
+        collector's promise with it."""
         for call in self.cluster.api_log.calls:
             if call.request.method != "DELETE" or call.response is None or call.response.code >= 300:
                 continue
@@ -274,8 +298,7 @@ class SafetyObserver:
             named = f"{info.namespace}/{info.name}" if info.namespace else info.name
             if info.resource is None or info.resource.storage_resource != storage or named != key:
                 continue
-            if (call.request.query_value("propagationPolicy") or _body_field(call, "propagationPolicy")) in \
-                    ("Background", "Orphan"):
+            if (call.request.query_value("propagationPolicy") or _body_field(call, "propagationPolicy")) in policies:
                 return True
         return False
 
@@ -365,6 +388,18 @@ class SafetyObserver:
                 self._stale_excess[owner] = max(0, min(self._stale_excess.get(owner, 0),
                                                        spec_excess(deployment, replica_sets)))
         self._spec_changes[owner] = [*recent, (now, uid, before, after)]
+
+    def _job_pod_changed(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
+        job = _job_uid(pod if pod is not None else previous)
+        if job is not None:
+            uid = meta(pod if pod is not None else previous).get("uid")
+            outcomes = self._job_pods.setdefault(job, {})
+            outcomes[uid] = pod_outcome(pod, outcomes.get(uid))
+
+    def job_count_problems(self, jobs: dict[str, dict[str, Any]]) -> list[str]:
+        """CTRL-JOB-COUNTED, for the Jobs in the store at the fixpoint."""
+        return [problem for key, job in sorted(jobs.items())
+                for problem in job_count_problems(key, job, self._job_pods.get(meta(job).get("uid"), {}).values())]
 
     def _remember_pod(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
         self._pod_states.setdefault(meta(pod if pod is not None else previous).get("uid"), []).append(

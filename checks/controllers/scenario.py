@@ -4,13 +4,13 @@ before anything runs, so a malformed file changes nothing and answers `file:line
     area controllers
     cluster members=N apiservers=N managers=N nodes=N seed=S [controller=MODULE:CLASS] [delay=A..B drop=P]
     apply 'JSON'                          (create, or merge-patch onto the object of that name)
-    delete RESOURCE [NS/]NAME [propagation=Background|Foreground|Orphan]
+    delete RESOURCE [NS/]NAME [propagation=Background|Foreground|Orphan] [grace=SECONDS]
     scale deployment NS/NAME N | set-image deployment NS/NAME IMAGE | rollout-undo deployment NS/NAME
     pause deployment NS/NAME | resume deployment NS/NAME
     rollout-status deployment NS/NAME [within=K]   (tick until its rollout is complete)
     add-node kN | remove-node kN | power-off kN|aN  (gone for good; its Node object stays)
     tick [K] | crash X | restart X [via aN] | partition A B | C D | heal | lag aN
-    crash-between-writes HOST [within=K] | hide-events HOST K
+    crash-between-writes HOST [within=K] | hide-events HOST K | webhook-outage K
     converge                              (the fault-free phase: Eventually Stable Reconciliation)
     expect held | expect violated CTRL-CONVERGES
     repeat N COMMAND | maybe COMMAND
@@ -44,6 +44,7 @@ __all__ = ["ControllersScenario", "load", "run", "run_lines", "ScenarioOutcome",
 TICKS_PER_LINE_MAX = 100_000
 HIDE_TICKS_MAX = 1_000
 _KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+DELETE_USAGE = "delete RESOURCE [NS/]NAME [propagation=Background|Foreground|Orphan] [grace=SECONDS]"
 DEPLOYMENT_VERBS = ("scale", "set-image", "rollout-undo", "pause", "resume")
 
 
@@ -159,6 +160,10 @@ class _Checker:
         self.node(command, command.args[0], self.hosts)
         integer_word(self.filename, command, command.args[1], "ticks", 1, HIDE_TICKS_MAX)
 
+    def check_webhook_outage(self, command: Command) -> None:
+        self.usage(command, len(command.args) == 1, "webhook-outage K")
+        integer_word(self.filename, command, command.args[0], "ticks", 1, HIDE_TICKS_MAX)
+
     def check_rollout_status(self, command: Command) -> None:
         args = command.args
         usage = "rollout-status deployment NS/NAME [within=K]"
@@ -183,17 +188,21 @@ class _Checker:
 
     def check_delete(self, command: Command) -> None:
         args = command.args
-        self.usage(command, len(args) in (2, 3), "delete RESOURCE [NS/]NAME [propagation=Background|Foreground|Orphan]")
+        self.usage(command, 2 <= len(args) <= 4, DELETE_USAGE)
         try:
             resource_named(args[0])
         except UnknownResource as error:
             raise self.fail(command, str(error)) from None
         if not _KEY.match(args[1]):
             raise self.fail(command, f"{args[1]!r} is not NAME or NAMESPACE/NAME")
-        if len(args) == 3:
-            key, _, value = args[2].partition("=")
-            self.usage(command, key == "propagation" and value in PROPAGATIONS,
-                       "delete RESOURCE [NS/]NAME [propagation=Background|Foreground|Orphan]")
+        options = [word.partition("=") for word in args[2:]]
+        self.usage(command, len({key for key, _, _ in options}) == len(options), DELETE_USAGE)
+        for key, _, value in options:
+            self.usage(command, key in ("propagation", "grace"), DELETE_USAGE)
+            if key == "propagation":
+                self.usage(command, value in PROPAGATIONS, DELETE_USAGE)
+            else:
+                integer_word(self.filename, command, value, "grace", 0, 3600)
 
     def check_deployment_verb(self, command: Command) -> None:
         args, name = command.args, command.name
@@ -235,7 +244,9 @@ def execute(cluster: ControllersCluster, command: Command) -> None:
     if name == "apply":
         cluster.apply_object(manifest_of(command, "<scenario>"))
     elif name == "delete":
-        cluster.delete_object(args[0], args[1], args[2].partition("=")[2] if len(args) == 3 else "")
+        options = dict(word.partition("=")[::2] for word in args[2:])
+        grace = options.get("grace")
+        cluster.delete_object(args[0], args[1], options.get("propagation", ""), None if grace is None else int(grace))
     elif name == "scale":
         cluster.scale(args[1], int(args[2]))
     elif name == "set-image":
@@ -256,6 +267,8 @@ def execute(cluster: ControllersCluster, command: Command) -> None:
         cluster.crash_between_writes(args[0], int(args[1][len("within="):]) if len(args) == 2 else CRASH_WITHIN_TICKS)
     elif name == "hide-events":
         cluster.hide_events(args[0], int(args[1]))
+    elif name == "webhook-outage":
+        cluster.webhook_outage(int(args[0]))
     elif name == "partition":
         cluster.partition(partition_groups(args))
     elif name in ("heal", "converge"):

@@ -141,7 +141,10 @@ class UserActions:
         for size in sizes:
             self.volumes_made += 1
             self.cluster.apply_object(volume(f"pv-{self.volumes_made}", size, policy))
-        self.cluster.apply_object(claim(name, gibibytes))
+        # A create kubectl sent to an instance that died is never answered: with no volume of
+        # the size, the claim would rightly stay Pending for ever, so the user does not make it.
+        if f"pv-{self.volumes_made}" in self.cluster.stored("persistentvolumes"):
+            self.cluster.apply_object(claim(name, gibibytes))
 
     @precondition(lambda self: self._on("storage") and not self.controller
                   and self.cluster.stored("persistentvolumeclaims"))

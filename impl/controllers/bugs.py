@@ -26,6 +26,7 @@ from impl.controllers.garbagecollector import (
     request_of,
 )
 from impl.controllers.host import ControllerHost
+from impl.controllers.job import JobController
 from impl.controllers.leaderelection import LeaderElector
 from impl.controllers.parts import ControllersParts
 from impl.controllers.podtemplate import WriteRefused, meta, normalized
@@ -233,6 +234,29 @@ class StatusBeforeNewReplicaSet(DeploymentController):
         return (yield from super().rollout_rolling(d, rs_list, cache, client))
 
 
+# ----- the Job controller --------------------------------------------------------------------------
+
+class FinalizerRemovedBeforeCounted(JobController):
+    """``JobController.track_and_remove_finalizers``: the finished pods' tracking finalizers go
+    first, and their outcome reaches the status only in one write afterwards, without the
+    ``uncountedTerminatedPods`` step. A crash, or a status write that fails (a 409 on a cache
+    behind the controller's own last write), between the two, and the pod, free of its finalizer,
+    is counted by no one: the Job runs it again."""
+
+    def track_and_remove_finalizers(self, view, client, now):
+        holding = {meta(pod)["uid"] for pod in view.pods if self.tracking(view.job, pod)}
+        changed = self.status_changed(view)
+        releasing, _ = self.record_uncounted(view)
+        everything = yield from self.remove_finalizers(view, releasing, holding, client)
+        moved = self.count_released(view, holding)
+        finished = self.enact_finished(view)
+        if changed or moved or finished:
+            if not (yield from self.write_status(view, client)):
+                return False
+            self.record_finished(view, now)
+        return everything
+
+
 # ----- leader election ---------------------------------------------------------------------------
 
 class LeadsWhileRenewHangs(LeaderElector):
@@ -310,6 +334,13 @@ BUGS = (
         "kube pkg/controller/garbagecollector (attemptToDeleteItem, isDangling: the owner is read live, "
         "by the UID the reference names, not from the graph)",
         attrs.evolve(REFERENCE, garbage_collector=OwnerGoneFromCache)),
+    Bug("job-finalizer-removed-before-counted", "controllers", "CTRL-JOB-COUNTED",
+        "The Job controller removes a finished pod's tracking finalizer before the status records it: a "
+        "crash or a failed status write in between, and the pod is counted by no one and run again.",
+        "KEP-2307 (Job tracking with finalizers: a finished pod's UID goes to "
+        "status.uncountedTerminatedPods before its finalizer is removed, so that a crash loses no pod); "
+        "kube pkg/controller/job (trackJobStatusAndRemoveFinalizers, flushUncountedAndRemoveFinalizers)",
+        attrs.evolve(REFERENCE, job=FinalizerRemovedBeforeCounted)),
     Bug("two-leaders-both-act", "controllers", "CTRL-SINGLE-LEADER",
         "A leader whose renew request hangs keeps acting past its renew deadline, while another candidate "
         "takes the Lease once it expires.",

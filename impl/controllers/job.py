@@ -30,9 +30,12 @@ finalizers", "Pod backoff failure policy"). The rules kept (completionMode NonIn
   left alone. ``startTime`` is set at the first sync.
 - Expectations, as ReplicaSet's: after issuing creates or deletes the Job is not managed again
   until the informer has shown them (an add lowers the creations expected, a pod being deleted
-  or gone the deletions), or 5 minutes passed. Kept to counts per Job UID: kube tracks the UIDs
-  of expected finalizer removals (``uidTrackingExpectations``) as well; here a removal not yet
-  seen is simply retried, which the server answers as a no-op.
+  or gone the deletions), or 5 minutes passed. Kept to counts per Job UID. And, as kube's
+  ``finalizerExpectations`` (``uidTrackingExpectations``), the UIDs of the pods whose finalizer
+  this controller removed and whose informer has not shown it yet: such a pod was counted in an
+  earlier sync and is not counted again, however stale the cache that still shows its
+  finalizer (without them, a status that moved its UID out of ``uncountedTerminatedPods`` and a
+  pod cache a tick behind count it twice).
 - Pods of a Job that is gone, or whose controller reference names another UID, lose their
   tracking finalizer (kube's orphan queue), so the garbage collector can delete them.
 
@@ -183,6 +186,7 @@ class JobController:
         self.clock = clock
         self.expectations = Expectations()
         self.backoff: dict[str, Backoff] = {}
+        self.removed: dict[str, set[str]] = {}  # Job uid -> pods whose finalizer removal is not yet seen
 
     # ----- events ----------------------------------------------------------------------------------
 
@@ -195,6 +199,8 @@ class JobController:
         ref = _job_owner(pod) if isinstance(pod, dict) else None
         if ref is None:
             return
+        if change == "delete" or not has_finalizer(pod):
+            self.removed.get(ref.get("uid", ""), set()).discard(_meta(pod).get("uid"))
         if change == "delete" or _meta(pod).get("deletionTimestamp"):
             if change != "update" or _meta(old).get("resourceVersion") != _meta(new).get("resourceVersion"):
                 self.expectations.deletion_observed(ref.get("uid", ""))
@@ -209,6 +215,7 @@ class JobController:
         released = yield from self.release_orphans(request, uid, cache, client)
         if job is None or self.finished(job):
             self.backoff.pop(uid, None)
+            self.removed.pop(uid, None)
             return Result() if released else Result(requeue=True)
         now = self.clock()
         satisfied = self.expectations.satisfied(uid, now)
@@ -260,7 +267,7 @@ class JobController:
         status = job.get("status") or {}
         uncounted = status.get("uncountedTerminatedPods") or {}
         counted_succeeded, counted_failed = set(uncounted.get("succeeded") or ()), set(uncounted.get("failed") or ())
-        tracked = [pod for pod in pods if has_finalizer(pod)]
+        tracked = [pod for pod in pods if self.tracking(job, pod)]
         new_succeeded = [p for p in tracked if _phase(p) == "Succeeded" and _meta(p)["uid"] not in counted_succeeded]
         new_failed = [p for p in tracked if self.is_failed(p) and _meta(p)["uid"] not in counted_failed]
         return JobView(job, pods, [p for p in pods if self.is_active(p)], new_succeeded, new_failed,
@@ -371,6 +378,11 @@ class JobController:
 
     # ----- counting through the tracking finalizer ---------------------------------------------
 
+    def tracking(self, job: dict[str, Any], pod: dict[str, Any]) -> bool:
+        """The pod holds the tracking finalizer, as far as this controller knows: its cache may
+        still show one it removed (and counted) in an earlier sync."""
+        return has_finalizer(pod) and _meta(pod).get("uid") not in self.removed.get(_meta(job).get("uid", ""), ())
+
     def can_remove_finalizer(self, view: JobView, pod: dict[str, Any]) -> bool:
         if _meta(view.job).get("deletionTimestamp") or view.finished is not None:
             return True
@@ -382,7 +394,7 @@ class JobController:
         uncounted, changed, releasing = view.uncounted, False, []
         failing_job = view.finished is not None and view.finished["type"] == "Failed"
         for pod in view.pods:
-            if not has_finalizer(pod) or not self.can_remove_finalizer(view, pod):
+            if not self.tracking(view.job, pod) or not self.can_remove_finalizer(view, pod):
                 continue
             releasing.append(pod)
             uid = _meta(pod)["uid"]
@@ -416,24 +428,31 @@ class JobController:
 
     def track_and_remove_finalizers(self, view: JobView, client: Client, now: int):
         """trackJobStatusAndRemoveFinalizers; whether every write went through."""
-        holding = {_meta(p)["uid"] for p in view.pods if has_finalizer(p)}
+        holding = {_meta(p)["uid"] for p in view.pods if self.tracking(view.job, p)}
         flush = self.status_changed(view) | self.count_released(view, holding)
         releasing, recorded = self.record_uncounted(view)
         if flush or recorded:
             if not (yield from self.write_status(view, client)):
                 return False
             self.record_finished(view, now)
-        everything = True
-        for pod in releasing:
-            if (yield from self.remove_finalizer(pod, client)):
-                holding.discard(_meta(pod)["uid"])
-            else:
-                everything = False
+        everything = yield from self.remove_finalizers(view, releasing, holding, client)
         flush = self.count_released(view, holding)
         if self.enact_finished(view):
             flush = True
         if flush and not (yield from self.write_status(view, client)):
             return False
+        return everything
+
+    def remove_finalizers(self, view: JobView, releasing: list[dict[str, Any]], holding: set[str], client: Client):
+        """Step 2: each releasing pod's finalizer removed (and no longer ``holding``, and
+        remembered as removed); whether every removal went through."""
+        everything = True
+        for pod in releasing:
+            if (yield from self.remove_finalizer(pod, client)):
+                holding.discard(_meta(pod)["uid"])
+                self.removed.setdefault(_meta(view.job)["uid"], set()).add(_meta(pod)["uid"])
+            else:
+                everything = False
         return everything
 
     @staticmethod

@@ -136,10 +136,13 @@ GC_LIVE_OWNER = Invariant(
     "by the UID its owner reference names, and not being deleted. An owner deleted and created again "
     "under the same name is a new owner with a new UID. And an owner deleted in the foreground leaves "
     "foreground deletion (its foregroundDeletion finalizer goes) only once no dependent that blocks it "
-    "(blockOwnerDeletion) is left in the store, not even one being deleted.",
+    "(blockOwnerDeletion) is left in the store, not even one being deleted; an owner deleted with "
+    "propagationPolicy Orphan leaves orphan deletion (its orphan finalizer goes) only once each dependent it "
+    "had then names it no longer.",
     "Kubernetes documentation, \"Garbage Collection\" (foreground cascading deletion); kube "
     "pkg/controller/garbagecollector (attemptToDeleteItem: solid, dangling and waiting owners; the live "
-    "lookup by UID; processDeletingDependentsItem: blockingDependents)",
+    "lookup by UID; processDeletingDependentsItem: blockingDependents; attemptToOrphan: the orphan finalizer "
+    "goes only once orphanDependents succeeded)",
     "A dependent deleted under a live owner is data loss the owner's controller has to undo, if it can: a "
     "PersistentVolumeClaim, a Secret, a running pod.")
 
@@ -202,5 +205,21 @@ SCALE_DOWN_ORDER = Invariant(
     "replicas asked for are no longer all serving, and an autoscaler that scales down under load drops "
     "the pods that carried it (kubernetes/kubernetes#3948, #14396).")
 
+JOB_COUNTED = Invariant(
+    "CTRL-JOB-COUNTED", AREA,
+    "Every pod of a Job is counted once: at the fixpoint, a Job's status (succeeded and failed, with the "
+    "UIDs still in uncountedTerminatedPods) counts as many pods as ended among those it ever controlled "
+    "(Succeeded, Failed, or deleted before it succeeded), at least each that Succeeded before any deletion "
+    "as succeeded and each that never Succeeded as failed. A pod deleted while it ran is a failure, "
+    "whoever deleted it and whether or not a kubelet ever reported on it.",
+    "Kubernetes documentation, \"Jobs\" (Job tracking with finalizers: the control plane keeps track of "
+    "the Pods of a Job through the batch.kubernetes.io/job-tracking finalizer and removes it once the Pod "
+    "is accounted for in the Job status); KEP-2307; kube pkg/controller/job "
+    "(trackJobStatusAndRemoveFinalizers, isPodFailed); kubernetes/kubernetes#109429",
+    "succeeded and failed decide when a Job is Complete and when it has used up its backoffLimit: a pod "
+    "lost from the count runs the work again, or lets a Job that should have failed retry past its limit; "
+    "a pod counted by no one keeps its finalizer and stays Terminating for ever.")
+
 INVARIANTS = (CONVERGES, FIXPOINT_QUIET, NO_LEAK, LEVEL_TRIGGERED, ROLLOUT_SURGE, ROLLOUT_AVAILABLE,
-              STATUS_OBSERVED, GC_LIVE_OWNER, SINGLE_LEADER, ENDPOINTS_READY, PAUSED_NO_ROLLOUT, SCALE_DOWN_ORDER)
+              STATUS_OBSERVED, GC_LIVE_OWNER, SINGLE_LEADER, ENDPOINTS_READY, PAUSED_NO_ROLLOUT, SCALE_DOWN_ORDER,
+              JOB_COUNTED)

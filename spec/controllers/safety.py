@@ -17,7 +17,8 @@ from spec.controllers.desired import controlled_by, is_active, is_ready, meta, t
 __all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "spec_replicas", "spec_excess", "stale_view_excess", "surge_problems", "unavailable_problems",
            "overcounted", "STALE_STATUS_TICKS",
            "status_problems", "gc_delete_problems", "leader_problems", "endpoints_ready_problems", "template_key",
-           "paused_rollout_problems", "PHASE_ORDINAL", "deletion_rank", "scale_down_order_problems"]
+           "paused_rollout_problems", "PHASE_ORDINAL", "deletion_rank", "scale_down_order_problems",
+           "pod_outcome", "job_count_problems", "orphan_problems", "ORPHAN"]
 
 
 def scaled(value: Any, replicas: int, round_up: bool) -> int:
@@ -268,6 +269,19 @@ def namespace_left_problems(namespace: str, objects: Iterable[dict[str, Any]]) -
 
 
 FOREGROUND = "foregroundDeletion"
+ORPHAN = "orphan"
+
+
+def orphan_problems(what: str, owner: dict[str, Any], objects: Iterable[dict[str, Any]]) -> list[str]:
+    """``owner`` just left orphan deletion (its orphan finalizer removed, or the owner gone with
+    it): none of ``objects`` (its dependents when it entered orphan deletion) may still name it in
+    an owner reference. One that does was never released, and the collector will delete it as the
+    dependent of a gone owner, the very thing the user asked it not to do."""
+    uid = meta(owner).get("uid")
+    named = [obj for obj in objects if any(ref.get("uid") == uid for ref in meta(obj).get("ownerReferences") or ())]
+    return [f"{what} left orphan deletion while its dependent {obj.get('kind', '')} "
+            f"{meta(obj).get('namespace', '')}/{meta(obj).get('name', '')} still names it as its owner: it was not "
+            f"released, and will be collected" for obj in named[:1]]
 
 
 def foreground_problems(what: str, owner: dict[str, Any], objects: Iterable[dict[str, Any]]) -> list[str]:
@@ -378,3 +392,40 @@ def scale_down_order_problems(replica_set: dict[str, Any], deleted: list[dict[st
                     f"deleted pod {meta(deleted[-1]).get('name')} ({_ranks(deleted[-1])}) and kept pod {name} "
                     f"({_ranks(states[-1])}), which ranked before it throughout"]
     return []
+
+
+# ----- CTRL-JOB-COUNTED -------------------------------------------------------------------------------
+
+def pod_outcome(pod: dict[str, Any] | None, before: str | None) -> str | None:
+    """What has become of a pod of a Job, given its new stored state (None: gone from the store)
+    and the outcome of its earlier states: None (still running or waiting), "deleting" (being
+    deleted, no terminal phase yet), "failed", "succeeded", or "either" (it Succeeded only after
+    its deletion began: its Job controller may have counted it as failed already)."""
+    if pod is None:
+        return before or "deleting"  # gone without a terminal phase: deleted before it succeeded
+    phase = (pod.get("status") or {}).get("phase")
+    if phase == "Succeeded":
+        return {"deleting": "either", "either": "either", "failed": "failed"}.get(before or "", "succeeded")
+    if phase == "Failed":
+        return before if before in ("succeeded", "either") else "failed"
+    if meta(pod).get("deletionTimestamp"):
+        return before or "deleting"
+    return before
+
+
+def job_count_problems(key: str, job: dict[str, Any], outcomes: Collection[str]) -> list[str]:
+    """The Job's status against the outcomes (``pod_outcome``) of the pods it controlled that
+    ended: as many counted as ended, the succeeded ones at least as succeeded and those that never
+    succeeded at least as failed."""
+    status = job.get("status") or {}
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    succeeded = int(status.get("succeeded") or 0) + len(uncounted.get("succeeded") or ())
+    failed = int(status.get("failed") or 0) + len(uncounted.get("failed") or ())
+    ended = [outcome for outcome in outcomes if outcome is not None]
+    surely_succeeded = ended.count("succeeded")
+    surely_failed = ended.count("failed") + ended.count("deleting")
+    if succeeded + failed == len(ended) and succeeded >= surely_succeeded and failed >= surely_failed:
+        return []
+    return [f"job {key}: {len(ended)} of its pods ended ({surely_succeeded} succeeded, {surely_failed} failed or "
+            f"deleted before they succeeded, {ended.count('either')} succeeded while being deleted), but its status "
+            f"counts succeeded {succeeded} and failed {failed}"]
