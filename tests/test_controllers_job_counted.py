@@ -60,3 +60,10 @@ def test_a_pod_deleted_and_counted_by_no_one_is_flagged():
 def test_a_failure_counted_as_a_success_is_flagged_even_when_the_total_matches():
     assert job_count_problems("default/batch", _job(2, 0), ["succeeded", "failed"])
     assert job_count_problems("default/batch", _job(0, 2), ["succeeded", "failed"])
+
+
+def test_a_failed_job_may_count_a_pod_that_succeeded_as_failed():
+    failed_job = _job(0, 2)
+    failed_job["status"]["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+    assert job_count_problems("default/batch", failed_job, ["succeeded", "failed"]) == []
+    assert job_count_problems("default/batch", _job(0, 2), ["succeeded", "failed"])

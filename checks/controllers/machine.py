@@ -454,7 +454,13 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         that died, with ``--force --grace-period=0`` there (kube's docs, "Force Delete StatefulSet
         Pods"; nothing else moves it before its tolerationSeconds). Not a Deployment's pod on a
         healthy node: a user's delete is a disruption the rollout bounds do not speak of. Pods on a
-        powered-off machine first, then a Job's that are not running yet, then its others."""
+        powered-off machine first, then a Job's that are not running yet, then its others. Not
+        while the leader misses its watch events: a Job's pod created and deleted unseen leaves
+        kube's Job controller waiting for a creation it will never observe (its addPod takes a pod
+        first seen being deleted for a deletion only), until an informer resync hours later
+        (scenario controllers-job-stalls-on-a-pod-first-seen-deleted)."""
+        if self.cluster.hidden:
+            return
         lost = {self.cluster.node_names[k] for k in self.cluster.lost if k in self.cluster.node_names}
         pods = [(key, pod) for key, pod in sorted(self.cluster.stored("pods").items())
                 if not (pod.get("metadata") or {}).get("deletionTimestamp")]

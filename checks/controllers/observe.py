@@ -48,7 +48,7 @@ from spec.controllers.invariants import (
     SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
-    FOREGROUND, ORPHAN, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
+    FOREGROUND, GRAPH_LAG_TICKS, ORPHAN, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
     job_count_problems, leader_problems, namespace_left_problems, orphan_problems, overcounted,
     paused_rollout_problems, pod_outcome, pods_of_deployment,
     recreate_problems, scale_down_order_problems, spec_excess, spec_replicas, stale_view_excess, status_problems,
@@ -126,6 +126,7 @@ class SafetyObserver:
         self._stale_excess: dict[str, int] = {}  # Deployment uid -> excess
         self._waits_for: dict[str, set[str]] = {}  # owner uid -> what existed when it entered foreground deletion
         self._orphaning: dict[str, set[str]] = {}  # owner uid -> what existed when it entered orphan deletion
+        self._created_at: dict[str, int] = {}  # uid -> the tick the store created it
         self._ever_ready: set[str] = set()  # the UIDs of the pods that have been Ready at some revision
         # For the availability bound: each ReplicaSet's last status that counted more available
         # replicas than its spec, or than its lowest spec since the generation the status observed
@@ -197,6 +198,8 @@ class SafetyObserver:
         else:
             by_key[short] = obj
             self.by_uid[meta(obj).get("uid")] = obj
+        if obj is not None and previous is None:
+            self._created_at[meta(obj).get("uid")] = self.cluster.world.now
         if storage == "pods" and obj is not None and previous is None:
             self._born[meta(obj).get("uid")] = self._changes_read
         if storage == "replicasets":
@@ -273,12 +276,16 @@ class SafetyObserver:
         """An owner leaves foreground deletion only once nothing blocks it, and orphan deletion
         only once it has released its dependents. Both are judged on the dependents there when it
         entered (one a controller creates later, from a cache that missed the deletion, the
-        collector's own graph may miss too, in kube as here)."""
+        collector's own graph may miss too, in kube as here), less those created in the
+        GRAPH_LAG_TICKS before: the graph, fed by the collector's informers of each resource, may
+        not hold them yet when the owner's deletion reaches it (kube's may not either)."""
         for finalizer, waits, judge, other_policies in (
                 (FOREGROUND, self._waits_for, foreground_problems, ("Background", "Orphan")),
                 (ORPHAN, self._orphaning, orphan_problems, ("Background", "Foreground"))):
             if _entered(finalizer, obj, previous):
-                waits[meta(obj).get("uid")] = {meta(o).get("uid") for o in self._everything()}
+                seen_by = self.cluster.world.now - GRAPH_LAG_TICKS
+                waits[meta(obj).get("uid")] = {meta(o).get("uid") for o in self._everything()
+                                               if self._created_at.get(meta(o).get("uid"), 0) <= seen_by}
             if _left(finalizer, obj, previous) and not self._deleted_again(storage, key, other_policies):
                 waited = waits.pop(meta(previous).get("uid"), set())
                 self._flag(GC_LIVE_OWNER, judge(f"{previous.get('kind', storage)} {key}", previous,

@@ -15,7 +15,7 @@ OSDI 2022), "intermediate states", "unobserved states", "stale states"; Kubernet
 from __future__ import annotations
 
 from spec.controllers.desired import desired_left, leaks
-from spec.controllers.safety import STALE_STATUS_TICKS
+from spec.controllers.safety import GRAPH_LAG_TICKS, STALE_STATUS_TICKS
 from spec.invariant import Invariant
 
 __all__ = ["INVARIANTS", "CONVERGES", "FIXPOINT_QUIET", "NO_LEAK", "LEVEL_TRIGGERED", "ROLLOUT_SURGE",
@@ -138,7 +138,9 @@ GC_LIVE_OWNER = Invariant(
     "foreground deletion (its foregroundDeletion finalizer goes) only once no dependent that blocks it "
     "(blockOwnerDeletion) is left in the store, not even one being deleted; an owner deleted with "
     "propagationPolicy Orphan leaves orphan deletion (its orphan finalizer goes) only once each dependent it "
-    "had then names it no longer.",
+    f"had then names it no longer. (A dependent created less than {GRAPH_LAG_TICKS} ticks before the owner's "
+    "deletion is not judged: the collector's graph, fed by an informer per resource, may not hold it yet, "
+    "in kube as here.)",
     "Kubernetes documentation, \"Garbage Collection\" (foreground cascading deletion); kube "
     "pkg/controller/garbagecollector (attemptToDeleteItem: solid, dangling and waiting owners; the live "
     "lookup by UID; processDeletingDependentsItem: blockingDependents; attemptToOrphan: the orphan finalizer "
@@ -209,8 +211,9 @@ JOB_COUNTED = Invariant(
     "CTRL-JOB-COUNTED", AREA,
     "Every pod of a Job is counted once: at the fixpoint, a Job's status (succeeded and failed, with the "
     "UIDs still in uncountedTerminatedPods) counts as many pods as ended among those it ever controlled "
-    "(Succeeded, Failed, or deleted before it succeeded), at least each that Succeeded before any deletion "
-    "as succeeded and each that never Succeeded as failed. A pod deleted while it ran is a failure, "
+    "(Succeeded, Failed, or deleted before it succeeded), each that never Succeeded as failed and, unless "
+    "the Job failed (its pods then count as failed unless its controller saw them succeed), each that "
+    "Succeeded before any deletion as succeeded. A pod deleted while it ran is a failure, "
     "whoever deleted it and whether or not a kubelet ever reported on it.",
     "Kubernetes documentation, \"Jobs\" (Job tracking with finalizers: the control plane keeps track of "
     "the Pods of a Job through the batch.kubernetes.io/job-tracking finalizer and removes it once the Pod "

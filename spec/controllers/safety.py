@@ -18,7 +18,8 @@ __all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "fo
            "overcounted", "STALE_STATUS_TICKS",
            "status_problems", "gc_delete_problems", "leader_problems", "endpoints_ready_problems", "template_key",
            "paused_rollout_problems", "PHASE_ORDINAL", "deletion_rank", "scale_down_order_problems",
-           "pod_outcome", "job_count_problems", "orphan_problems", "ORPHAN"]
+           "pod_outcome", "job_count_problems", "orphan_problems", "ORPHAN",
+           "GRAPH_LAG_TICKS"]
 
 
 def scaled(value: Any, replicas: int, round_up: bool) -> int:
@@ -270,6 +271,11 @@ def namespace_left_problems(namespace: str, objects: Iterable[dict[str, Any]]) -
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
+# How long after an object's creation the garbage collector's graph may still lack it: the graph is
+# fed by one informer per resource, each a watch event or more behind the store, so an owner's
+# deletion can reach it before a dependent created just before (kube's graph builder as well). A
+# dependent that young is not one the collector's foreground or orphan deletion must have seen.
+GRAPH_LAG_TICKS = 30
 
 
 def orphan_problems(what: str, owner: dict[str, Any], objects: Iterable[dict[str, Any]]) -> list[str]:
@@ -413,6 +419,11 @@ def pod_outcome(pod: dict[str, Any] | None, before: str | None) -> str | None:
     return before
 
 
+def _job_failed(job: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Failed" and c.get("status") == "True"
+               for c in (job.get("status") or {}).get("conditions") or ())
+
+
 def job_count_problems(key: str, job: dict[str, Any], outcomes: Collection[str]) -> list[str]:
     """The Job's status against the outcomes (``pod_outcome``) of the pods it controlled that
     ended: as many counted as ended, the succeeded ones at least as succeeded and those that never
@@ -424,7 +435,11 @@ def job_count_problems(key: str, job: dict[str, Any], outcomes: Collection[str])
     ended = [outcome for outcome in outcomes if outcome is not None]
     surely_succeeded = ended.count("succeeded")
     surely_failed = ended.count("failed") + ended.count("deleting")
-    if succeeded + failed == len(ended) and succeeded >= surely_succeeded and failed >= surely_failed:
+    # A Job that failed counts as failed each pod its controller had not yet seen succeed, a
+    # pod cache behind the kubelet's report of success included (kube's
+    # trackJobStatusAndRemoveFinalizers: finishedCond Failed).
+    least_succeeded = 0 if _job_failed(job) else surely_succeeded
+    if succeeded + failed == len(ended) and least_succeeded <= succeeded <= len(ended) - surely_failed:
         return []
     return [f"job {key}: {len(ended)} of its pods ended ({surely_succeeded} succeeded, {surely_failed} failed or "
             f"deleted before they succeeded, {ended.count('either')} succeeded while being deleted), but its status "
