@@ -50,7 +50,7 @@ from spec.controllers.invariants import (
 from spec.controllers.safety import (
     FOREGROUND, GRAPH_LAG_TICKS, ORPHAN, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
     job_count_problems, leader_problems, namespace_left_problems, orphan_problems, overcounted,
-    paused_rollout_problems, pod_outcome, pods_of_deployment,
+    paused_rollout_problems, pod_outcome, pods_of_deployment, ready_not_available,
     recreate_problems, scale_down_order_problems, spec_excess, spec_replicas, stale_view_excess, status_problems,
     surge_problems, template_key, unavailable_problems,
 )
@@ -127,6 +127,9 @@ class SafetyObserver:
         self._waits_for: dict[str, set[str]] = {}  # owner uid -> what existed when it entered foreground deletion
         self._orphaning: dict[str, set[str]] = {}  # owner uid -> what existed when it entered orphan deletion
         self._created_at: dict[str, int] = {}  # uid -> the tick the store created it
+        # For Recreate: when each Deployment's template last changed, and each ReplicaSet was last scaled up.
+        self._template_at: dict[str, tuple[str, int]] = {}  # Deployment uid -> (template_key, tick)
+        self._raised_at: dict[str, int] = {}  # ReplicaSet uid -> tick
         self._ever_ready: set[str] = set()  # the UIDs of the pods that have been Ready at some revision
         # For the availability bound: each ReplicaSet's last status that counted more available
         # replicas than its spec, or than its lowest spec since the generation the status observed
@@ -314,6 +317,9 @@ class SafetyObserver:
 
     def _deployment_changed(self, key: str, deployment: dict[str, Any], previous: dict[str, Any] | None) -> None:
         replicas, uid = (deployment.get("spec") or {}).get("replicas", 1), meta(deployment).get("uid")
+        template = template_key((deployment.get("spec") or {}).get("template"))
+        if self._template_at.get(uid, ("", 0))[0] != template:
+            self._template_at[uid] = (template, self.cluster.world.now)
         if previous is not None and self._scaled.get(uid, (replicas, 0))[0] != replicas:
             self._scaled[uid] = (replicas, self.cluster.world.now)
         else:
@@ -357,7 +363,8 @@ class SafetyObserver:
         deleted = pod is None or bool(meta(pod).get("deletionTimestamp"))
         if was_available and deleted:
             available = len([p for p in pods if is_available(p, min_ready, now)])
-            overcount = self._scaled_down_overcount.get(_owner_uid(previous) or "", 0)
+            overcount = self._scaled_down_overcount.get(_owner_uid(previous) or "", 0) + \
+                ready_not_available(previous, pods, min_ready, now)
             self._flag(ROLLOUT_AVAILABLE, unavailable_problems(key, deployment, available,
                                                                [meta(previous).get("name", "")], overcount))
 
@@ -372,7 +379,11 @@ class SafetyObserver:
         pods = pods_of_deployment(deployment, self.view.get("replicasets", {}).values(),
                                   self.view.get("pods", {}).values())
         key = f"{meta(deployment).get('namespace')}/{meta(deployment).get('name')}"
-        self._flag(ROLLOUT_SURGE, recreate_problems(key, pod, pods))
+        replica_sets = [rs for rs in self.view.get("replicasets", {}).values()
+                        if _owner_uid(rs) == meta(deployment).get("uid")]
+        changed = self._template_at.get(meta(deployment).get("uid"), ("", 0))[1]
+        raised_late = {meta(rs).get("uid") for rs in replica_sets if self._raised_at.get(meta(rs).get("uid"), -1) >= changed}
+        self._flag(ROLLOUT_SURGE, recreate_problems(key, pod, pods, raised_late))
 
     def _replicas_changed(self, obj: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
         """A ReplicaSet's spec.replicas (0 for none) changed: a scale-up (or a creation) may exceed
@@ -395,6 +406,8 @@ class SafetyObserver:
                 self._stale_excess[owner] = max(0, min(self._stale_excess.get(owner, 0),
                                                        spec_excess(deployment, replica_sets)))
         self._spec_changes[owner] = [*recent, (now, uid, before, after)]
+        if after > before:
+            self._raised_at[uid] = now
 
     def _job_pod_changed(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
         job = _job_uid(pod if pod is not None else previous)

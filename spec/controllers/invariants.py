@@ -97,7 +97,8 @@ ROLLOUT_SURGE = Invariant(
     f"keeps no expectations for its own ReplicaSet writes: a sync on a cache that has not seen the previous "
     f"sync's scale-up adds it again, until its next sync scales down). A Deployment "
     f"using Recreate creates no pod of a new ReplicaSet while a pod of an older one still runs, being "
-    f"deleted or not.",
+    f"deleted or not, but for an older ReplicaSet whose scale-up landed after the template changed (sent "
+    f"for the previous template on a cache that had not seen it land: the same missing expectations).",
     "Kubernetes documentation, \"Deployments\" (Max Surge; Recreate Deployment: \"all existing Pods are "
     "killed before new ones are created\"); kube pkg/controller/deployment (NewRSNewReplicas; recreate.go "
     "oldPodsRunning) and pkg/controller/replicaset (expectations)",
@@ -113,7 +114,9 @@ ROLLOUT_AVAILABLE = Invariant(
     f"replicas above the lowest spec since the generation the status observed: pods their controller had "
     f"just deleted) when the pod's ReplicaSet was scaled down "
     f"(in statuses stored then or up to {STALE_STATUS_TICKS} ticks before), since kube's Deployment controller "
-    f"counts what those statuses say.",
+    f"counts what those statuses say; and short by no more than the pods that ReplicaSet keeps Ready but not "
+    f"yet available (minReadySeconds), since kube's scale-down ranks pods by readiness and by how many share "
+    f"a node before how long they have been Ready.",
     "Kubernetes documentation, \"Deployments\" (Max Unavailable); kube pkg/controller/deployment "
     "(reconcileOldReplicaSets, scaleDownOldReplicaSetsForRollingUpdate), pkg/controller/replicaset "
     "(syncReplicaSet: the status counts the pods listed before manageReplicas deleted)",

@@ -12,14 +12,14 @@ import math
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from spec.controllers.desired import controlled_by, is_active, is_ready, meta, template_hash_free
+from spec.controllers.desired import controlled_by, is_active, is_available, is_ready, meta, template_hash_free
 
 __all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "foreground_problems", "FOREGROUND", "scaled", "pods_of_deployment", "template_running_twice", "awaiting_scale_down", "spec_replicas", "spec_excess", "stale_view_excess", "surge_problems", "unavailable_problems",
            "overcounted", "STALE_STATUS_TICKS",
            "status_problems", "gc_delete_problems", "leader_problems", "endpoints_ready_problems", "template_key",
            "paused_rollout_problems", "PHASE_ORDINAL", "deletion_rank", "scale_down_order_problems",
            "pod_outcome", "job_count_problems", "orphan_problems", "ORPHAN",
-           "GRAPH_LAG_TICKS"]
+           "GRAPH_LAG_TICKS", "ready_not_available"]
 
 
 def scaled(value: Any, replicas: int, round_up: bool) -> int:
@@ -202,6 +202,21 @@ def overcounted(replica_set: dict[str, Any], lowest_since_observed: int | None =
     return max(0, int((replica_set.get("status") or {}).get("availableReplicas") or 0) - spec)
 
 
+def ready_not_available(deleted: dict[str, Any], pods: Iterable[dict[str, Any]], min_ready_seconds: int,
+                        now: int) -> int:
+    """How many pods the ReplicaSet of ``deleted`` keeps that are Ready but not yet available
+    (Ready for less than minReadySeconds). kube's scale-down ranks pods by readiness, then by how
+    many of the ReplicaSet's pods share their node, and only then by how long they have been
+    Ready (controller.ActivePodsWithRanks), while the Deployment controller sized the scale-down
+    on available counts: an available pod doubled up on a node goes before one still short of its
+    minReadySeconds, one pod below the floor for each such pod kept."""
+    if not min_ready_seconds:
+        return 0
+    owner = _controller_uid(deleted)
+    return sum(1 for pod in pods if _controller_uid(pod) == owner and meta(pod).get("uid") != meta(deleted).get("uid")
+               and is_active(pod) and is_ready(pod) and not is_available(pod, min_ready_seconds, now))
+
+
 def unavailable_problems(key: str, deployment: dict[str, Any], available: int, deleted: list[str],
                          overcount: int = 0) -> list[str]:
     """A deletion never takes the available pods below replicas - maxUnavailable (``deleted``:
@@ -251,12 +266,16 @@ def gc_delete_problems(what: str, deleted: dict[str, Any], by_uid: Mapping[str, 
             f"(uid {ref.get('uid')}) is alive" for ref in live]
 
 
-def recreate_problems(key: str, pod: dict[str, Any], pods: Iterable[dict[str, Any]]) -> list[str]:
+def recreate_problems(key: str, pod: dict[str, Any], pods: Iterable[dict[str, Any]],
+                      raised_late: Collection[str] = ()) -> list[str]:
     """``pod`` was just created for the Recreate Deployment ``key`` (``pods``: all of its pods): no
     pod of another of its ReplicaSets may still run, being deleted or not (kube's oldPodsRunning:
-    any pod not Succeeded or Failed)."""
+    any pod not Succeeded or Failed); but for the ReplicaSets in ``raised_late``, scaled up after
+    the template last changed: a scale-up the Deployment controller sent for the previous
+    template, landed after the change, on a cache that had not seen it (kube keeps no
+    expectations for its own ReplicaSet writes; its next sync scales that ReplicaSet down)."""
     mine = _controller_uid(pod)
-    running = [p for p in pods if _controller_uid(p) != mine
+    running = [p for p in pods if _controller_uid(p) != mine and _controller_uid(p) not in raised_late
                and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
     return [f"deployment {key} (Recreate): pod {meta(pod).get('name')} created while pod {meta(p).get('name')} "
             f"of an older ReplicaSet still runs" for p in running[:1]]
