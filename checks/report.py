@@ -132,7 +132,7 @@ def render_markdown(cx: Counterexample, replay_command: str) -> str:
         parts += [f"**Why it matters:** {cx.invariant.why}", ""]
     parts += [f"**Source:** {cx.invariant.source}", ""]
     if cx.bug:
-        parts += ["## The injected bug", "", f"`{cx.bug.name}`: {cx.bug.summary}. Seen in: {cx.bug.source}.", ""]
+        parts += ["## The injected bug", "", f"`{cx.bug.name}`: {cx.bug.summary.rstrip('.')}. Seen in: {cx.bug.source.rstrip('.')}.", ""]
     if cx.seed is not None:
         parts += [f"Found with seed {cx.seed}.", ""]
     if cx.details:
