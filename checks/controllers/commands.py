@@ -44,11 +44,12 @@ from typing import Any
 
 import attrs
 
+from checks.controllers.fixpoint import WRITE_METHODS
 from impl.apiserver.messages import ApiRequest, ApiResponse, WatchEvent
-from impl.apiserver.status import ApiError
-from impl.sim.world import Output
 from impl.apiserver.resources import resource_for_kind, resource_named
+from impl.apiserver.status import ApiError
 from impl.etcd.messages import WatchResponse
+from impl.sim.world import Output
 from spec.controllers.desired import deployment_left, template_hash_free
 
 __all__ = ["ControllersCommands", "PROPAGATIONS", "CRASH_WITHIN_TICKS", "ROLLOUT_WITHIN_TICKS"]
@@ -340,7 +341,6 @@ class ControllersCommands:
                 self.world.restart(node_id)
 
 
-WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 POLICY_WEBHOOK = "policy.kinv.dev"
 POLICY_WEBHOOK_URL = "https://policy.kinv-system.svc:443/validate"
 

@@ -41,6 +41,8 @@ from typing import Any
 from impl.apiserver.client import CallRecord
 from impl.apiserver.requestinfo import request_info
 from impl.apiserver.status import ApiError
+from checks.controllers.fixpoint import WRITE_METHODS
+from impl.controllers.api import controller_owner
 from impl.controllers.connection import decoded
 from spec.controllers.desired import is_available, is_ready, meta
 from spec.controllers.invariants import (
@@ -60,7 +62,6 @@ __all__ = ["SafetyObserver", "GC_USER_AGENT", "REPLICASET_USER_AGENT"]
 
 GC_USER_AGENT = "kinv/garbage-collector"
 REPLICASET_USER_AGENT = "kinv/replicaset"
-WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def _user_agent(call: CallRecord) -> str:
@@ -73,8 +74,8 @@ def _owner_uid(obj: dict[str, Any]) -> str | None:
 
 def _job_uid(pod: dict[str, Any]) -> str | None:
     """The UID of the Job that controls the pod (None: no Job does)."""
-    return next((ref.get("uid") for ref in meta(pod).get("ownerReferences") or ()
-                 if ref.get("controller") and ref.get("kind") == "Job"), None)
+    ref = controller_owner(pod) or {}
+    return ref.get("uid") if ref.get("kind") == "Job" else None
 
 
 def _no_execute(node: dict[str, Any]) -> set[str]:
@@ -217,10 +218,11 @@ class SafetyObserver:
             self._flag(NO_LEAK, namespace_left_problems(short, self._everything()))
         self._judge_deletion_finalizers(storage, short, obj, previous)
         if storage == "deployments" and obj is not None:
-            templates = self._unpaused.setdefault(meta(obj).get("uid"), set())
+            template = template_key((obj.get("spec") or {}).get("template"))
+            templates = self._unpaused.setdefault(meta(obj).get("uid"), set())  # an entry even while paused
             if not (obj.get("spec") or {}).get("paused"):
-                templates.add(template_key((obj.get("spec") or {}).get("template")))
-            self._deployment_changed(short, obj, previous)
+                templates.add(template)
+            self._deployment_changed(short, obj, previous, template)
         elif storage == "pods":
             self._remember_pod(obj, previous)
             self._job_pod_changed(obj, previous)
@@ -315,9 +317,9 @@ class SafetyObserver:
     def _everything(self) -> list[dict[str, Any]]:
         return [obj for storage in sorted(self.view) for obj in self.view[storage].values()]
 
-    def _deployment_changed(self, key: str, deployment: dict[str, Any], previous: dict[str, Any] | None) -> None:
+    def _deployment_changed(self, key: str, deployment: dict[str, Any], previous: dict[str, Any] | None,
+                            template: str) -> None:
         replicas, uid = (deployment.get("spec") or {}).get("replicas", 1), meta(deployment).get("uid")
-        template = template_key((deployment.get("spec") or {}).get("template"))
         if self._template_at.get(uid, ("", 0))[0] != template:
             self._template_at[uid] = (template, self.cluster.world.now)
         if previous is not None and self._scaled.get(uid, (replicas, 0))[0] != replicas:
