@@ -116,6 +116,19 @@ class OwnerGoneFromCache(GarbageCollector):
         return (yield from super().attempt_to_delete(resource, obj, cache, client))
 
 
+class FinalizerGoesBeforeRelease(GarbageCollector):
+    """``GarbageCollector.orphan_dependents``: the orphan finalizer goes first, and only then do
+    the dependents let go of the owner. For as long as the releases take (for ever, if the
+    collector crashes or a release is refused in between), the dependents name an owner that is
+    gone, and the collector's next look at them deletes them: the dependents the user asked to
+    keep."""
+
+    def orphan_dependents(self, resource, owner, cache, client):
+        if not (yield from self.remove_finalizer(resource, owner, ORPHAN, client)):
+            return False
+        return (yield from self.release_dependents(meta(owner).get("uid", ""), cache, client))
+
+
 # ----- the Endpoints controller ---------------------------------------------------------------
 
 class LabelsCopiedOnUpdateEvent(EndpointsController):
@@ -301,6 +314,13 @@ BUGS = (
         "Kubernetes documentation, \"Garbage Collection\" (owner references name the owner's UID); kube "
         "pkg/controller/garbagecollector (isDangling compares the UID of the live owner)",
         attrs.evolve(REFERENCE, garbage_collector=OwnerByName)),
+    Bug("orphan-finalizer-removed-before-release", "controllers", "CTRL-GC-LIVE-OWNER",
+        "The garbage collector removes an owner's orphan finalizer before its dependents let go of it: the "
+        "owner is gone while they still name it, and they are collected instead of kept.",
+        "kube pkg/controller/garbagecollector (attemptToOrphanWorker: orphanDependents, then "
+        "removeFinalizer, and only if every release succeeded); Kubernetes documentation, \"Garbage "
+        "Collection\" (orphan propagation leaves the dependents); Sieve (OSDI 2022), intermediate states",
+        attrs.evolve(REFERENCE, garbage_collector=FinalizerGoesBeforeRelease)),
     Bug("cleanup-only-on-delete-event", "controllers", "CTRL-NO-LEAK",
         "The garbage collector collects dependents only when it sees their owner's delete event: the "
         "ReplicaSet and pods of a Deployment deleted while no controller manager led are never collected.",

@@ -284,14 +284,18 @@ class GarbageCollector:
 
     def orphan_dependents(self, resource: ResourceType, owner: dict[str, Any], cache: Any, client: Any) -> Steps:
         """attemptToOrphanWorker: every dependent lets go of the owner, then the finalizer goes."""
-        uid = _meta(owner).get("uid", "")
+        done = yield from self.release_dependents(_meta(owner).get("uid", ""), cache, client)
+        if not done:
+            return False
+        return (yield from self.remove_finalizer(resource, owner, ORPHAN, client))
+
+    def release_dependents(self, uid: str, cache: Any, client: Any) -> Steps:
+        """orphanDependents: each dependent's references to ``uid`` removed; whether all were."""
         done = True
         for kind, dependent in self.dependents(uid, cache):
             released = yield from self.remove_references(kind, dependent, [uid], client)
             done = done and released
-        if not done:
-            return False
-        return (yield from self.remove_finalizer(resource, owner, ORPHAN, client))
+        return done
 
     def process_deleting_dependents(self, resource: ResourceType, owner: dict[str, Any], cache: Any,
                                     client: Any) -> Steps:
