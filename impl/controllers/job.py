@@ -26,8 +26,9 @@ finalizers", "Pod backoff failure policy"). The rules kept (completionMode NonIn
   counts and never loses a pod: a pod cannot vanish before its UID is written down.
 - ``failed > backoffLimit`` finishes the Job: the active pods are deleted and, once nothing is
   uncounted, condition ``Failed`` (reason ``BackoffLimitExceeded``) is set. ``succeeded >=
-  completions`` with no pod active sets ``Complete`` and ``completionTime``. A finished Job is
-  left alone. ``startTime`` is set at the first sync.
+  completions`` with no pod active sets ``Complete`` and ``completionTime``. Once the Job is
+  finished, each pod released that had not Succeeded counts as failed (kube 1.27-1.30), a pod
+  it deleted on completion included. A finished Job is left alone. ``startTime`` is set at the first sync.
 - Expectations, as ReplicaSet's: after issuing creates or deletes the Job is not managed again
   until the informer has shown them (an add lowers the creations expected, a pod being deleted
   or gone the deletions), or 5 minutes passed. Kept to counts per Job UID. And, as kube's
@@ -392,7 +393,11 @@ class JobController:
         """Step 1: the finished pods whose finalizer may go, their UIDs added to
         ``uncountedTerminatedPods``; and whether that changed the status."""
         uncounted, changed, releasing = view.uncounted, False, []
-        failing_job = view.finished is not None and view.finished["type"] == "Failed"
+        # When the Job is finished every pod not Succeeded is counted as failed: kube 1.27-1.30's
+        # trackJobStatusAndRemoveFinalizers (finishedCond != nil). A pod the Job deleted because it
+        # met its completions may still read Running in the cache (its deletion not seen yet), and
+        # its finalizer goes now: counted as nothing, it would be lost from the status.
+        finishing = view.finished is not None
         for pod in view.pods:
             if not self.tracking(view.job, pod) or not self.can_remove_finalizer(view, pod):
                 continue
@@ -402,7 +407,7 @@ class JobController:
                 if uid not in uncounted["succeeded"]:
                     uncounted["succeeded"].append(uid)
                     changed = True
-            elif (self.is_failed(pod) or failing_job) and uid not in uncounted["failed"]:
+            elif (self.is_failed(pod) or finishing) and uid not in uncounted["failed"]:
                 uncounted["failed"].append(uid)
                 changed = True
         return releasing, changed

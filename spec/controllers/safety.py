@@ -438,8 +438,8 @@ def pod_outcome(pod: dict[str, Any] | None, before: str | None) -> str | None:
     return before
 
 
-def _job_failed(job: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Failed" and c.get("status") == "True"
+def _job_finished(job: dict[str, Any]) -> bool:
+    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
                for c in (job.get("status") or {}).get("conditions") or ())
 
 
@@ -454,10 +454,10 @@ def job_count_problems(key: str, job: dict[str, Any], outcomes: Collection[str])
     ended = [outcome for outcome in outcomes if outcome is not None]
     surely_succeeded = ended.count("succeeded")
     surely_failed = ended.count("failed") + ended.count("deleting")
-    # A Job that failed counts as failed each pod its controller had not yet seen succeed, a
-    # pod cache behind the kubelet's report of success included (kube's
-    # trackJobStatusAndRemoveFinalizers: finishedCond Failed).
-    least_succeeded = 0 if _job_failed(job) else surely_succeeded
+    # A Job that finished counts as failed each pod its controller had not yet seen succeed, a
+    # pod cache behind the kubelet's report of success included (kube 1.27-1.30's
+    # trackJobStatusAndRemoveFinalizers: finishedCond != nil).
+    least_succeeded = 0 if _job_finished(job) else surely_succeeded
     if succeeded + failed == len(ended) and least_succeeded <= succeeded <= len(ended) - surely_failed:
         return []
     return [f"job {key}: {len(ended)} of its pods ended ({surely_succeeded} succeeded, {surely_failed} failed or "
