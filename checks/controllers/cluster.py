@@ -60,6 +60,7 @@ from impl.controllers.leaderelection import ElectionConfig
 from impl.controllers.parts import ControllersParts
 from impl.sim.network import NetworkFaults
 from spec.controllers.desired import desired_left, is_ready, leaks, tolerates
+from spec.controllers.invariants import LEASE_FAULT_TICKS
 
 __all__ = ["ControllersOptions", "ControllersCluster", "ADMIN", "KUBECTL", "SCHEDULER", "OPERATOR",
            "SYSTEM_NAMESPACES", "manager_reconcilers", "RUN_TICKS_MAX", "MERGE_PATCH", "MANAGER_LEASE",
@@ -151,6 +152,10 @@ class ControllersCluster(ControllersCommands, ApiCluster):
         self.hidden: dict[str, int] = {}  # host -> the tick its watch events flow again
         self.lagging: set[str] = set()  # instances whose watch responses from the store are held back
         self.webhook_down_until = 0  # the tick the policy webhook answers again (webhook-outage)
+        self.webhook_fail_percent = 100  # how many of its calls fail until then
+        self._webhook_passed: set[tuple[str, int]] = set()  # (client, request id): drawn to go through
+        self.link_faulted_at = -LEASE_FAULT_TICKS  # the last tick the API servers were hard to reach
+        self._down_before: frozenset[str] = frozenset()  # the instances and store members down then
         # Runs the given scenario lines as a new cluster (CTRL-LEVEL-TRIGGERED's twin); the
         # scenario module sets it, so that a cluster built elsewhere has none.
         self.twin: Callable[[list[str]], Any] | None = None

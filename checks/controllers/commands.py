@@ -22,11 +22,14 @@ Faults and perturbations:
 - ``hide-events HOST K``: for K ticks no watch event reaches HOST; then its informers list again,
   so what happened meanwhile arrives merged, and an object created and deleted in between is
   never seen (Sieve's unobserved state);
-- ``webhook-outage K``: for K ticks the validating admission webhook the cluster's policy engine
-  registers (failurePolicy Fail, matching every write but Leases) cannot be reached, and every API
-  server instance refuses each write of the controllers, the scheduler and the user's controller
-  with 500 InternalError "failed calling webhook", as kube's does; the request changes nothing
-  (kubectl's requests and the kubelets' are not matched: the user and the nodes go on);
+- ``webhook-outage K [fail=P]``: from now on, for K ticks, the validating admission webhook the cluster's policy
+  engine registers (failurePolicy Fail, matching every write but Leases) cannot be reached, and
+  every API server instance refuses each write of the controllers, the scheduler and the user's
+  controller with 500 InternalError "failed calling webhook", as kube's does; the request changes
+  nothing (kubectl's requests and the kubelets' are not matched: the user and the nodes go on).
+  With ``fail=P`` (percent) only P writes in 100, drawn at random, are refused: one replica of the
+  webhook's Service is down and the calls routed to it fail, so a reconcile's writes fail apart
+  from one another (one of a scale-down's deletes, a release but not the finalizer removal after);
 - ``lag aN``: the store's watch responses to instance aN are held back (its requests to the
   store are answered as before): its watch cache stops where it is and it serves lists from it at
   resourceVersion 0, while a host talking to it can still write and lead; ``heal`` ends it and
@@ -279,23 +282,29 @@ class ControllersCommands:
             self._drop_watch_events()
         self._run(f"hide-events {host_id} {ticks}", run)
 
-    def webhook_outage(self, ticks: int) -> None:
+    def webhook_outage(self, ticks: int, fail_percent: int = 100) -> None:
         def run() -> None:
-            self.webhook_down_until = max(self.webhook_down_until, self.world.now + ticks)
-            self.world.trace.record(self.world.now, "partition", None, f"the policy webhook cannot be reached for "
-                                                                      f"{ticks} ticks: the controllers' writes fail")
+            self.webhook_down_until = self.world.now + ticks
+            self.webhook_fail_percent = fail_percent
+            what = "cannot be reached" if fail_percent == 100 else f"fails {fail_percent} calls in 100"
+            self.world.trace.record(self.world.now, "partition", None, f"the policy webhook {what} for {ticks} "
+                                                                      f"ticks: the controllers' writes fail")
             self._refuse_webhook_writes()
-        self._run(f"webhook-outage {ticks}", run)
+        self._run(f"webhook-outage {ticks}" + (f" fail={fail_percent}" if fail_percent != 100 else ""), run)
 
     def _refuse_webhook_writes(self) -> None:
         """Each controller write on its way to an instance, answered at once as the instance
-        answers when the webhook is unreachable (its admission chain calls it before storing)."""
+        answers when the webhook is unreachable (its admission chain calls it before storing);
+        with a webhook that fails some calls, each write is drawn once, on the first tick the
+        harness sees it in flight."""
         if self.world.now >= self.webhook_down_until:
+            self._webhook_passed.clear()
             return
         writers = set(self.manager_ids + (self.scheduler_id,) + self.operator_ids)
         for envelope in self._in_flight_to(set(self.instance_ids), ApiRequest):
             request = envelope.message
-            if envelope.src in writers and request.method in WRITE_METHODS and "/leases" not in request.path:
+            if envelope.src in writers and request.method in WRITE_METHODS and "/leases" not in request.path \
+                    and self._webhook_fails(envelope.src, request.request_id):
                 self.world.drop(envelope)
                 error = ApiError("InternalError", f'Internal error occurred: failed calling webhook "{POLICY_WEBHOOK}": '
                                                   f'failed to call webhook: Post "{POLICY_WEBHOOK_URL}": dial tcp: '
@@ -303,13 +312,34 @@ class ControllersCommands:
                 answer = ApiResponse(request.request_id, error.code, error.status())
                 self.world.apply(envelope.dst, Output(messages=[(envelope.src, answer)]))
 
+    def _webhook_fails(self, src: str, request_id: int) -> bool:
+        if self.webhook_fail_percent >= 100:  # no draw: an outage's runs take nothing from the world's RNG
+            return True
+        if (src, request_id) in self._webhook_passed:
+            return False
+        if self.world.rng.randrange(100) < self.webhook_fail_percent:
+            return True
+        self._webhook_passed.add((src, request_id))
+        return False
+
     def each_tick(self) -> None:
         self._drop_watch_events()
         self._hold_lagging_watches()
         self._refuse_webhook_writes()
+        self._note_link_faults()
         for host_id in sorted(self.hidden):
             if self.world.now >= self.hidden[host_id]:
                 self._stop_hiding(host_id)
+
+    def _note_link_faults(self) -> None:
+        """CTRL-LEADER-KEEPS-LEASE's excuse: the last tick something stood between the hosts and
+        the API servers (a cut link, a lagging instance, an instance or store member down, a
+        network that drops messages), or an instance went down for good."""
+        down = frozenset(n for n in self.world.node_ids if n not in self.host_ids and not self.world.up(n))
+        if self.world.network.blocked or self.lagging or down - self.lost or down != self._down_before \
+                or self.world.network.faults.drop_rate:
+            self.link_faulted_at = self.world.now
+        self._down_before = down
 
     def _drop_watch_events(self) -> None:
         for envelope in self._in_flight_to(self.hidden, WatchEvent):
@@ -333,6 +363,7 @@ class ControllersCommands:
         self.world.network.heal()
         self._end_lag()
         self.webhook_down_until = 0
+        self._webhook_passed.clear()
         self.world.network.faults = attrs.evolve(self.world.network.faults, drop_rate=0.0, duplicate_rate=0.0)
         for host_id in sorted(self.hidden):
             self._stop_hiding(host_id)

@@ -47,7 +47,7 @@ from impl.controllers.connection import decoded
 from spec.controllers.desired import is_available, is_ready, meta
 from spec.controllers.invariants import (
     ENDPOINTS_READY, GC_LIVE_OWNER, NO_LEAK, PAUSED_NO_ROLLOUT, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_DOWN_ORDER,
-    SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
+    LEADER_KEEPS_LEASE, LEASE_FAULT_TICKS, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
     FOREGROUND, GRAPH_LAG_TICKS, ORPHAN, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
@@ -153,6 +153,7 @@ class SafetyObserver:
         self._claims_open: dict[int, CallRecord] = {}  # position in the log -> call
         self._claim_answered: dict[str, int] = {}  # host -> the tick its last such call was answered
         self._job_pods: dict[str, dict[str, str | None]] = {}  # Job uid -> pod uid -> pod_outcome
+        self._leading: dict[str, Any] = {}  # host id -> its process object while it leads
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -173,6 +174,7 @@ class SafetyObserver:
             self._read_calls()
         if self.found is None:
             self._judge_leaders()
+        self._judge_lease_keeping()
         self._note_pod_caches()
         return self.found
 
@@ -581,6 +583,20 @@ class SafetyObserver:
         self._flag(GC_LIVE_OWNER, gc_delete_problems(what, deleted, self.by_uid))
 
     # ----- leaders -----------------------------------------------------------------------------
+
+    def _judge_lease_keeping(self) -> None:
+        """CTRL-LEADER-KEEPS-LEASE: a host process that led at the last tick and leads no more
+        (not crashed: the same process) gave up its Lease, which only a fault excuses."""
+        now = self.cluster.world.now
+        for host_id in self.cluster.host_ids:
+            host = self.cluster.world.nodes[host_id]
+            leads = host is not None and getattr(host, "elector", None) is not None and host.acting_leader()
+            if not leads and self._leading.get(host_id) is host and host is not None \
+                    and now - self.cluster.link_faulted_at > LEASE_FAULT_TICKS:
+                self._flag(LEADER_KEEPS_LEASE, [f"{host_id} gave up the Lease kube-system/{host.config.lease_name} "
+                                                f"at tick {now}, with no fault between it and the API servers "
+                                                f"since tick {self.cluster.link_faulted_at}"])
+            self._leading[host_id] = host if leads else None
 
     def _judge_leaders(self) -> None:
         acting: dict[str, list[str]] = {}

@@ -10,7 +10,7 @@ before anything runs, so a malformed file changes nothing and answers `file:line
     rollout-status deployment NS/NAME [within=K]   (tick until its rollout is complete)
     add-node kN | remove-node kN | power-off kN|aN  (gone for good; its Node object stays)
     tick [K] | crash X | restart X [via aN] | partition A B | C D | heal | lag aN
-    crash-between-writes HOST [within=K] | hide-events HOST K | webhook-outage K
+    crash-between-writes HOST [within=K] | hide-events HOST K | webhook-outage K [fail=P]
     converge                              (the fault-free phase: Eventually Stable Reconciliation)
     expect held | expect violated CTRL-CONVERGES
     repeat N COMMAND | maybe COMMAND
@@ -43,6 +43,7 @@ __all__ = ["ControllersScenario", "load", "run", "run_lines", "ScenarioOutcome",
 
 TICKS_PER_LINE_MAX = 100_000
 HIDE_TICKS_MAX = 1_000
+WEBHOOK_TICKS_MAX = 10_000  # a partial outage may last a whole test case
 _KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 DELETE_USAGE = "delete RESOURCE [NS/]NAME [propagation=Background|Foreground|Orphan] [grace=SECONDS]"
 DEPLOYMENT_VERBS = ("scale", "set-image", "rollout-undo", "pause", "resume")
@@ -161,8 +162,12 @@ class _Checker:
         integer_word(self.filename, command, command.args[1], "ticks", 1, HIDE_TICKS_MAX)
 
     def check_webhook_outage(self, command: Command) -> None:
-        self.usage(command, len(command.args) == 1, "webhook-outage K")
-        integer_word(self.filename, command, command.args[0], "ticks", 1, HIDE_TICKS_MAX)
+        args = command.args
+        self.usage(command, len(args) in (1, 2) and (len(args) == 1 or args[1].startswith("fail=")),
+                   "webhook-outage K [fail=P]")
+        integer_word(self.filename, command, args[0], "ticks", 1, WEBHOOK_TICKS_MAX)
+        if len(args) == 2:
+            integer_word(self.filename, command, args[1][len("fail="):], "fail", 1, 100)
 
     def check_rollout_status(self, command: Command) -> None:
         args = command.args
@@ -268,7 +273,7 @@ def execute(cluster: ControllersCluster, command: Command) -> None:
     elif name == "hide-events":
         cluster.hide_events(args[0], int(args[1]))
     elif name == "webhook-outage":
-        cluster.webhook_outage(int(args[0]))
+        cluster.webhook_outage(int(args[0]), int(args[1][len("fail="):]) if len(args) == 2 else 100)
     elif name == "partition":
         cluster.partition(partition_groups(args))
     elif name in ("heal", "converge"):

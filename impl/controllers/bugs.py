@@ -27,7 +27,7 @@ from impl.controllers.garbagecollector import (
 )
 from impl.controllers.host import ControllerHost
 from impl.controllers.job import JobController
-from impl.controllers.leaderelection import LeaderElector
+from impl.controllers.leaderelection import CONFLICT, LeaderElector
 from impl.controllers.parts import ControllersParts
 from impl.controllers.podtemplate import WriteRefused, meta, normalized
 from impl.controllers.replicaset import ReplicaSetController
@@ -288,6 +288,26 @@ class HostLeadsWhileRenewHangs(ControllerHost):
     elector_class = LeadsWhileRenewHangs
 
 
+class GivesUpOnConflict(LeaderElector):
+    """``LeaderElector.on_write_result``: a renew answered 409 Conflict ends the leadership at
+    once, the Lease unread: the leader takes it that someone else holds the Lease, when someone
+    only wrote to it (a hand-written lock's "the object has been modified, so we lost it")."""
+
+    def on_write_result(self, outcome, now, lease=None):
+        if outcome == CONFLICT and self._leading and not (self._abandoned or self._releasing):
+            self._take_answer(None)
+            self._optimistic = False
+            self._step_down(now, "stopped leading: the renew conflicted")
+            return
+        super().on_write_result(outcome, now, lease)
+
+
+class HostGivesUpOnConflict(ControllerHost):
+    """``ControllerHost.elector_class``: the elector above."""
+
+    elector_class = GivesUpOnConflict
+
+
 BUGS = (
     Bug("no-expectations-overshoot", "controllers", "CTRL-ROLLOUT-SURGE",
         "The ReplicaSet controller keeps no expectations: a reconcile on a cache that has not yet seen the "
@@ -366,6 +386,13 @@ BUGS = (
         "takes the Lease once it expires.",
         "client-go tools/leaderelection (RenewDeadline; the renew runs under a timeout context)",
         attrs.evolve(REFERENCE, host=HostLeadsWhileRenewHangs)),
+    Bug("renew-gives-up-on-conflict", "controllers", "CTRL-LEADER-KEEPS-LEASE",
+        "A leader whose renew is answered 409 Conflict (someone annotated its Lease) stops leading at once, "
+        "instead of reading the Lease again and renewing until its renew deadline.",
+        "client-go tools/leaderelection (tryAcquireOrRenew retries every RetryPeriod until RenewDeadline; "
+        "the optimistic update falls back to a get, kubernetes/kubernetes#122069); "
+        "awslabs/volume-modifier-for-k8s#13 (csi-resizer exits when its Lease was modified)",
+        attrs.evolve(REFERENCE, host=HostGivesUpOnConflict)),
     Bug("condition-stamped-every-sync", "controllers", "CTRL-FIXPOINT-QUIET",
         "The Deployment controller stamps its Available condition with the time of every sync: each status "
         "write's event queues another sync, which writes again, for ever.",

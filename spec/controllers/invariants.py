@@ -20,7 +20,8 @@ from spec.invariant import Invariant
 
 __all__ = ["INVARIANTS", "CONVERGES", "FIXPOINT_QUIET", "NO_LEAK", "LEVEL_TRIGGERED", "ROLLOUT_SURGE",
            "ROLLOUT_AVAILABLE", "STATUS_OBSERVED", "GC_LIVE_OWNER", "SINGLE_LEADER", "ENDPOINTS_READY",
-           "PAUSED_NO_ROLLOUT", "SCALE_DOWN_ORDER", "CONVERGE_TICKS_MAX", "QUIET_TICKS", "SCALE_SETTLE_TICKS"]
+           "PAUSED_NO_ROLLOUT", "SCALE_DOWN_ORDER", "JOB_COUNTED", "LEADER_KEEPS_LEASE", "LEASE_FAULT_TICKS",
+           "CONVERGE_TICKS_MAX", "QUIET_TICKS", "SCALE_SETTLE_TICKS"]
 
 AREA = "controllers"
 # The bound of ESR, in fair ticks (every component ticks once a tick) after the last fault and
@@ -226,6 +227,24 @@ JOB_COUNTED = Invariant(
     "lost from the count runs the work again, or lets a Job that should have failed retry past its limit; "
     "a pod counted by no one keeps its finalizer and stays Terminating for ever.")
 
+# A leader's renew round lasts at most its renew deadline (20 ticks in the harness), and a fault
+# older than the round cannot have failed it: a step-down is excused by a fault this recent.
+LEASE_FAULT_TICKS = 30
+
+LEADER_KEEPS_LEASE = Invariant(
+    "CTRL-LEADER-KEEPS-LEASE", AREA,
+    "A leader that can reach the API servers keeps its Lease: it misses its renew deadline only after a "
+    f"fault between it and them (a cut link, an API server instance or store member down, an instance "
+    f"lagging) in the last {LEASE_FAULT_TICKS} ticks. A renew that fails (a conflict: someone else wrote the "
+    "Lease; an error) is tried again, from a fresh read, every retry period until the deadline.",
+    "client-go tools/leaderelection (renew: tryAcquireOrRenew every RetryPeriod until RenewDeadline; "
+    "the leader's optimistic update falls back to a get and an update when it fails, "
+    "kubernetes/kubernetes#122069); awslabs/volume-modifier-for-k8s#13 (a sidecar that exits when its "
+    "Lease was modified)",
+    "A controller manager that gives up its Lease while healthy restarts: every informer of the next "
+    "leader lists the whole cluster again, and nothing is reconciled for up to a lease duration; a "
+    "leader that gives up on every touch of its Lease flaps for as long as anything writes to it.")
+
 INVARIANTS = (CONVERGES, FIXPOINT_QUIET, NO_LEAK, LEVEL_TRIGGERED, ROLLOUT_SURGE, ROLLOUT_AVAILABLE,
               STATUS_OBSERVED, GC_LIVE_OWNER, SINGLE_LEADER, ENDPOINTS_READY, PAUSED_NO_ROLLOUT, SCALE_DOWN_ORDER,
-              JOB_COUNTED)
+              JOB_COUNTED, LEADER_KEEPS_LEASE)
