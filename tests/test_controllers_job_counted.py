@@ -3,7 +3,7 @@ Job's status judged against it."""
 
 from __future__ import annotations
 
-from spec.controllers.safety import job_count_problems, pod_outcome
+from spec.controllers.safety import job_backoff_problems, job_count_problems, pod_outcome
 
 
 def _pod(phase: str | None = "Running", deleting: bool = False) -> dict:
@@ -67,3 +67,23 @@ def test_a_failed_job_may_count_a_pod_that_succeeded_as_failed():
     failed_job["status"]["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
     assert job_count_problems("default/batch", failed_job, ["succeeded", "failed"]) == []
     assert job_count_problems("default/batch", _job(0, 2), ["succeeded", "failed"])
+
+
+def _finished_job(kind: str, completions: int, backoff_limit: int) -> dict:
+    return {"metadata": {"name": "batch", "uid": "j"},
+            "spec": {"completions": completions, "backoffLimit": backoff_limit},
+            "status": {"conditions": [{"type": kind, "status": "True"}]}}
+
+
+def test_a_job_complete_past_its_backoff_limit_is_flagged():
+    problems = job_backoff_problems("default/batch", _finished_job("Complete", 1, 0), ["deleting", "succeeded"])
+    assert problems and "backoffLimit 0" in problems[0]
+
+
+def test_failures_after_the_last_needed_success_or_within_the_limit_are_not():
+    # A pod the Job deleted once it had its completions, counted as failed when released.
+    assert job_backoff_problems("default/batch", _finished_job("Complete", 1, 0), ["succeeded", "deleting"]) == []
+    assert job_backoff_problems("default/batch", _finished_job("Complete", 2, 1), ["failed", "succeeded", "succeeded"]) == []
+    # A pod that succeeded while being deleted may have been counted either way.
+    assert job_backoff_problems("default/batch", _finished_job("Complete", 1, 0), ["either", "succeeded"]) == []
+    assert job_backoff_problems("default/batch", _finished_job("Failed", 1, 0), ["deleting", "succeeded"]) == []

@@ -51,7 +51,7 @@ from spec.controllers.invariants import (
 )
 from spec.controllers.safety import (
     FOREGROUND, GRAPH_LAG_TICKS, ORPHAN, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
-    job_count_problems, leader_problems, namespace_left_problems, orphan_problems, overcounted,
+    job_backoff_problems, job_count_problems, leader_problems, namespace_left_problems, orphan_problems, overcounted,
     paused_rollout_problems, pod_outcome, pods_of_deployment, ready_not_available,
     recreate_problems, scale_down_order_problems, spec_excess, spec_replicas, stale_view_excess, status_problems,
     surge_problems, template_key, unavailable_problems,
@@ -153,6 +153,7 @@ class SafetyObserver:
         self._claims_open: dict[int, CallRecord] = {}  # position in the log -> call
         self._claim_answered: dict[str, int] = {}  # host -> the tick its last such call was answered
         self._job_pods: dict[str, dict[str, str | None]] = {}  # Job uid -> pod uid -> pod_outcome
+        self._job_ended: dict[str, list[str]] = {}  # Job uid -> its pods' uids, in the order they ended
         self._leading: dict[str, Any] = {}  # host id -> its process object while it leads
         self.found: tuple[Invariant, str] | None = None
 
@@ -418,12 +419,18 @@ class SafetyObserver:
         if job is not None:
             uid = meta(pod if pod is not None else previous).get("uid")
             outcomes = self._job_pods.setdefault(job, {})
-            outcomes[uid] = pod_outcome(pod, outcomes.get(uid))
+            before, outcomes[uid] = outcomes.get(uid), pod_outcome(pod, outcomes.get(uid))
+            if before is None and outcomes[uid] is not None:
+                self._job_ended.setdefault(job, []).append(uid)
 
     def job_count_problems(self, jobs: dict[str, dict[str, Any]]) -> list[str]:
         """CTRL-JOB-COUNTED, for the Jobs in the store at the fixpoint."""
-        return [problem for key, job in sorted(jobs.items())
-                for problem in job_count_problems(key, job, self._job_pods.get(meta(job).get("uid"), {}).values())]
+        problems = []
+        for key, job in sorted(jobs.items()):
+            outcomes = self._job_pods.get(meta(job).get("uid"), {})
+            ended = [outcomes[uid] for uid in self._job_ended.get(meta(job).get("uid"), ())]
+            problems += job_count_problems(key, job, outcomes.values()) + job_backoff_problems(key, job, ended)
+        return problems
 
     def _remember_pod(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
         self._pod_states.setdefault(meta(pod if pod is not None else previous).get("uid"), []).append(

@@ -216,9 +216,10 @@ JOB_COUNTED = Invariant(
     "Every pod of a Job is counted once: at the fixpoint, a Job's status (succeeded and failed, with the "
     "UIDs still in uncountedTerminatedPods) counts as many pods as ended among those it ever controlled "
     "(Succeeded, Failed, or deleted before it succeeded), each that never Succeeded as failed and, unless "
-    "the Job failed (its pods then count as failed unless its controller saw them succeed), each that "
+    "the Job finished (its pods then count as failed unless its controller saw them succeed), each that "
     "Succeeded before any deletion as succeeded. A pod deleted while it ran is a failure, "
-    "whoever deleted it and whether or not a kubelet ever reported on it.",
+    "whoever deleted it and whether or not a kubelet ever reported on it. A Job is not Complete when more "
+    "than backoffLimit of its pods failed before its last needed success.",
     "Kubernetes documentation, \"Jobs\" (Job tracking with finalizers: the control plane keeps track of "
     "the Pods of a Job through the batch.kubernetes.io/job-tracking finalizer and removes it once the Pod "
     "is accounted for in the Job status); KEP-2307; kube pkg/controller/job "

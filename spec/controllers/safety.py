@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from spec.controllers.desired import controlled_by, is_active, is_available, is_ready, meta, template_hash_free
@@ -18,7 +18,7 @@ __all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "fo
            "overcounted", "STALE_STATUS_TICKS",
            "status_problems", "gc_delete_problems", "leader_problems", "endpoints_ready_problems", "template_key",
            "paused_rollout_problems", "PHASE_ORDINAL", "deletion_rank", "scale_down_order_problems",
-           "pod_outcome", "job_count_problems", "orphan_problems", "ORPHAN",
+           "pod_outcome", "job_count_problems", "job_backoff_problems", "orphan_problems", "ORPHAN",
            "GRAPH_LAG_TICKS", "ready_not_available"]
 
 
@@ -441,6 +441,29 @@ def pod_outcome(pod: dict[str, Any] | None, before: str | None) -> str | None:
 def _job_finished(job: dict[str, Any]) -> bool:
     return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
                for c in (job.get("status") or {}).get("conditions") or ())
+
+
+def job_backoff_problems(key: str, job: dict[str, Any], ended: Sequence[str]) -> list[str]:
+    """A Job Complete although more than backoffLimit of its pods failed (or were deleted before
+    they succeeded) before its last needed success; ``ended``: the final outcomes of its pods in
+    the order they ended. A pod informer delivers the store's changes in order, so the sync that
+    saw the last success saw those failures too, and kube's syncJob checks the backoff limit
+    before completion (a pod that succeeded while being deleted may have been counted either way)."""
+    spec = job.get("spec") or {}
+    completions, limit = int(spec.get("completions", 1)), int(spec.get("backoffLimit", 6))
+    complete = any(c.get("type") == "Complete" and c.get("status") == "True"
+                   for c in (job.get("status") or {}).get("conditions") or ())
+    succeeded = failed = 0
+    for outcome in ended:
+        if succeeded >= completions:
+            break
+        succeeded += outcome == "succeeded"
+        failed += outcome in ("failed", "deleting")
+    if complete and succeeded >= completions and failed > limit:
+        return [f"job {key}: Complete, but {failed} of its pods failed or were deleted before they succeeded "
+                f"ahead of its {completions} completions: more than its backoffLimit {limit}, so it should "
+                f"have failed"]
+    return []
 
 
 def job_count_problems(key: str, job: dict[str, Any], outcomes: Collection[str]) -> list[str]:
