@@ -47,7 +47,7 @@ from impl.controllers.connection import decoded
 from spec.controllers.desired import is_available, is_ready, meta
 from spec.controllers.invariants import (
     ENDPOINTS_READY, GC_LIVE_OWNER, NO_LEAK, PAUSED_NO_ROLLOUT, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_DOWN_ORDER,
-    LEADER_KEEPS_LEASE, LEASE_FAULT_TICKS, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
+    LEADER_KEEPS_LEASE, LEASE_FAULT_TICKS, LEASE_TOUCH_TICKS, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
 )
 from spec.controllers.safety import (
     FOREGROUND, GRAPH_LAG_TICKS, ORPHAN, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
@@ -155,6 +155,7 @@ class SafetyObserver:
         self._job_pods: dict[str, dict[str, str | None]] = {}  # Job uid -> pod uid -> pod_outcome
         self._job_ended: dict[str, list[str]] = {}  # Job uid -> its pods' uids, in the order they ended
         self._leading: dict[str, Any] = {}  # host id -> its process object while it leads
+        self._lease_touches: dict[str, list[int]] = {}  # Lease name -> ticks someone else wrote it
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -486,8 +487,11 @@ class SafetyObserver:
         # outcomes excuse nothing, and its client gives up sooner than the controllers'.
         hosts, kubelets = set(self.cluster.host_ids), set(self.cluster.kubelet_ids)
         deletes = []
+        electors = set(self.cluster.manager_ids + (self.cluster.scheduler_id,) + self.cluster.operator_ids)
         for position in range(self._calls_read, len(calls)):
             call = calls[position]
+            if "/leases/" in call.request.path and call.request.method in WRITE_METHODS and call.client not in electors:
+                self._lease_touches.setdefault(call.request.path.rsplit("/", 1)[-1], []).append(call.started)
             if call.client in hosts and call.request.method in WRITE_METHODS and call.client not in kubelets:
                 host = self.cluster.world.nodes[call.client]
                 self._pending[position] = (call, host.connection if host is not None else None)
@@ -599,11 +603,26 @@ class SafetyObserver:
             host = self.cluster.world.nodes[host_id]
             leads = host is not None and getattr(host, "elector", None) is not None and host.acting_leader()
             if not leads and self._leading.get(host_id) is host and host is not None \
-                    and now - self.cluster.link_faulted_at > LEASE_FAULT_TICKS:
+                    and not self._step_down_excused(host.config.lease_name, now):
                 self._flag(LEADER_KEEPS_LEASE, [f"{host_id} gave up the Lease kube-system/{host.config.lease_name} "
                                                 f"at tick {now}, with no fault between it and the API servers "
-                                                f"since tick {self.cluster.link_faulted_at}"])
+                                                f"since tick {self.cluster.link_faulted_at} and at most one write "
+                                                f"of someone else to the Lease in the last {LEASE_TOUCH_TICKS} "
+                                                f"ticks, on a network and store fast enough to read it again"])
             self._leading[host_id] = host if leads else None
+
+    def _step_down_excused(self, lease: str, now: int) -> bool:
+        """A fault in the last LEASE_FAULT_TICKS; or someone else's writes to the Lease in the last
+        LEASE_TOUCH_TICKS, when the leader had no room to read it again and renew: a conflict
+        costs three lease requests (the failed update, a get, the update), 14 of the 20 ticks of a
+        renew round with one-tick hops and one store member; slower hops, a replicated store or a
+        second conflict leave no room (in kube too, had its renew deadline been a few round trips
+        long)."""
+        if now - self.cluster.link_faulted_at <= LEASE_FAULT_TICKS:
+            return True
+        touches = [tick for tick in self._lease_touches.get(lease, ()) if now - tick <= LEASE_TOUCH_TICKS]
+        slow = self.cluster.world.network.faults.delay_max_ticks > 1 or self.cluster.options.members > 1
+        return len(touches) > 1 or (bool(touches) and slow)
 
     def _judge_leaders(self) -> None:
         acting: dict[str, list[str]] = {}

@@ -21,6 +21,7 @@ from spec.invariant import Invariant
 __all__ = ["INVARIANTS", "CONVERGES", "FIXPOINT_QUIET", "NO_LEAK", "LEVEL_TRIGGERED", "ROLLOUT_SURGE",
            "ROLLOUT_AVAILABLE", "STATUS_OBSERVED", "GC_LIVE_OWNER", "SINGLE_LEADER", "ENDPOINTS_READY",
            "PAUSED_NO_ROLLOUT", "SCALE_DOWN_ORDER", "JOB_COUNTED", "LEADER_KEEPS_LEASE", "LEASE_FAULT_TICKS",
+           "LEASE_TOUCH_TICKS",
            "CONVERGE_TICKS_MAX", "QUIET_TICKS", "SCALE_SETTLE_TICKS"]
 
 AREA = "controllers"
@@ -231,13 +232,19 @@ JOB_COUNTED = Invariant(
 # A leader's renew round lasts at most its renew deadline (20 ticks in the harness), and a fault
 # older than the round cannot have failed it: a step-down is excused by a fault this recent.
 LEASE_FAULT_TICKS = 30
+# Someone else's write to the Lease fails the leader's next renew, in a round that may start a
+# write's latency (up to a dozen ticks under load) and a retry period after the write was sent.
+LEASE_TOUCH_TICKS = 60
 
 LEADER_KEEPS_LEASE = Invariant(
     "CTRL-LEADER-KEEPS-LEASE", AREA,
     "A leader that can reach the API servers keeps its Lease: it misses its renew deadline only after a "
     f"fault between it and them (a cut link, an API server instance or store member down, an instance "
-    f"lagging) in the last {LEASE_FAULT_TICKS} ticks. A renew that fails (a conflict: someone else wrote the "
-    "Lease; an error) is tried again, from a fresh read, every retry period until the deadline.",
+    f"lagging) in the last {LEASE_FAULT_TICKS} ticks, or after someone else wrote the Lease in the last "
+    f"{LEASE_TOUCH_TICKS} when a read and a renew no longer fitted in the round (a second write, slower hops "
+    "or a replicated store). A "
+    "renew that fails (a conflict: someone else wrote the Lease; an error) is tried again, from a fresh "
+    "read, every retry period until the deadline.",
     "client-go tools/leaderelection (renew: tryAcquireOrRenew every RetryPeriod until RenewDeadline; "
     "the leader's optimistic update falls back to a get and an update when it fails, "
     "kubernetes/kubernetes#122069); awslabs/volume-modifier-for-k8s#13 (a sidecar that exits when its "
