@@ -51,7 +51,7 @@ from spec.controllers.invariants import (
 )
 from spec.controllers.safety import (
     FOREGROUND, GRAPH_LAG_TICKS, ORPHAN, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
-    job_backoff_problems, job_count_problems, leader_problems, namespace_left_problems, orphan_problems, overcounted,
+    job_backoff_problems, job_count_problems, job_finished, leader_problems, namespace_left_problems, orphan_problems, overcounted,
     paused_rollout_problems, pod_outcome, pods_of_deployment, ready_not_available,
     recreate_problems, scale_down_order_problems, spec_excess, spec_replicas, stale_view_excess, status_problems,
     surge_problems, template_key, unavailable_problems,
@@ -154,6 +154,7 @@ class SafetyObserver:
         self._claim_answered: dict[str, int] = {}  # host -> the tick its last such call was answered
         self._job_pods: dict[str, dict[str, str | None]] = {}  # Job uid -> pod uid -> pod_outcome
         self._job_ended: dict[str, list[str]] = {}  # Job uid -> its pods' uids, in the order they ended
+        self._after_finish: set[str] = set()  # pods of a Job created once it had finished
         self._leading: dict[str, Any] = {}  # host id -> its process object while it leads
         self._lease_touches: dict[str, list[int]] = {}  # Lease name -> ticks someone else wrote it
         self.found: tuple[Invariant, str] | None = None
@@ -417,8 +418,12 @@ class SafetyObserver:
 
     def _job_pod_changed(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
         job = _job_uid(pod if pod is not None else previous)
-        if job is not None:
-            uid = meta(pod if pod is not None else previous).get("uid")
+        uid = meta(pod if pod is not None else previous).get("uid")
+        if job is not None and previous is None and job_finished(self.by_uid.get(job) or {}):
+            # Made by a Job controller whose cache had not yet seen the Job finish: kube's too
+            # leaves it uncounted (a finished Job's pods lose their finalizer as orphans do).
+            self._after_finish.add(uid)
+        if job is not None and uid not in self._after_finish:
             outcomes = self._job_pods.setdefault(job, {})
             before, outcomes[uid] = outcomes.get(uid), pod_outcome(pod, outcomes.get(uid))
             if before is None and outcomes[uid] is not None:

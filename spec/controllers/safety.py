@@ -18,7 +18,7 @@ __all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "fo
            "overcounted", "STALE_STATUS_TICKS",
            "status_problems", "gc_delete_problems", "leader_problems", "endpoints_ready_problems", "template_key",
            "paused_rollout_problems", "PHASE_ORDINAL", "deletion_rank", "scale_down_order_problems",
-           "pod_outcome", "job_count_problems", "job_backoff_problems", "orphan_problems", "ORPHAN",
+           "pod_outcome", "job_count_problems", "job_backoff_problems", "job_finished", "orphan_problems", "ORPHAN",
            "GRAPH_LAG_TICKS", "ready_not_available"]
 
 
@@ -438,7 +438,7 @@ def pod_outcome(pod: dict[str, Any] | None, before: str | None) -> str | None:
     return before
 
 
-def _job_finished(job: dict[str, Any]) -> bool:
+def job_finished(job: dict[str, Any]) -> bool:
     return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
                for c in (job.get("status") or {}).get("conditions") or ())
 
@@ -480,7 +480,7 @@ def job_count_problems(key: str, job: dict[str, Any], outcomes: Collection[str])
     # A Job that finished counts as failed each pod its controller had not yet seen succeed, a
     # pod cache behind the kubelet's report of success included (kube 1.27-1.30's
     # trackJobStatusAndRemoveFinalizers: finishedCond != nil).
-    least_succeeded = 0 if _job_finished(job) else surely_succeeded
+    least_succeeded = 0 if job_finished(job) else surely_succeeded
     if succeeded + failed == len(ended) and least_succeeded <= succeeded <= len(ended) - surely_failed:
         return []
     return [f"job {key}: {len(ended)} of its pods ended ({surely_succeeded} succeeded, {surely_failed} failed or "
