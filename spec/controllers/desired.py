@@ -97,6 +97,10 @@ def deployment_left(key: str, deployment: dict[str, Any], replica_sets: Iterable
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
     want = spec.get("replicas", 1)
     left = []
+    uid = meta(deployment).get("uid")
+    owned = [rs for rs in replica_sets if controlled_by(rs, uid)]
+    if scale_stalled(want, owned):
+        return left
     if status.get("observedGeneration", 0) < meta(deployment).get("generation", 0):
         left.append(f"deployment {key}: generation {meta(deployment).get('generation')} not observed yet")
     if spec.get("paused"):
@@ -105,13 +109,23 @@ def deployment_left(key: str, deployment: dict[str, Any], replica_sets: Iterable
     if any(count != want for count in counts.values()):
         shown = ", ".join(f"{f} {c}" for f, c in counts.items())
         left.append(f"deployment {key}: wants {want} replicas, status says {shown}")
-    uid = meta(deployment).get("uid")
-    owned = [rs for rs in replica_sets if controlled_by(rs, uid)]
     scaled_up = [rs for rs in owned if (rs.get("spec") or {}).get("replicas", 1)]
     current = template_hash_free(spec.get("template"))
     if want and [template_hash_free((rs.get("spec") or {}).get("template")) for rs in scaled_up] != [current]:
         left.append(f"deployment {key}: {len(scaled_up)} ReplicaSets scaled up, not just the one of its template")
     return left
+
+
+def scale_stalled(want: int, owned: list[dict[str, Any]]) -> bool:
+    """kube's Deployment controller stalls for good here, and so does the reference: an active
+    ReplicaSet's desired-replicas annotation is not spec.replicas (isScalingEvent, so no rollout
+    runs), but the only active ReplicaSet already has spec.replicas (scale() returns before it
+    writes, so the annotation never changes). A scale to the old ReplicaSet's size between two steps
+    of a rolling update leaves it (scenario controllers-deployment-stalls-on-a-scale-between-steps)."""
+    active = [rs for rs in owned if (rs.get("spec") or {}).get("replicas", 1)]
+    annotated = [(meta(rs).get("annotations") or {}).get("deployment.kubernetes.io/desired-replicas") for rs in active]
+    return len(active) == 1 and (active[0].get("spec") or {}).get("replicas", 1) == want and any(
+        value is not None and value.isdigit() and int(value) != want for value in annotated)
 
 
 def replica_set_left(key: str, replica_set: dict[str, Any], pods: Iterable[dict[str, Any]]) -> list[str]:
