@@ -155,7 +155,6 @@ class ControllersCluster(ControllersCommands, ApiCluster):
         self.webhook_fail_percent = 100  # how many of its calls fail until then
         self._webhook_passed: set[tuple[str, int]] = set()  # (client, request id): drawn to go through
         self.link_faulted_at = -LEASE_FAULT_TICKS  # the last tick the API servers were hard to reach
-        self._down_before: frozenset[str] = frozenset()  # the instances and store members down then
         # Runs the given scenario lines as a new cluster (CTRL-LEVEL-TRIGGERED's twin); the
         # scenario module sets it, so that a cluster built elsewhere has none.
         self.twin: Callable[[list[str]], Any] | None = None
