@@ -121,16 +121,18 @@ CREATE_HIDDEN_REPLICAS = 6
 CREATE_HIDDEN_AFTER_TICKS = (18, 22, 26, 30)
 CREATE_HIDDEN_TICKS = 30
 
-# "webhook": the policy webhook (failurePolicy Fail) refuses some of the controllers' writes from
-# the start of the test case: one in five, one in three or one in two (one replica of its
-# Service is down, and the calls routed there fail); a rule may take it down for a while, or
-# break more or fewer of its calls, after which it is healthy. A partial outage splits a
-# reconcile: one of a scale-down's pod deletes fails and the others go through, a dependent's
+# The policy webhook (failurePolicy Fail) refuses some of the controllers' writes from the start
+# of two test cases in five, whatever kinds they draw: one in five, one in three or one in two
+# (one replica of its Service is down, and the calls routed there fail). A partial outage splits
+# a reconcile: one of a scale-down's pod deletes fails and the others go through, a dependent's
 # release fails and the finalizer removal after it does not. An outage of them all reached such
 # a split only when it ended between two writes, and two 60 s searches with it killed neither a
 # ReplicaSet controller that kept expecting the deletes that failed nor a collector that removed
-# the orphan finalizer after a failed release; nor did a partial outage set by a rule now and then.
-WEBHOOK_FAIL_PERCENTS = (20, 34, 50)
+# the orphan finalizer after a failed release; as a kind of its own (one test case in six), the
+# partial outage killed them in one run of two seeds and in the next not (reach left to chance).
+# With the "webhook" kind, a rule takes it down for a while, or breaks more or fewer of its
+# calls, after which it is healthy, and the user acts while it fails.
+WEBHOOK_FAIL_PERCENTS = (0, 0, 0, 20, 34, 50)
 WEBHOOK_OUTAGE_PERCENTS = (34, 50, 100)
 WEBHOOK_TICKS = (20, 60, 150)
 WEBHOOK_FOR_EVER_TICKS = 10_000  # the start's partial outage lasts until the fault-free phase
@@ -219,7 +221,7 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         self.toleration_seconds = toleration
         self.power_off_last = "kubelet" in kinds and toleration is not None and not self.controller
         self.cluster.tick(START_TICKS)
-        if "webhook" in kinds:
+        if webhook_fail:
             self.cluster.webhook_outage(WEBHOOK_FOR_EVER_TICKS, webhook_fail)
         for manifest in self.manifests:
             self.cluster.apply_object(copy.deepcopy(manifest))

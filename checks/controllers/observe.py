@@ -25,9 +25,10 @@ the rules; spec/controllers/invariants.py states them).
 
 The rollout rules hold while nodes are healthy and every request has a known outcome: the
 harness calls ``fault`` when a kubelet or node fails, a link is cut, an instance is made to
-lag, the network drops messages, or a write of a controller is never answered, and the rollout
-rules are not judged after that in the run (a controller crash, a leader change and hidden
-events do not excuse them: the controllers must stay within the bounds through those).
+lag, the network drops messages, or a write of a controller is never answered or answered 5xx,
+and the rollout rules are not judged after that in the run (a controller crash, a leader change,
+hidden events and an admission webhook's refusals, whose outcome is known, do not excuse them:
+the controllers must stay within the bounds through those).
 CTRL-PAUSED-NO-ROLLOUT holds whatever fails, and so does CTRL-SCALE-DOWN-ORDER, judged on the
 states the deleting controller's pod cache held (a cache at a resourceVersion holds the store's
 pods at that revision, however far behind it is).
@@ -62,6 +63,11 @@ __all__ = ["SafetyObserver", "GC_USER_AGENT", "REPLICASET_USER_AGENT"]
 
 GC_USER_AGENT = "kinv/garbage-collector"
 REPLICASET_USER_AGENT = "kinv/replicaset"
+
+
+def _refused_by_webhook(call: CallRecord) -> bool:
+    """A 500 whose outcome is known: the admission webhook was not reached, nothing was stored."""
+    return "failed calling webhook" in str((call.response.body or {}).get("message", ""))
 
 
 def _user_agent(call: CallRecord) -> str:
@@ -527,7 +533,7 @@ class SafetyObserver:
                         self.fault(f"a write of {call.client} was never answered")
                 continue
             del self._pending[position]
-            if call.response.code >= 500:
+            if call.response.code >= 500 and not _refused_by_webhook(call):
                 self.fault(f"a write of {call.client} was answered {call.response.code}")
             if _user_agent(call) == GC_USER_AGENT and call.request.method == "DELETE" and call.response.code < 300:
                 self._gc_deleted(call)
