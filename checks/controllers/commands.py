@@ -55,7 +55,7 @@ from impl.etcd.messages import WatchResponse
 from impl.sim.world import Output
 from spec.controllers.desired import deployment_left, template_hash_free
 
-__all__ = ["ControllersCommands", "PROPAGATIONS", "CRASH_WITHIN_TICKS", "ROLLOUT_WITHIN_TICKS"]
+__all__ = ["ControllersCommands", "PROPAGATIONS", "CRASH_WITHIN_TICKS", "ROLLOUT_WITHIN_TICKS", "WEBHOOK_REFUSAL"]
 
 PROPAGATIONS = ("Background", "Foreground", "Orphan")
 CRASH_WITHIN_TICKS = 20
@@ -306,7 +306,7 @@ class ControllersCommands:
             if envelope.src in writers and request.method in WRITE_METHODS and "/leases" not in request.path \
                     and self._webhook_fails(envelope.src, request.request_id):
                 self.world.drop(envelope)
-                error = ApiError("InternalError", f'Internal error occurred: failed calling webhook "{POLICY_WEBHOOK}": '
+                error = ApiError("InternalError", f'Internal error occurred: {WEBHOOK_REFUSAL} "{POLICY_WEBHOOK}": '
                                                   f'failed to call webhook: Post "{POLICY_WEBHOOK_URL}": dial tcp: '
                                                   f'connect: connection refused')
                 answer = ApiResponse(request.request_id, error.code, error.status())
@@ -336,7 +336,7 @@ class ControllersCommands:
         the API servers: a cut link, a lagging instance, a network that drops messages, or an
         instance or store member down, for good too (a client may still send a request there,
         which nothing answers: a measured step-down came 150 ticks after an instance's power-off)."""
-        down = any(n not in self.host_ids and not self.world.up(n) for n in self.world.node_ids)
+        down = not all(self.world.up(n) for n in self.instance_ids + self.member_ids)
         if self.world.network.blocked or self.lagging or down or self.world.network.faults.drop_rate:
             self.link_faulted_at = self.world.now
 
@@ -372,6 +372,7 @@ class ControllersCommands:
 
 
 POLICY_WEBHOOK = "policy.kinv.dev"
+WEBHOOK_REFUSAL = "failed calling webhook"  # what kube's 500 says when a webhook cannot be called
 POLICY_WEBHOOK_URL = "https://policy.kinv-system.svc:443/validate"
 
 

@@ -42,6 +42,7 @@ from typing import Any
 from impl.apiserver.client import CallRecord
 from impl.apiserver.requestinfo import request_info
 from impl.apiserver.status import ApiError
+from checks.controllers.commands import WEBHOOK_REFUSAL
 from checks.controllers.fixpoint import WRITE_METHODS
 from impl.controllers.api import controller_owner
 from impl.controllers.connection import decoded
@@ -67,7 +68,7 @@ REPLICASET_USER_AGENT = "kinv/replicaset"
 
 def _refused_by_webhook(call: CallRecord) -> bool:
     """A 500 whose outcome is known: the admission webhook was not reached, nothing was stored."""
-    return "failed calling webhook" in str((call.response.body or {}).get("message", ""))
+    return WEBHOOK_REFUSAL in str((call.response.body or {}).get("message", ""))
 
 
 def _user_agent(call: CallRecord) -> str:
@@ -181,9 +182,7 @@ class SafetyObserver:
             self._read_changes()
         if self.found is None:
             self._read_calls()
-        if self.found is None:
-            self._judge_leaders()
-        self._judge_lease_keeping()
+        self._judge_leaders()
         self._note_pod_caches()
         return self.found
 
@@ -606,22 +605,6 @@ class SafetyObserver:
 
     # ----- leaders -----------------------------------------------------------------------------
 
-    def _judge_lease_keeping(self) -> None:
-        """CTRL-LEADER-KEEPS-LEASE: a host process that led at the last tick and leads no more
-        (not crashed: the same process) gave up its Lease, which only a fault excuses."""
-        now = self.cluster.world.now
-        for host_id in self.cluster.host_ids:
-            host = self.cluster.world.nodes[host_id]
-            leads = host is not None and getattr(host, "elector", None) is not None and host.acting_leader()
-            if not leads and self._leading.get(host_id) is host and host is not None \
-                    and not self._step_down_excused(host.config.lease_name, now):
-                self._flag(LEADER_KEEPS_LEASE, [f"{host_id} gave up the Lease kube-system/{host.config.lease_name} "
-                                                f"at tick {now}, with no fault between it and the API servers "
-                                                f"since tick {self.cluster.link_faulted_at} and at most one write "
-                                                f"of someone else to the Lease in the last {LEASE_TOUCH_TICKS} "
-                                                f"ticks, on a network and store fast enough to read it again"])
-            self._leading[host_id] = host if leads else None
-
     def _step_down_excused(self, lease: str, now: int) -> bool:
         """A fault in the last LEASE_FAULT_TICKS; or someone else's writes to the Lease in the last
         LEASE_TOUCH_TICKS, when the leader had no room to read it again and renew: a conflict
@@ -636,10 +619,23 @@ class SafetyObserver:
         return len(touches) > 1 or (bool(touches) and slow)
 
     def _judge_leaders(self) -> None:
-        acting: dict[str, list[str]] = {}
+        """One pass over the hosts: CTRL-SINGLE-LEADER over those acting as leaders now, and
+        CTRL-LEADER-KEEPS-LEASE over those that led at the last tick: a process that led and
+        leads no more (not crashed: the same process) gave up its Lease, which only a fault
+        excuses."""
+        now, acting = self.cluster.world.now, {}
         for host_id in self.cluster.host_ids:
             host = self.cluster.world.nodes[host_id]
-            if host is not None and getattr(host, "acting_leader", lambda: False)():
+            leads = host is not None and getattr(host, "acting_leader", lambda: False)()
+            if leads:
                 acting.setdefault(host.config.lease_name, []).append(host_id)
+            elif host is not None and self._leading.get(host_id) is host \
+                    and not self._step_down_excused(host.config.lease_name, now):
+                self._flag(LEADER_KEEPS_LEASE, [f"{host_id} gave up the Lease kube-system/{host.config.lease_name} "
+                                                f"at tick {now}, with no fault between it and the API servers "
+                                                f"since tick {self.cluster.link_faulted_at} and at most one write "
+                                                f"of someone else to the Lease in the last {LEASE_TOUCH_TICKS} "
+                                                f"ticks, on a network and store fast enough to read it again"])
+            self._leading[host_id] = host if leads else None
         for lease in sorted(acting):
             self._flag(SINGLE_LEADER, leader_problems(f"kube-system/{lease}", acting[lease]))

@@ -438,9 +438,13 @@ def pod_outcome(pod: dict[str, Any] | None, before: str | None) -> str | None:
     return before
 
 
-def job_finished(job: dict[str, Any]) -> bool:
-    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+def _job_condition(job: dict[str, Any], *types: str) -> bool:
+    return any(c.get("type") in types and c.get("status") == "True"
                for c in (job.get("status") or {}).get("conditions") or ())
+
+
+def job_finished(job: dict[str, Any]) -> bool:
+    return _job_condition(job, "Complete", "Failed")
 
 
 def job_backoff_problems(key: str, job: dict[str, Any], ended: Sequence[str]) -> list[str]:
@@ -451,8 +455,7 @@ def job_backoff_problems(key: str, job: dict[str, Any], ended: Sequence[str]) ->
     before completion (a pod that succeeded while being deleted may have been counted either way)."""
     spec = job.get("spec") or {}
     completions, limit = int(spec.get("completions", 1)), int(spec.get("backoffLimit", 6))
-    complete = any(c.get("type") == "Complete" and c.get("status") == "True"
-                   for c in (job.get("status") or {}).get("conditions") or ())
+    complete = _job_condition(job, "Complete")
     succeeded = failed = 0
     for outcome in ended:
         if succeeded >= completions:
