@@ -164,6 +164,7 @@ class SafetyObserver:
         self._after_finish: set[str] = set()  # pods of a Job created once it had finished
         self._leading: dict[str, Any] = {}  # host id -> its process object while it leads
         self._lease_touches: dict[str, list[int]] = {}  # Lease name -> ticks someone else wrote it
+        self._lease_reads: dict[tuple[str, str], list[int]] = {}  # (host, Lease name) -> ticks it read it lately
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -289,18 +290,22 @@ class SafetyObserver:
     def _judge_deletion_finalizers(self, storage: str, key: str, obj: dict[str, Any] | None,
                                    previous: dict[str, Any] | None) -> None:
         """An owner leaves foreground deletion only once nothing blocks it, and orphan deletion
-        only once it has released its dependents. Both are judged on the dependents there when it
+        only once it has released its dependents. Both are judged on the objects there when it
         entered (one a controller creates later, from a cache that missed the deletion, the
-        collector's own graph may miss too, in kube as here), less those created in the
-        GRAPH_LAG_TICKS before: the graph, fed by the collector's informers of each resource, may
-        not hold them yet when the owner's deletion reaches it (kube's may not either)."""
+        collector's own graph may miss too, in kube as here); orphan deletion on those that named
+        it then (a controller's adoption, sent after a live read of the owner showed it not
+        deleting, may land after the deletion and after the collector listed the dependents:
+        kube's RecheckDeletionTimestamp narrows that race and does not close it), less those
+        created in the GRAPH_LAG_TICKS before: the graph, fed by the collector's informers of each
+        resource, may not hold them yet when the owner's deletion reaches it (kube's may not either)."""
         for finalizer, waits, judge, other_policies in (
                 (FOREGROUND, self._waits_for, foreground_problems, ("Background", "Orphan")),
                 (ORPHAN, self._orphaning, orphan_problems, ("Background", "Foreground"))):
             if _entered(finalizer, obj, previous):
-                seen_by = self.cluster.world.now - GRAPH_LAG_TICKS
-                waits[meta(obj).get("uid")] = {meta(o).get("uid") for o in self._everything()
-                                               if self._created_at.get(meta(o).get("uid"), 0) <= seen_by}
+                seen_by, uid = self.cluster.world.now - GRAPH_LAG_TICKS, meta(obj).get("uid")
+                waits[uid] = {meta(o).get("uid") for o in self._everything()
+                              if self._created_at.get(meta(o).get("uid"), 0) <= seen_by
+                              and (finalizer != ORPHAN or _names_owner(o, uid))}
             if _left(finalizer, obj, previous) and not self._deleted_again(storage, key, other_policies):
                 waited = waits.pop(meta(previous).get("uid"), set())
                 self._flag(GC_LIVE_OWNER, judge(f"{previous.get('kind', storage)} {key}", previous,
@@ -502,6 +507,9 @@ class SafetyObserver:
             call = calls[position]
             if "/leases/" in call.request.path and call.request.method in WRITE_METHODS and call.client not in electors:
                 self._lease_touches.setdefault(call.request.path.rsplit("/", 1)[-1], []).append(call.started)
+            elif "/leases/" in call.request.path and call.request.method == "GET" and call.client in electors:
+                reads = self._lease_reads.setdefault((call.client, call.request.path.rsplit("/", 1)[-1]), [])
+                reads[:] = [tick for tick in reads if call.started - tick <= LEASE_TOUCH_TICKS] + [call.started]
             if call.client in hosts and call.request.method in WRITE_METHODS and call.client not in kubelets:
                 host = self.cluster.world.nodes[call.client]
                 self._pending[position] = (call, host.connection if host is not None else None)
@@ -605,18 +613,20 @@ class SafetyObserver:
 
     # ----- leaders -----------------------------------------------------------------------------
 
-    def _step_down_excused(self, lease: str, now: int) -> bool:
-        """A fault in the last LEASE_FAULT_TICKS; or someone else's writes to the Lease in the last
-        LEASE_TOUCH_TICKS, when the leader had no room to read it again and renew: a conflict
-        costs three lease requests (the failed update, a get, the update), 14 of the 20 ticks of a
-        renew round with one-tick hops and one store member; slower hops, a replicated store or a
-        second conflict leave no room (in kube too, had its renew deadline been a few round trips
-        long)."""
+    def _step_down_excused(self, host_id: str, lease: str, now: int) -> bool:
+        """A fault in the last LEASE_FAULT_TICKS; or someone else's write to the Lease in the last
+        LEASE_TOUCH_TICKS, after which and before its step-down the leader read the Lease again
+        (a leader that gives up reads it only once it has, as a candidate): a conflict costs three
+        lease requests (the failed update, a get, the update), 14 of the 20 ticks of a renew round
+        with one-tick hops and an idle API server, and more than the round with slower hops, a
+        replicated store, a busy server or a second conflict (in kube too, had its renew deadline
+        been a few round trips long). A leader that never reads the Lease again after a conflict
+        has no such excuse."""
         if now - self.cluster.link_faulted_at <= LEASE_FAULT_TICKS:
             return True
-        touches = [tick for tick in self._lease_touches.get(lease, ()) if now - tick <= LEASE_TOUCH_TICKS]
-        slow = self.cluster.world.network.faults.delay_max_ticks > 1 or self.cluster.options.members > 1
-        return len(touches) > 1 or (bool(touches) and slow)
+        reads = self._lease_reads.get((host_id, lease), ())
+        return any(now - touch <= LEASE_TOUCH_TICKS and any(touch <= read < now for read in reads)
+                   for touch in self._lease_touches.get(lease, ()))
 
     def _judge_leaders(self) -> None:
         """One pass over the hosts: CTRL-SINGLE-LEADER over those acting as leaders now, and
@@ -630,12 +640,15 @@ class SafetyObserver:
             if leads:
                 acting.setdefault(host.config.lease_name, []).append(host_id)
             elif host is not None and self._leading.get(host_id) is host \
-                    and not self._step_down_excused(host.config.lease_name, now):
+                    and not self._step_down_excused(host_id, host.config.lease_name, now):
                 self._flag(LEADER_KEEPS_LEASE, [f"{host_id} gave up the Lease kube-system/{host.config.lease_name} "
                                                 f"at tick {now}, with no fault between it and the API servers "
-                                                f"since tick {self.cluster.link_faulted_at} and at most one write "
-                                                f"of someone else to the Lease in the last {LEASE_TOUCH_TICKS} "
-                                                f"ticks, on a network and store fast enough to read it again"])
+                                                f"since tick {self.cluster.link_faulted_at}, and without reading "
+                                                f"the Lease again since someone else last wrote it"])
             self._leading[host_id] = host if leads else None
         for lease in sorted(acting):
             self._flag(SINGLE_LEADER, leader_problems(f"kube-system/{lease}", acting[lease]))
+
+
+def _names_owner(obj: dict[str, Any], uid: str | None) -> bool:
+    return any(ref.get("uid") == uid for ref in meta(obj).get("ownerReferences") or ())
