@@ -23,6 +23,7 @@ and the actions touch them instead (re-apply, delete, relabel the namespaces the
 from __future__ import annotations
 
 import copy
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import assume
@@ -37,8 +38,9 @@ from checks.search import MachineCounter
 from impl.apiserver.admission.default_toleration_seconds import NOT_READY_TAINT, UNREACHABLE_TAINT
 from impl.controllers.parts import ControllersParts
 from impl.sim.network import NetworkFaults
-from spec.controllers.desired import deployment_left
+from spec.controllers.desired import deployment_left, is_ready
 from spec.controllers.invariants import SCALE_SETTLE_TICKS
+from spec.controllers.scheduling import ENDED_PHASES, pod_request, quantity
 
 __all__ = ["ControllersMachine", "SWARM_KINDS", "START_TICKS", "deployment"]
 
@@ -108,6 +110,10 @@ NAMESPACE_NODE_DOWN_TICKS = 150
 # A machine powered off this recently may still be given pods (its Node reads Ready until its
 # lease runs out, 40 ticks, and the node lifecycle controller's next pass).
 LOST_UNSEEN_TICKS = 60
+# The Deployment that fills the cluster's free cpus (its pods request one each; a node has four),
+# and how long it runs: measured, 11-15 pods are all bound within 150 ticks.
+FILL_KEY = "default/load"
+FILL_TICKS = 150
 
 # With "hide" on, web has CREATE_HIDDEN_REPLICAS pods and the target misses its watch events from
 # a drawn tick after web is created on: the ReplicaSet controller has sent its first slow-start
@@ -446,6 +452,39 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         off, no taint kept (the user never takes away the last one)."""
         return any(k != kubelet and k not in self.cluster.removed and k not in self.cluster.lost
                    and k not in self.tainted for k in self.cluster.kubelet_ids)
+
+    @precondition(lambda self: self._on("user") and not self.controller
+                  and FILL_KEY not in self.cluster.stored("deployments"))
+    @rule()
+    def fill_the_cluster(self) -> None:
+        """A Deployment whose pods request a cpu each (a load test, a batch of workers), as many as
+        the schedulable nodes have cpus free but one, deleted FILL_TICKS later. The scheduler's
+        resource fit shows only when room runs short (CTRL-NODE-FITS): every other pod requests
+        nothing and fits anywhere, and a scheduler that did not count its binds in flight (kube's
+        assume) survived every search."""
+        free = self._free_cpus()
+        if free < 2 or self._pods_of(FILL_KEY):
+            return
+        fill = deployment(FILL_KEY, free - 1, None, toleration_seconds=self.toleration_seconds)
+        fill["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "1"}}
+        self.cluster.apply_object(fill)
+        self.cluster.tick(FILL_TICKS)
+        self.cluster.delete_object("deployments", FILL_KEY)
+
+    def _free_cpus(self) -> int:
+        """Whole cpus left on the nodes that may take pods: up, Ready, neither cordoned nor tainted."""
+        up = {self.cluster.node_names[k] for k in self.cluster.kubelet_ids if k not in self.cluster.removed
+              and k not in self.cluster.lost and self.cluster.world.up(k)}
+        pods = list(self.cluster.stored("pods").values())
+        free = 0
+        for name, node in sorted(self.cluster.stored("minions").items()):
+            if name in up and not (node.get("spec") or {}).get("taints") and not (node.get("spec") or {}).get(
+                    "unschedulable") and is_ready(node):
+                bound = [p for p in pods if (p.get("spec") or {}).get("nodeName") == name
+                         and (p.get("status") or {}).get("phase") not in ENDED_PHASES]
+                allocatable = quantity(((node.get("status") or {}).get("allocatable") or {}).get("cpu", 0))
+                free += int(allocatable - sum((pod_request(p)[0] for p in bound), Fraction(0)))
+        return free
 
     # ----- the user: Jobs, a namespace, a Service ------------------------------------------------
 

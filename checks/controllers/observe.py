@@ -18,6 +18,9 @@ the rules; spec/controllers/invariants.py states them).
   fixpoint (CTRL-JOB-COUNTED, judged by ``job_count_problems`` once the run has settled);
 - it remembers which templates each Deployment had in a version that was not paused, and judges
   each ReplicaSet created under a Deployment against that (CTRL-PAUSED-NO-ROLLOUT);
+- it judges each bind (a pod's nodeName set) against the pods bound to that node in the store
+  at that revision (CTRL-NODE-FITS), unless the scheduler restarted or sent a write whose outcome
+  it could not know within a request timeout;
 - it keeps each pod's stored states by revision, and notes at the end of every tick the
   resourceVersion of each controller host's pod cache; each pod delete the ReplicaSet controller
   sends (by its User-Agent) is judged against the pods of that ReplicaSet the same reconcile keeps,
@@ -49,8 +52,10 @@ from impl.controllers.connection import decoded
 from spec.controllers.desired import is_available, is_ready, meta
 from spec.controllers.invariants import (
     ENDPOINTS_READY, GC_LIVE_OWNER, NO_LEAK, PAUSED_NO_ROLLOUT, ROLLOUT_AVAILABLE, ROLLOUT_SURGE, SCALE_DOWN_ORDER,
-    LEADER_KEEPS_LEASE, LEASE_FAULT_TICKS, LEASE_TOUCH_TICKS, SCALE_SETTLE_TICKS, SINGLE_LEADER, STATUS_OBSERVED,
+    LEADER_KEEPS_LEASE, LEASE_FAULT_TICKS, LEASE_TOUCH_TICKS, NODE_FITS, SCALE_SETTLE_TICKS, SINGLE_LEADER,
+    STATUS_OBSERVED,
 )
+from spec.controllers.scheduling import overcommit_problems
 from spec.controllers.safety import (
     FOREGROUND, GRAPH_LAG_TICKS, ORPHAN, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
     job_backoff_problems, job_count_problems, job_finished, leader_problems, namespace_left_problems, orphan_problems, overcounted,
@@ -165,6 +170,8 @@ class SafetyObserver:
         self._leading: dict[str, Any] = {}  # host id -> its process object while it leads
         self._lease_touches: dict[str, list[int]] = {}  # Lease name -> ticks someone else wrote it
         self._lease_reads: dict[tuple[str, str], list[int]] = {}  # (host, Lease name) -> ticks it read it lately
+        self._scheduler: Any = None  # the scheduler's process object, to tell a restart
+        self._scheduler_unsure_at = -10**9  # its last restart, or write of unknown outcome
         self.found: tuple[Invariant, str] | None = None
 
     # ----- what the harness tells ------------------------------------------------------------
@@ -185,6 +192,7 @@ class SafetyObserver:
             self._read_calls()
         self._judge_leaders()
         self._note_pod_caches()
+        self._note_scheduler_restart()
         return self.found
 
     def _flag(self, invariant: Invariant, problems: list[str]) -> None:
@@ -240,6 +248,7 @@ class SafetyObserver:
             if obj is not None and is_ready(obj):
                 self._ever_ready.add(meta(obj).get("uid"))
             self._pod_changed(obj, previous)
+            self._judge_bind(obj, previous)
         elif storage == "endpoints" and obj is not None:
             service = self.view.get("services", {}).get(short)
             self._flag(ENDPOINTS_READY, endpoints_ready_problems(short, obj, service, self._ever_ready))
@@ -384,6 +393,21 @@ class SafetyObserver:
                 ready_not_available(previous, pods, min_ready, now)
             self._flag(ROLLOUT_AVAILABLE, unavailable_problems(key, deployment, available,
                                                                [meta(previous).get("name", "")], overcount))
+
+    def _judge_bind(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
+        """CTRL-NODE-FITS, on a pod the scheduler has just bound (one created bound is the user's)."""
+        node_name = (pod or {}).get("spec", {}).get("nodeName")
+        if not node_name or previous is None or (previous.get("spec") or {}).get("nodeName"):
+            return
+        node = self.view.get("minions", {}).get(node_name)
+        if node is None or self.cluster.world.now - self._scheduler_unsure_at <= self.cluster.request_timeout_ticks:
+            return
+        self._flag(NODE_FITS, overcommit_problems(node_name, node, self.view.get("pods", {}).values()))
+
+    def _note_scheduler_restart(self) -> None:
+        process = self.cluster.world.nodes.get(self.cluster.scheduler_id)
+        if process is not self._scheduler:
+            self._scheduler, self._scheduler_unsure_at = process, self.cluster.world.now
 
     def _pod_created(self, pod: dict[str, Any]) -> None:
         """A Recreate Deployment starts a new ReplicaSet's pods only once the old ones are gone."""
@@ -538,12 +562,18 @@ class SafetyObserver:
                     del self._pending[position]
                     if self._caller_waits(call, connection):
                         self.fault(f"a write of {call.client} was never answered")
+                        self._note_unknown_outcome(call)
                 continue
             del self._pending[position]
             if call.response.code >= 500 and not _refused_by_webhook(call):
                 self.fault(f"a write of {call.client} was answered {call.response.code}")
+                self._note_unknown_outcome(call)
             if _user_agent(call) == GC_USER_AGENT and call.request.method == "DELETE" and call.response.code < 300:
                 self._gc_deleted(call)
+
+    def _note_unknown_outcome(self, call: CallRecord) -> None:
+        if call.client == self.cluster.scheduler_id:
+            self._scheduler_unsure_at = self.cluster.world.now
 
     def _view_of(self, call: CallRecord) -> tuple[int, int] | None:
         """The revisions the pod cache of the reconcile that sent ``call`` (this tick) may have

@@ -31,6 +31,7 @@ from impl.controllers.leaderelection import CONFLICT, LeaderElector
 from impl.controllers.parts import ControllersParts
 from impl.controllers.podtemplate import WriteRefused, meta, normalized
 from impl.controllers.replicaset import ReplicaSetController
+from impl.controllers.scheduler import Scheduler
 
 __all__ = ["BUGS"]
 
@@ -270,6 +271,18 @@ class FinalizerRemovedBeforeCounted(JobController):
         return everything
 
 
+# ----- the scheduler -------------------------------------------------------------------------------
+
+class AssumedForgottenOnBind(Scheduler):
+    """``Scheduler.bound``: the assumed pod is forgotten as soon as its bind is answered, not kept
+    until the informer shows it bound (kube before 1.23 expired assumed pods 30 s after binding,
+    however far its informer lagged): until that event comes, the room it took looks free."""
+
+    def bound(self, pod, answer):
+        self.forget(pod)
+        return super().bound(pod, answer)
+
+
 # ----- leader election ---------------------------------------------------------------------------
 
 class LeadsWhileRenewHangs(LeaderElector):
@@ -393,6 +406,13 @@ BUGS = (
         "the optimistic update falls back to a get, kubernetes/kubernetes#122069); "
         "awslabs/volume-modifier-for-k8s#13 (csi-resizer exits when its Lease was modified)",
         attrs.evolve(REFERENCE, host=HostGivesUpOnConflict)),
+    Bug("assumed-pod-forgotten-on-bind", "controllers", "CTRL-NODE-FITS",
+        "The scheduler forgets each pod it assumed on a node once the bind is answered, before its informer "
+        "shows the pod bound: a pod scheduled in between sees that room free, and nodes are overcommitted.",
+        "kubernetes/kubernetes#106361 (assumed pods expired 30 s after binding while the informer lagged; "
+        "#106412 keeps them 2 minutes); kube pkg/scheduler/internal/cache (AssumePod, FinishBinding, "
+        "AddPod confirms an assumed pod)",
+        attrs.evolve(REFERENCE, scheduler=AssumedForgottenOnBind)),
     Bug("condition-stamped-every-sync", "controllers", "CTRL-FIXPOINT-QUIET",
         "The Deployment controller stamps its Available condition with the time of every sync: each status "
         "write's event queues another sync, which writes again, for ever.",

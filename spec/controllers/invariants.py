@@ -255,6 +255,21 @@ LEADER_KEEPS_LEASE = Invariant(
     "leader lists the whole cluster again, and nothing is reconciled for up to a lease duration; a "
     "leader that gives up on every touch of its Lease flaps for as long as anything writes to it.")
 
+NODE_FITS = Invariant(
+    "CTRL-NODE-FITS", AREA,
+    "A node's pods fit it: when the scheduler binds a pod to a node, the cpu, memory and pod count that the "
+    "pods bound there and not ended (Succeeded or Failed) request, this one included, are at most the "
+    "node's status.allocatable. The scheduler's cache lags the store, so it counts the pods it has bound "
+    "and not yet seen bound as placed (kube's AssumePod). Not judged for a bind within a request timeout "
+    "of a scheduler restart or of a scheduler write whose outcome it could not know (a bind that went "
+    "through unanswered is room it no longer counts, in kube too).",
+    "kube pkg/scheduler (NodeResourcesFit Filter; internal/cache: AssumePod, FinishBinding, ForgetPod; "
+    "the scheduling cycle assumes before the binding cycle); kubernetes/kubernetes#106361 (assumed pods "
+    "expired before their informer update arrived: overcommitted nodes), #76772 (kubelet rejections)",
+    "A pod bound where it does not fit is rejected by the kubelet (OutOfcpu, OutOfmemory, OutOfpods) and "
+    "replaced, over and over, or, where the kubelet admits it, starves the pods beside it; meanwhile "
+    "nodes with room stay idle.")
+
 INVARIANTS = (CONVERGES, FIXPOINT_QUIET, NO_LEAK, LEVEL_TRIGGERED, ROLLOUT_SURGE, ROLLOUT_AVAILABLE,
               STATUS_OBSERVED, GC_LIVE_OWNER, SINGLE_LEADER, ENDPOINTS_READY, PAUSED_NO_ROLLOUT, SCALE_DOWN_ORDER,
-              JOB_COUNTED, LEADER_KEEPS_LEASE)
+              JOB_COUNTED, LEADER_KEEPS_LEASE, NODE_FITS)
