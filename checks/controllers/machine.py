@@ -40,6 +40,7 @@ from impl.controllers.parts import ControllersParts
 from impl.sim.network import NetworkFaults
 from spec.controllers.desired import deployment_left, is_ready
 from spec.controllers.invariants import SCALE_SETTLE_TICKS
+from spec.controllers.safety import spec_replicas
 from spec.controllers.scheduling import ENDED_PHASES, pod_request, quantity
 
 __all__ = ["ControllersMachine", "SWARM_KINDS", "START_TICKS", "deployment"]
@@ -110,10 +111,15 @@ NAMESPACE_NODE_DOWN_TICKS = 150
 # A machine powered off this recently may still be given pods (its Node reads Ready until its
 # lease runs out, 40 ticks, and the node lifecycle controller's next pass).
 LOST_UNSEEN_TICKS = 60
+# How long after its kubelet stops a node's pods read not Ready in the store: the node monitor
+# grace period (50 ticks), the next monitor pass (5) and the pod patches (measured, 3 seeds on each
+# network: 68-79 ticks). Pods that tolerate the unreachable taint for 10 s are evicted by then.
+PODS_MARKED_NOT_READY_TICKS = 90
 # The Deployment that fills the cluster's free cpus (its pods request one each; a node has four),
 # and how long it runs: measured, 11-15 pods are all bound within 150 ticks.
 FILL_KEY = "default/load"
 FILL_TICKS = 150
+JOB_POD_WAIT_TICKS = 30  # how long the user waits for a Job's pod to run on a machine that dies
 
 # With "hide" on, web has CREATE_HIDDEN_REPLICAS pods and the target misses its watch events from
 # a drawn tick after web is created on: the ReplicaSet controller has sent its first slow-start
@@ -140,6 +146,7 @@ CREATE_HIDDEN_TICKS = 30
 # calls, after which it is healthy, and the user acts while it fails.
 WEBHOOK_FAIL_PERCENTS = (0, 0, 0, 20, 34, 50)
 WEBHOOK_OUTAGE_PERCENTS = (34, 50, 100)
+WEBHOOK_SPLIT_PERCENTS = (34, 50)  # a partial outage: some of a reconcile's writes fail, some pass
 WEBHOOK_TICKS = (20, 60, 150)
 WEBHOOK_FOR_EVER_TICKS = 10_000  # the start's partial outage lasts until the fault-free phase
 # What the user does while the webhook fails: a scale (down or up, in batches), an orphaning
@@ -509,6 +516,43 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
             propagation = "Background"
         self.cluster.delete_object("jobs", key, propagation)
 
+    @precondition(lambda self: self._on("jobs") and not self.controller and self.cluster.stored("jobs")
+                  and self._more_than_min_nodes())
+    @rule(which=st.integers(0, 9))
+    def lose_a_job_pods_machine(self, which) -> None:
+        """The machine under a Job's pod that has not ended dies for good, and the user
+        force-deletes the pod (``kubectl delete --force --grace-period=0``, as ``delete_pod``). No
+        kubelet will report its end: the Job controller must count it as failed (deleted before it
+        succeeded) to release its tracking finalizer and keep to the backoffLimit. Waits up to
+        JOB_POD_WAIT_TICKS for such a pod: a Job's pods run 5 ticks, and by the kubelet kind's
+        power-off alone, a Job controller that counted only Failed pods survived 2 x 60 s."""
+        for _ in range(JOB_POD_WAIT_TICKS):
+            candidates = self._unended_job_pods_on_machines_that_may_go()
+            if candidates:
+                break
+            self.cluster.tick(1)
+        else:
+            return
+        key, kubelet = candidates[which % len(candidates)]
+        self.cluster.power_off(kubelet)
+        self.lost_at[kubelet] = self.cluster.world.now
+        self.cluster.delete_object("pods", key, grace=0)
+
+    def _unended_job_pods_on_machines_that_may_go(self) -> list[tuple[str, str]]:
+        """(pod key, kubelet) of each Job's pod bound and not ended, not being deleted, on a
+        machine that ``_power_off_machine`` could take."""
+        may_go = {self.cluster.node_names[k]: k for k in self.cluster.kubelet_ids
+                  if k not in self.cluster.removed and k not in self.cluster.lost and self._others_schedulable(k)
+                  and not self._waits_for_pods_on(k)}
+        found = []
+        for key, pod in sorted(self.cluster.stored("pods").items()):
+            metadata, node = pod.get("metadata") or {}, (pod.get("spec") or {}).get("nodeName")
+            if node in may_go and not metadata.get("deletionTimestamp") \
+                    and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") \
+                    and any(ref.get("kind") == "Job" for ref in metadata.get("ownerReferences") or ()):
+                found.append((key, may_go[node]))
+        return found
+
     @precondition(lambda self: (self._on("jobs") or self._on("kubelet")) and not self.controller)
     @rule(which=st.integers(0, 9), force=st.booleans())
     def delete_pod(self, which, force) -> None:
@@ -729,6 +773,26 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
             self.cluster.tick(down_for)
             self.cluster.restart(kubelet)
 
+    @precondition(lambda self: self._on("kubelet") and not self.controller and self.cluster.stored("deployments"))
+    @rule(which=st.integers(0, 2), down_for=st.sampled_from([100, 150]))
+    def scale_down_while_node_down(self, which, down_for) -> None:
+        """A node of a Deployment's pods goes down; once the node lifecycle controller has marked
+        its pods not Ready (MarkPodsNotReady), the user scales the Deployment down by one. Kube's
+        scale-down deletes a not-Ready pod before a Ready one (getPodsToDelete), so CTRL-SCALE-
+        DOWN-ORDER judges the choice. Without this, every pod of a ReplicaSet was Ready when a
+        scale-down came, save by chance: an inverted readiness ranking survived 2 x 60 s."""
+        key = self._deployment(which)
+        replicas = spec_replicas(self.cluster.stored("deployments")[key])
+        kubelets = self._kubelets_hosting(self._pods_of(key))
+        if replicas < 2 or not kubelets:
+            return
+        self.cluster.crash(kubelets[0])
+        self.cluster.tick(PODS_MARKED_NOT_READY_TICKS)
+        if key in self.cluster.stored("deployments"):
+            self._scale(key, replicas - 1)
+        self.cluster.tick(down_for - PODS_MARKED_NOT_READY_TICKS)
+        self.cluster.restart(kubelets[0])
+
     # ----- the controllers' faults and Sieve's perturbations ------------------------------------------
 
     @precondition(lambda self: self._on("crash"))
@@ -757,7 +821,7 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         self.cluster.tick(down_for)
         self.cluster.restart(host)
 
-    @precondition(lambda self: self._on("crash"))
+    @precondition(lambda self: self._on("crash") or self._on("user"))
     @rule(lease=st.sampled_from(ELECTION_LEASES))
     def annotate_lease(self, lease) -> None:
         """Someone annotates a leader-election Lease (``kubectl annotate``, or a tool that labels
@@ -848,11 +912,16 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         self.cluster.webhook_outage(ticks, fail)
 
     @precondition(lambda self: self._on("webhook") and (self.controller or self.cluster.stored("deployments")))
-    @rule(action=st.sampled_from(WEBHOOK_ACTIONS), which=st.integers(0, 9))
-    def act_while_webhook_fails(self, action, which) -> None:
-        """The user acts while the webhook may fail the controllers' writes: each controller must
-        take the failures of its writes half-way through carrying it out into account (kube's
-        lower their expectations, keep their finalizers, requeue)."""
+    @rule(action=st.sampled_from(WEBHOOK_ACTIONS), which=st.integers(0, 9), fail=st.sampled_from(WEBHOOK_SPLIT_PERCENTS))
+    def act_while_webhook_fails(self, action, which, fail) -> None:
+        """The user acts while the webhook fails some of the controllers' writes (``fail`` in 100
+        from now on for WEBHOOK_TICKS[1] ticks, unless an outage is under way): each controller
+        must take the failures of its writes half-way through carrying it out into account
+        (kube's lower their expectations, keep their finalizers, requeue). Measured, an action
+        that only came while an outage from another rule lasted split a reconcile by chance: an
+        orphaning collector that removed its finalizer after a failed release survived 2 x 60 s."""
+        if self.cluster.world.now >= self.cluster.webhook_down_until:
+            self.cluster.webhook_outage(WEBHOOK_TICKS[1], fail)
         if self.controller:
             self.reapply(which, 1 + which % 3)
             return
