@@ -155,7 +155,11 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", default="1,2", help="seeds of the `kinv check` runs (default 1,2)")
     parser.add_argument("--explore-budget", type=float, default=120.0,
                         help="seconds of `kinv explore` where the area has it; 0 skips it (default 120)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants judged at once (default: cores)")
+    # One at a time by default: each search then has every core, as `kinv check --budget S` run
+    # alone has, so a mutant is judged by the search the acceptance figures speak of (two at once
+    # halve each search's workers within the same wall-clock budget).
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="mutants judged at once, sharing the cores (default 1: each search has them all)")
     parser.add_argument("--json", action="store_true", help="one JSON line per mutant, then the score")
     options = parser.parse_args(argv)
     try:
