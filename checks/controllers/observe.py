@@ -170,7 +170,7 @@ class SafetyObserver:
         self._leading: dict[str, Any] = {}  # host id -> its process object while it leads
         self._lease_touches: dict[str, list[int]] = {}  # Lease name -> ticks someone else wrote it
         self._lease_reads: dict[tuple[str, str], list[int]] = {}  # (host, Lease name) -> ticks it read it lately
-        self._scheduler: Any = None  # the scheduler's process object, to tell a restart
+        self._scheduler: Any = cluster.world.nodes.get(cluster.scheduler_id)  # its process, to tell a restart
         self._scheduler_unsure_at = -10**9  # its last restart, or write of unknown outcome
         self.found: tuple[Invariant, str] | None = None
 
