@@ -103,9 +103,17 @@ def _job_owner(pod: dict[str, Any]) -> dict[str, Any] | None:
 
 def _job_of_pod(pod: dict[str, Any], cache: Cache) -> list[Request]:
     """Any pod whose controller is a Job wakes that Job's key, even if the Job is gone or
-    re-created (the reconcile compares UIDs and releases orphans)."""
+    re-created (the reconcile compares UIDs and releases orphans); so does a pod with no
+    controller that still holds the tracking finalizer, by its job-name label (kube's updatePod
+    sends such an orphan to its orphan queue: a Job deleted with propagationPolicy Orphan leaves
+    its pods without an owner, and one deleted later would stay Terminating for ever)."""
     ref = _job_owner(pod)
-    return [Request(_meta(pod).get("namespace", ""), ref.get("name", ""))] if ref is not None else []
+    if ref is not None:
+        return [Request(_meta(pod).get("namespace", ""), ref.get("name", ""))]
+    name = (_meta(pod).get("labels") or {}).get(JOB_NAME_LABEL)
+    if name and controller_owner(pod) is None and has_finalizer(pod):
+        return [Request(_meta(pod).get("namespace", ""), name)]
+    return []
 
 
 # ----- expectations and backoff ------------------------------------------------------------------
@@ -482,12 +490,14 @@ class JobController:
 
     def release_orphans(self, request: Request, uid: str, cache: Cache, client: Client):
         """Pods labelled with this Job's name whose controller is a Job of this name but not this
-        Job (gone, or re-created with another UID) lose the tracking finalizer; whether all were
-        released."""
+        Job (gone, or re-created with another UID), or that have no controller at all (kube's
+        syncOrphanPod), lose the tracking finalizer; whether all were released."""
         everything = True
         for pod in cache.list("pods", request.namespace, {"matchLabels": {JOB_NAME_LABEL: request.name}}):
             ref = _job_owner(pod)
-            if ref is None or ref.get("name") != request.name or ref.get("uid") == uid or not has_finalizer(pod):
+            ownerless = controller_owner(pod) is None
+            if not has_finalizer(pod) or not ownerless and (
+                    ref is None or ref.get("name") != request.name or ref.get("uid") == uid):
                 continue
             released = yield from self.remove_finalizer(pod, client)
             everything = everything and released
