@@ -143,6 +143,7 @@ class SafetyObserver:
         # For Recreate: when each Deployment's template last changed, and each ReplicaSet was last scaled up.
         self._template_at: dict[str, tuple[str, int]] = {}  # Deployment uid -> (template_key, tick)
         self._raised_at: dict[str, int] = {}  # ReplicaSet uid -> tick
+        self._raised_stale: set[str] = set()  # ReplicaSets last scaled up while not of their Deployment's template
         self._ever_ready: set[str] = set()  # the UIDs of the pods that have been Ready at some revision
         # For the availability bound: each ReplicaSet's last status that counted more available
         # replicas than its spec, or than its lowest spec since the generation the status observed
@@ -423,7 +424,8 @@ class SafetyObserver:
         replica_sets = [rs for rs in self.view.get("replicasets", {}).values()
                         if _owner_uid(rs) == meta(deployment).get("uid")]
         changed = self._template_at.get(meta(deployment).get("uid"), ("", 0))[1]
-        raised_late = {meta(rs).get("uid") for rs in replica_sets if self._raised_at.get(meta(rs).get("uid"), -1) >= changed}
+        raised_late = {meta(rs).get("uid") for rs in replica_sets if self._raised_at.get(meta(rs).get("uid"), -1) >= changed
+                       or meta(rs).get("uid") in self._raised_stale}
         self._flag(ROLLOUT_SURGE, recreate_problems(key, pod, pods, raised_late))
 
     def _replicas_changed(self, obj: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
@@ -449,6 +451,9 @@ class SafetyObserver:
         self._spec_changes[owner] = [*recent, (now, uid, before, after)]
         if after > before:
             self._raised_at[uid] = now
+            stale = deployment is not None and template_key((rs.get("spec") or {}).get("template")) != \
+                template_key((deployment.get("spec") or {}).get("template"))
+            (self._raised_stale.add if stale else self._raised_stale.discard)(uid)
 
     def _job_pod_changed(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
         job = _job_uid(pod if pod is not None else previous)

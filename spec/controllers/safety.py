@@ -271,9 +271,10 @@ def recreate_problems(key: str, pod: dict[str, Any], pods: Iterable[dict[str, An
     """``pod`` was just created for the Recreate Deployment ``key`` (``pods``: all of its pods): no
     pod of another of its ReplicaSets may still run, being deleted or not (kube's oldPodsRunning:
     any pod not Succeeded or Failed); but for the ReplicaSets in ``raised_late``, scaled up after
-    the template last changed: a scale-up the Deployment controller sent for the previous
-    template, landed after the change, on a cache that had not seen it (kube keeps no
-    expectations for its own ReplicaSet writes; its next sync scales that ReplicaSet down)."""
+    the template last changed, or while their template was not the Deployment's: a scale-up the
+    Deployment controller sent for an earlier template, landed after the change, on a cache that
+    had not seen it (kube keeps no expectations for its own ReplicaSet writes; its next sync
+    scales that ReplicaSet down)."""
     mine = _controller_uid(pod)
     running = [p for p in pods if _controller_uid(p) != mine and _controller_uid(p) not in raised_late
                and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
