@@ -282,6 +282,10 @@ class ControllersCommands:
             self._drop_watch_events()
         self._run(f"hide-events {host_id} {ticks}", run)
 
+    def webhook_failing(self) -> bool:
+        """Whether a webhook-outage is under way (all or some of the controllers' writes refused)."""
+        return self.world.now < self.webhook_down_until
+
     def webhook_outage(self, ticks: int, fail_percent: int = 100) -> None:
         def run() -> None:
             self.webhook_down_until = self.world.now + ticks
@@ -297,7 +301,7 @@ class ControllersCommands:
         answers when the webhook is unreachable (its admission chain calls it before storing);
         with a webhook that fails some calls, each write is drawn once, on the first tick the
         harness sees it in flight."""
-        if self.world.now >= self.webhook_down_until:
+        if not self.webhook_failing():
             self._webhook_passed.clear()
             return
         writers = set(self.manager_ids + (self.scheduler_id,) + self.operator_ids)

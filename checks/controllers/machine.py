@@ -41,7 +41,7 @@ from impl.sim.network import NetworkFaults
 from spec.controllers.desired import deployment_left, is_ready
 from spec.controllers.invariants import SCALE_SETTLE_TICKS
 from spec.controllers.safety import spec_replicas
-from spec.controllers.scheduling import ENDED_PHASES, pod_request, quantity
+from spec.controllers.scheduling import ENDED_PHASES, pod_request, pods_on, quantity
 
 __all__ = ["ControllersMachine", "SWARM_KINDS", "START_TICKS", "deployment"]
 
@@ -490,10 +490,8 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         for name, node in sorted(self.cluster.stored("minions").items()):
             if name in up and not (node.get("spec") or {}).get("taints") and not (node.get("spec") or {}).get(
                     "unschedulable") and is_ready(node):
-                bound = [p for p in pods if (p.get("spec") or {}).get("nodeName") == name
-                         and (p.get("status") or {}).get("phase") not in ENDED_PHASES]
                 allocatable = quantity(((node.get("status") or {}).get("allocatable") or {}).get("cpu", 0))
-                free += int(allocatable - sum((pod_request(p)[0] for p in bound), Fraction(0)))
+                free += int(allocatable - sum((pod_request(p)[0] for p in pods_on(name, pods)), Fraction(0)))
         return free
 
     # ----- the user: Jobs, a namespace, a Service ------------------------------------------------
@@ -547,14 +545,12 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
     def _unended_job_pods_on_machines_that_may_go(self) -> list[tuple[str, str]]:
         """(pod key, kubelet) of each Job's pod bound and not ended, not being deleted, on a
         machine that ``_power_off_machine`` could take."""
-        may_go = {self.cluster.node_names[k]: k for k in self.cluster.kubelet_ids
-                  if k not in self.cluster.removed and k not in self.cluster.lost and self._others_schedulable(k)
-                  and not self._waits_for_pods_on(k)}
+        may_go = {self.cluster.node_names[k]: k for k in self._machines_that_may_go()}
         found = []
         for key, pod in sorted(self.cluster.stored("pods").items()):
             metadata, node = pod.get("metadata") or {}, (pod.get("spec") or {}).get("nodeName")
             if node in may_go and not metadata.get("deletionTimestamp") \
-                    and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") \
+                    and (pod.get("status") or {}).get("phase") not in ENDED_PHASES \
                     and any(ref.get("kind") == "Job" for ref in metadata.get("ownerReferences") or ()):
                 found.append((key, may_go[node]))
         return found
@@ -741,14 +737,19 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
 
     def _power_off_machine(self, which: int) -> None:
         """Power off the ``which``-th machine that may go (one running pods if there is one)."""
-        kubelets = [k for k in self.cluster.kubelet_ids if k not in self.cluster.removed and k not in self.cluster.lost
-                    and self._others_schedulable(k) and not self._waits_for_pods_on(k)]
+        kubelets = self._machines_that_may_go()
         hosting = [k for k in self._kubelets_hosting(list(self.cluster.stored("pods").values())) if k in kubelets]
         candidates = hosting or kubelets
         if candidates:
             kubelet = candidates[which % len(candidates)]
             self.cluster.power_off(kubelet)
             self.lost_at[kubelet] = self.cluster.world.now
+
+    def _machines_that_may_go(self) -> list[str]:
+        """The kubelets whose machine may be powered off: there, not removed, not lost, not the
+        last that can take pods, and not under pods something waits for (``_waits_for_pods_on``)."""
+        return [k for k in self.cluster.kubelet_ids if k not in self.cluster.removed and k not in self.cluster.lost
+                and self._others_schedulable(k) and not self._waits_for_pods_on(k)]
 
     def _waits_for_pods_on(self, kubelet: str) -> bool:
         """Whether something waits for the pods on this kubelet's node to go, which they would
@@ -926,7 +927,7 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
         (kube's lower their expectations, keep their finalizers, requeue). Measured, an action
         that only came while an outage from another rule lasted split a reconcile by chance: an
         orphaning collector that removed its finalizer after a failed release survived 2 x 60 s."""
-        if self.cluster.world.now >= self.cluster.webhook_down_until:
+        if not self.cluster.webhook_failing():
             self.cluster.webhook_outage(WEBHOOK_TICKS[1], fail)
         if self.controller:
             self.reapply(which, 1 + which % 3)

@@ -58,7 +58,8 @@ from spec.controllers.invariants import (
 from spec.controllers.scheduling import overcommit_problems
 from spec.controllers.safety import (
     FOREGROUND, GRAPH_LAG_TICKS, ORPHAN, STALE_STATUS_TICKS, endpoints_ready_problems, foreground_problems, gc_delete_problems,
-    job_backoff_problems, job_count_problems, job_finished, leader_problems, namespace_left_problems, orphan_problems, overcounted,
+    job_backoff_problems, job_count_problems, job_finished, leader_problems, names_owner, namespace_left_problems,
+    orphan_problems, overcounted,
     paused_rollout_problems, pod_outcome, pods_of_deployment, ready_not_available,
     recreate_problems, scale_down_order_problems, spec_excess, spec_replicas, stale_view_excess, status_problems,
     surge_problems, template_key, unavailable_problems,
@@ -169,7 +170,7 @@ class SafetyObserver:
         self._job_ended: dict[str, list[str]] = {}  # Job uid -> its pods' uids, in the order they ended
         self._after_finish: set[str] = set()  # pods of a Job created once it had finished
         self._leading: dict[str, Any] = {}  # host id -> its process object while it leads
-        self._lease_touches: dict[str, list[int]] = {}  # Lease name -> ticks someone else wrote it
+        self._lease_touches: dict[str, list[int]] = {}  # Lease name -> ticks someone else wrote it lately
         self._lease_reads: dict[tuple[str, str], list[int]] = {}  # (host, Lease name) -> ticks it read it lately
         self._scheduler: Any = cluster.world.nodes.get(cluster.scheduler_id)  # its process, to tell a restart
         self._scheduler_unsure_at = -10**9  # its last restart, or write of unknown outcome
@@ -315,7 +316,7 @@ class SafetyObserver:
                 seen_by, uid = self.cluster.world.now - GRAPH_LAG_TICKS, meta(obj).get("uid")
                 waits[uid] = {meta(o).get("uid") for o in self._everything()
                               if self._created_at.get(meta(o).get("uid"), 0) <= seen_by
-                              and (finalizer != ORPHAN or _names_owner(o, uid))}
+                              and (finalizer != ORPHAN or names_owner(o, uid))}
             if _left(finalizer, obj, previous) and not self._deleted_again(storage, key, other_policies):
                 waited = waits.pop(meta(previous).get("uid"), set())
                 self._flag(GC_LIVE_OWNER, judge(f"{previous.get('kind', storage)} {key}", previous,
@@ -534,11 +535,8 @@ class SafetyObserver:
         electors = set(self.cluster.manager_ids + (self.cluster.scheduler_id,) + self.cluster.operator_ids)
         for position in range(self._calls_read, len(calls)):
             call = calls[position]
-            if "/leases/" in call.request.path and call.request.method in WRITE_METHODS and call.client not in electors:
-                self._lease_touches.setdefault(call.request.path.rsplit("/", 1)[-1], []).append(call.started)
-            elif "/leases/" in call.request.path and call.request.method == "GET" and call.client in electors:
-                reads = self._lease_reads.setdefault((call.client, call.request.path.rsplit("/", 1)[-1]), [])
-                reads[:] = [tick for tick in reads if call.started - tick <= LEASE_TOUCH_TICKS] + [call.started]
+            if "/leases/" in call.request.path:
+                self._note_lease_call(call, electors)
             if call.client in hosts and call.request.method in WRITE_METHODS and call.client not in kubelets:
                 host = self.cluster.world.nodes[call.client]
                 self._pending[position] = (call, host.connection if host is not None else None)
@@ -575,6 +573,18 @@ class SafetyObserver:
                 self._note_unknown_outcome(call)
             if _user_agent(call) == GC_USER_AGENT and call.request.method == "DELETE" and call.response.code < 300:
                 self._gc_deleted(call)
+
+    def _note_lease_call(self, call: CallRecord, electors: set[str]) -> None:
+        """Someone else's write to a Lease, or an elector's read of one, kept for LEASE_TOUCH_TICKS
+        (CTRL-LEADER-KEEPS-LEASE's excuse looks no further back)."""
+        lease = call.request.path.rsplit("/", 1)[-1]
+        if call.request.method in WRITE_METHODS and call.client not in electors:
+            ticks = self._lease_touches.setdefault(lease, [])
+        elif call.request.method == "GET" and call.client in electors:
+            ticks = self._lease_reads.setdefault((call.client, lease), [])
+        else:
+            return
+        ticks[:] = [tick for tick in ticks if call.started - tick <= LEASE_TOUCH_TICKS] + [call.started]
 
     def _note_unknown_outcome(self, call: CallRecord) -> None:
         if call.client == self.cluster.scheduler_id:
@@ -683,7 +693,3 @@ class SafetyObserver:
             self._leading[host_id] = host if leads else None
         for lease in sorted(acting):
             self._flag(SINGLE_LEADER, leader_problems(f"kube-system/{lease}", acting[lease]))
-
-
-def _names_owner(obj: dict[str, Any], uid: str | None) -> bool:
-    return any(ref.get("uid") == uid for ref in meta(obj).get("ownerReferences") or ())

@@ -495,9 +495,8 @@ class JobController:
         everything = True
         for pod in cache.list("pods", request.namespace, {"matchLabels": {JOB_NAME_LABEL: request.name}}):
             ref = _job_owner(pod)
-            ownerless = controller_owner(pod) is None
-            if not has_finalizer(pod) or not ownerless and (
-                    ref is None or ref.get("name") != request.name or ref.get("uid") == uid):
+            another_job = ref is not None and ref.get("name") == request.name and ref.get("uid") != uid
+            if not has_finalizer(pod) or not (another_job or controller_owner(pod) is None):
                 continue
             released = yield from self.remove_finalizer(pod, client)
             everything = everything and released

@@ -18,7 +18,7 @@ __all__ = ["rollout_limits", "namespace_left_problems", "recreate_problems", "fo
            "overcounted", "STALE_STATUS_TICKS",
            "status_problems", "gc_delete_problems", "leader_problems", "endpoints_ready_problems", "template_key",
            "paused_rollout_problems", "PHASE_ORDINAL", "deletion_rank", "scale_down_order_problems",
-           "pod_outcome", "job_count_problems", "job_backoff_problems", "job_finished", "orphan_problems", "ORPHAN",
+           "pod_outcome", "job_count_problems", "job_backoff_problems", "job_finished", "names_owner", "orphan_problems", "ORPHAN",
            "GRAPH_LAG_TICKS", "ready_not_available"]
 
 
@@ -298,13 +298,18 @@ ORPHAN = "orphan"
 GRAPH_LAG_TICKS = 30
 
 
+def names_owner(obj: dict[str, Any], uid: str | None) -> bool:
+    """Whether one of ``obj``'s owner references names the UID ``uid``."""
+    return any(ref.get("uid") == uid for ref in meta(obj).get("ownerReferences") or ())
+
+
 def orphan_problems(what: str, owner: dict[str, Any], objects: Iterable[dict[str, Any]]) -> list[str]:
     """``owner`` just left orphan deletion (its orphan finalizer removed, or the owner gone with
     it): none of ``objects`` (its dependents when it entered orphan deletion) may still name it in
     an owner reference. One that does was never released, and the collector will delete it as the
     dependent of a gone owner, the very thing the user asked it not to do."""
     uid = meta(owner).get("uid")
-    named = [obj for obj in objects if any(ref.get("uid") == uid for ref in meta(obj).get("ownerReferences") or ())]
+    named = [obj for obj in objects if names_owner(obj, uid)]
     return [f"{what} left orphan deletion while its dependent {obj.get('kind', '')} "
             f"{meta(obj).get('namespace', '')}/{meta(obj).get('name', '')} still names it as its owner: it was not "
             f"released, and will be collected" for obj in named[:1]]

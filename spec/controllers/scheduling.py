@@ -14,7 +14,7 @@ from typing import Any
 
 from spec.controllers.desired import meta
 
-__all__ = ["ENDED_PHASES", "overcommit_problems", "pod_request", "quantity"]
+__all__ = ["ENDED_PHASES", "overcommit_problems", "pod_request", "pods_on", "quantity"]
 
 ENDED_PHASES = ("Succeeded", "Failed")  # such pods hold nothing on their node
 _SUFFIXES = {"": 1, "m": Fraction(1, 1000), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
@@ -53,11 +53,16 @@ def pod_request(pod: dict[str, Any]) -> tuple[Fraction, Fraction]:
     return cpu, memory
 
 
+def pods_on(node_name: str, pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of ``pods``, those bound to ``node_name`` that have not ended: what the node holds room for."""
+    return [p for p in pods if (p.get("spec") or {}).get("nodeName") == node_name
+            and (p.get("status") or {}).get("phase") not in ENDED_PHASES]
+
+
 def overcommit_problems(node_name: str, node: dict[str, Any], pods: Iterable[dict[str, Any]]) -> list[str]:
     """What the pods bound to ``node_name`` that have not ended (``pods``: every pod) request more
     of than the node has."""
-    bound = [p for p in pods if (p.get("spec") or {}).get("nodeName") == node_name
-             and (p.get("status") or {}).get("phase") not in ENDED_PHASES]
+    bound = pods_on(node_name, pods)
     allocatable = (node.get("status") or {}).get("allocatable") or {}
     requests = [pod_request(p) for p in bound]
     asked = {"cpu": sum((r[0] for r in requests), Fraction(0)), "memory": sum((r[1] for r in requests), Fraction(0)),
