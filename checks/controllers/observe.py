@@ -153,6 +153,7 @@ class SafetyObserver:
         # was last scaled down.
         self._overcounts: dict[str, tuple[int, int | None]] = {}  # ReplicaSet uid -> (overcount, until)
         self._scaled_down_overcount: dict[str, int] = {}  # ReplicaSet uid -> the others' overcount
+        self._scaled_down_at: dict[str, int] = {}  # ReplicaSet uid -> the tick of its last scale-down
         self._spec_by_generation: dict[str, dict[int, int]] = {}  # ReplicaSet uid -> generation -> spec.replicas
         self._unpaused: dict[str, set[str]] = {}  # Deployment uid -> template_key of its unpaused versions
         # For the scale-down order: each pod's stored states (revision, state; None: gone), back to
@@ -260,6 +261,7 @@ class SafetyObserver:
         if obj is not None and previous is not None and spec_replicas(obj) < spec_replicas(previous):
             self._scaled_down[uid] = self._changes_read
             self._scaled_down_overcount[uid] = self._others_overcount(obj)
+            self._scaled_down_at[uid] = now
         over = overcounted(obj, self._lowest_since_observed(uid, obj)) if obj is not None else 0
         before, until = self._overcounts.get(uid, (0, now))
         if over:
@@ -389,12 +391,23 @@ class SafetyObserver:
         min_ready, now = int((deployment.get("spec") or {}).get("minReadySeconds") or 0), self.cluster.world.now
         was_available = previous is not None and is_available(previous, min_ready, now)
         deleted = pod is None or bool(meta(pod).get("deletionTimestamp"))
-        if was_available and deleted:
+        if was_available and deleted and not self._unavailable_when_scaled_down(previous, min_ready):
             available = len([p for p in pods if is_available(p, min_ready, now)])
             overcount = self._scaled_down_overcount.get(_owner_uid(previous) or "", 0) + \
                 ready_not_available(previous, pods, min_ready, now)
             self._flag(ROLLOUT_AVAILABLE, unavailable_problems(key, deployment, available,
                                                                [meta(previous).get("name", "")], overcount))
+
+    def _unavailable_when_scaled_down(self, pod: dict[str, Any], min_ready: int) -> bool:
+        """Whether ``pod`` was not yet available when its ReplicaSet was last scaled down. kube's
+        cleanupUnhealthyReplicas scales an old ReplicaSet down by its replicas less its status'
+        available ones, even below the floor (unhealthy replicas would block the rollout), and
+        the ReplicaSet controller then deletes the pod Ready for the shortest time: that
+        scale-down took nothing available. Carried out late (a delete the webhook refused,
+        retried after the pod's minReadySeconds ran out: controllers seed 2 at 11bfd89), it
+        deletes a pod that has become available since, as kube's would."""
+        at = self._scaled_down_at.get(_owner_uid(pod) or "")
+        return at is not None and not is_available(pod, min_ready, at)
 
     def _judge_bind(self, pod: dict[str, Any] | None, previous: dict[str, Any] | None) -> None:
         """CTRL-NODE-FITS, on a pod the scheduler has just bound (one created bound is the user's)."""
