@@ -137,10 +137,10 @@ FILL_TICKS = 150
 # flight overcommits a node. Scripted (3 and 4 nodes, 4 seeds, delays of 1-2 ticks): a scheduler
 # that forgets its assumed pods once their binds are answered overcommitted in 8 of 8 runs at 2
 # more than free, 5 of 8 at as many as free, 4 of 8 at one fewer.
-FILL_MORE_THAN_FREE = 2
 # The load also comes at the start of a third of the test cases that wait for web's first rollout,
 # whatever their kinds, during that wait (it costs few ticks more): by the "user" kind's rule alone
 # (a test case in eight), the scheduler that forgets its assumed pods was found in 2 of 5 seeds.
+FILL_MORE_THAN_FREE = 2
 # The Job whose pod's machine dies, and how long the user waits for that pod to be bound (measured,
 # 4 seeds on each network: 12-19 ticks after the Job's create).
 LOST_JOB = "nightly"
@@ -282,7 +282,7 @@ class ControllersMachine(UserActions, RuleBasedStateMachine):
                 self._end_fill(created)
             if start == "rollout":  # and a first rollout is judged by them before any fault excuses them
                 self.cluster.set_image("default/web", IMAGES[1])
-                if "crash" in kinds:  # cut at once by a restart of the leader, the Service relabelled meanwhile
+                if self._on("crash"):  # cut at once by a restart of the leader, the Service relabelled meanwhile
                     self.act_while_down("relabel", 0, 1)
                 self.cluster.rollout_status("default/web", ROLLOUT_WAIT_TICKS)
             if "namespace" in kinds:  # team and its pods from the start, as web: its deletion comes early
