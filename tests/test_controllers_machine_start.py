@@ -1,7 +1,8 @@
 """What the controllers state machine's start carries for the bugs that need it (checks/controllers/
 machine.py): with "crash", web's first rollout is cut by a leader restart while its Service is
-relabelled; a third of the test cases fill the cluster's cpus during the start's wait; half run a
-Job from the start. Each is scripted here, once with a catalog bug it must break and once with the
+relabelled; with "timing", that rollout is made while paused; with "webhook", a settled start
+deletes web with --cascade=orphan while the webhook refuses writes, and applies it again; a third
+of the test cases fill the cluster's cpus during the start's wait; half run a Job from the start. Each is scripted here, once with a catalog bug it must break and once with the
 reference, which must hold: the search finds these bugs only as often as the start reaches them."""
 
 from __future__ import annotations
@@ -54,3 +55,15 @@ def test_a_load_asking_more_cpus_than_free_during_the_start_finds_a_scheduler_th
                                             (None, "held")])
 def test_a_job_from_the_start_finds_a_finalizer_removed_before_its_pod_is_counted(bug, invariant):
     assert _outcome(bug, {"service"}, SLOW, start="none", job_exit=1) == invariant
+
+
+@pytest.mark.parametrize("bug, invariant", [("paused-sync-creates-new-replicaset", "CTRL-PAUSED-NO-ROLLOUT"),
+                                            (None, "held")])
+def test_with_timing_the_first_rollout_is_made_while_paused(bug, invariant):
+    assert _outcome(bug, {"timing"}, SLOW) == invariant
+
+
+@pytest.mark.parametrize("bug, invariant", [("orphan-finalizer-removed-before-release", "CTRL-GC-LIVE-OWNER"),
+                                            (None, "held")])
+def test_with_webhook_web_is_deleted_with_orphan_while_writes_fail_and_applied_again(bug, invariant):
+    assert _outcome(bug, {"webhook"}, start="settled") == invariant
